@@ -1,0 +1,147 @@
+//! `Request` (WHATWG Fetch), built natively for each incoming request.
+
+use rquickjs::atom::PredefinedAtom;
+use rquickjs::class::Trace;
+use rquickjs::function::Opt;
+use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Promise, Result, Value};
+
+use crate::apis::headers::{self, Headers};
+use crate::apis::url::Url;
+use crate::body::{self, Body};
+
+/// Registers `Request`.
+pub fn register(ctx: &Ctx<'_>) -> Result<()> {
+    Class::<Request>::define(&ctx.globals())
+}
+
+/// The JS `Request` class.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class]
+pub struct Request<'js> {
+    #[qjs(skip_trace)]
+    method: String,
+    #[qjs(skip_trace)]
+    url: String,
+    headers: Class<'js, Headers>,
+    #[qjs(skip_trace)]
+    body: Body,
+}
+
+const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
+const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+
+impl<'js> Request<'js> {
+    /// A request as received from the network; its body is read lazily.
+    pub fn incoming(ctx: &Ctx<'js>, method: String, url: String, headers: Headers, has_body: bool) -> Result<Self> {
+        Ok(Self {
+            method,
+            url,
+            headers: Class::instance(ctx.clone(), headers)?,
+            body: if has_body { Body::Incoming } else { Body::Empty },
+        })
+    }
+}
+
+#[rquickjs::methods]
+impl<'js> Request<'js> {
+    /// `new Request(input, init?)`.
+    #[qjs(constructor)]
+    pub fn new(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Self> {
+        let init = init.0;
+        let (mut method, url, mut headers, mut body) =
+            if let Some(other) = input.as_object().and_then(Class::<Request>::from_object) {
+                let mut other = other.borrow_mut();
+                let body = other.body.duplicate(&ctx)?;
+                (other.method.clone(), other.url.clone(), other.headers.borrow().clone(), body)
+            } else {
+                let text = match input.as_object().and_then(Class::<Url>::from_object) {
+                    Some(url) => url.borrow().href(),
+                    None => input.get::<String>()?,
+                };
+                let parsed = url::Url::parse(&text)
+                    .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: \"{text}\": {e}")))?;
+                ("GET".to_string(), parsed.to_string(), Headers::default(), Body::Empty)
+            };
+        if let Some(m) = body::member::<String>(init.as_ref(), "method")? {
+            let upper = m.to_ascii_uppercase();
+            if FORBIDDEN_METHODS.contains(&upper.as_str()) {
+                return Err(Exception::throw_type(&ctx, &format!("Method '{m}' is forbidden")));
+            }
+            method = if NORMALIZED_METHODS.contains(&upper.as_str()) { upper } else { m };
+        }
+        if let Some(h) = headers::from_member(&ctx, init.as_ref())? {
+            headers = h;
+        }
+        if let Some(value) = body::member::<Value>(init.as_ref(), "body")? {
+            if method == "GET" || method == "HEAD" {
+                if !value.is_null() {
+                    return Err(Exception::throw_type(&ctx, "Request with GET/HEAD method cannot have body"));
+                }
+            }
+            let (new_body, content_type) = body::from_init(&ctx, value)?;
+            if let (Some(ct), false) = (content_type, headers.contains("content-type")) {
+                headers.push("content-type", ct);
+            }
+            body = new_body;
+        }
+        Ok(Self { method, url, headers: Class::instance(ctx, headers)?, body })
+    }
+
+    /// The request method.
+    #[qjs(get)]
+    pub fn method(&self) -> String {
+        self.method.clone()
+    }
+
+    /// The full request URL.
+    #[qjs(get)]
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The request headers.
+    #[qjs(get)]
+    pub fn headers(&self) -> Class<'js, Headers> {
+        self.headers.clone()
+    }
+
+    /// Whether the body was read.
+    #[qjs(get, rename = "bodyUsed")]
+    pub fn body_used(&self) -> bool {
+        self.body.used()
+    }
+
+    /// The body as text.
+    pub fn text(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::text(&ctx, &mut self.body)
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::json(&ctx, &mut self.body)
+    }
+
+    /// The body as an ArrayBuffer.
+    #[qjs(rename = "arrayBuffer")]
+    pub fn array_buffer(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::array_buffer(&ctx, &mut self.body)
+    }
+
+    /// The body as a Uint8Array.
+    pub fn bytes(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::uint8_array(&ctx, &mut self.body)
+    }
+
+    /// A copy of this request (the body is buffered).
+    #[qjs(rename = "clone")]
+    pub fn duplicate(&mut self, ctx: Ctx<'js>) -> Result<Self> {
+        let body = self.body.duplicate(&ctx)?;
+        let headers = self.headers.borrow().clone();
+        Ok(Self { method: self.method.clone(), url: self.url.clone(), headers: Class::instance(ctx, headers)?, body })
+    }
+
+    #[qjs(prop, rename = PredefinedAtom::SymbolToStringTag, configurable)]
+    pub fn to_string_tag() -> &'static str {
+        "Request"
+    }
+}

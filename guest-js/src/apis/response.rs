@@ -1,0 +1,195 @@
+//! `Response` (WHATWG Fetch): what handlers return.
+
+use rquickjs::atom::PredefinedAtom;
+use rquickjs::class::Trace;
+use rquickjs::function::Opt;
+use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Promise, Result, Value};
+
+use crate::apis::headers::{self, Headers};
+use crate::body::{self, Body};
+
+/// Registers `Response`.
+pub fn register(ctx: &Ctx<'_>) -> Result<()> {
+    Class::<Response>::define(&ctx.globals())
+}
+
+/// The JS `Response` class.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class]
+pub struct Response<'js> {
+    #[qjs(skip_trace)]
+    status: u16,
+    #[qjs(skip_trace)]
+    status_text: String,
+    headers: Class<'js, Headers>,
+    #[qjs(skip_trace)]
+    body: Body,
+}
+
+/// What the host needs of a response: status, headers and body bytes.
+pub struct Parts {
+    /// HTTP status.
+    pub status: u16,
+    /// Header fields, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl<'js> Response<'js> {
+    fn build(ctx: &Ctx<'js>, body: Value<'js>, init: Option<Object<'js>>, content_type: Option<&'static str>) -> Result<Self> {
+        let status = body::member::<f64>(init.as_ref(), "status")?.unwrap_or(200.0);
+        if !(200.0..=599.0).contains(&status) || status.fract() != 0.0 {
+            return Err(Exception::throw_range(
+                ctx,
+                &format!("The status provided ({status}) is outside the range [200, 599]"),
+            ));
+        }
+        let status = status as u16;
+        let status_text = body::member::<String>(init.as_ref(), "statusText")?.unwrap_or_default();
+        let mut headers = headers::from_member(ctx, init.as_ref())?.unwrap_or_default();
+        let (body, implied_type) = body::from_init(ctx, body)?;
+        let content_type = content_type.or(implied_type);
+        if matches!(body, Body::Bytes(_)) && matches!(status, 101 | 103 | 204 | 205 | 304) {
+            return Err(Exception::throw_type(ctx, &format!("Response with null body status {status} cannot have body")));
+        }
+        if let (Some(ct), false) = (content_type, headers.contains("content-type")) {
+            headers.push("content-type", ct);
+        }
+        Ok(Self { status, status_text, headers: Class::instance(ctx.clone(), headers)?, body })
+    }
+
+    /// Takes status, headers and body out of the response for sending.
+    pub fn into_parts(&mut self, ctx: &Ctx<'js>) -> Result<Parts> {
+        let body = self.body.consume(ctx)?;
+        Ok(Parts { status: self.status, headers: self.headers.borrow().pairs().to_vec(), body })
+    }
+}
+
+fn init_object<'js>(ctx: &Ctx<'js>, init: Opt<Value<'js>>) -> Result<Option<Object<'js>>> {
+    match init.0 {
+        None => Ok(None),
+        Some(v) if v.is_undefined() || v.is_null() => Ok(None),
+        Some(v) => match v.into_object() {
+            Some(o) => Ok(Some(o)),
+            None => Err(Exception::throw_type(ctx, "Response init must be an object")),
+        },
+    }
+}
+
+#[rquickjs::methods]
+impl<'js> Response<'js> {
+    /// `new Response(body?, init?)`.
+    #[qjs(constructor)]
+    pub fn new(ctx: Ctx<'js>, body: Opt<Value<'js>>, init: Opt<Value<'js>>) -> Result<Self> {
+        let body = body.0.unwrap_or_else(|| Value::new_null(ctx.clone()));
+        let init = init_object(&ctx, init)?;
+        Self::build(&ctx, body, init, None)
+    }
+
+    /// `Response.json(data, init?)`: the data serialised as JSON.
+    #[qjs(static, rename = "json")]
+    pub fn from_json(ctx: Ctx<'js>, data: Value<'js>, init: Opt<Value<'js>>) -> Result<Self> {
+        let Some(text) = ctx.json_stringify(data)? else {
+            return Err(Exception::throw_type(&ctx, "Response.json: the data is not JSON-serialisable"));
+        };
+        let init = init_object(&ctx, init)?;
+        Self::build(&ctx, text.into_value(), init, Some("application/json"))
+    }
+
+    /// `Response.redirect(url, status = 302)`.
+    #[qjs(static)]
+    pub fn redirect(ctx: Ctx<'js>, url: String, status: Opt<u16>) -> Result<Self> {
+        let status = status.0.unwrap_or(302);
+        if ![301, 302, 303, 307, 308].contains(&status) {
+            return Err(Exception::throw_range(&ctx, &format!("Invalid redirect status code: {status}")));
+        }
+        let location = url::Url::parse(&url)
+            .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: \"{url}\": {e}")))?;
+        let mut headers = Headers::default();
+        headers.push("location", location.as_str());
+        Ok(Self { status, status_text: String::new(), headers: Class::instance(ctx, headers)?, body: Body::Empty })
+    }
+
+    /// The status code.
+    #[qjs(get)]
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The status text.
+    #[qjs(get, rename = "statusText")]
+    pub fn status_text(&self) -> String {
+        self.status_text.clone()
+    }
+
+    /// Whether the status is 2xx.
+    #[qjs(get)]
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The response headers.
+    #[qjs(get)]
+    pub fn headers(&self) -> Class<'js, Headers> {
+        self.headers.clone()
+    }
+
+    /// Always `false`: responses made by scripts are not redirected.
+    #[qjs(get)]
+    pub fn redirected(&self) -> bool {
+        false
+    }
+
+    /// `"default"` for responses made by scripts.
+    #[qjs(get, rename = "type")]
+    pub fn kind(&self) -> &'static str {
+        "default"
+    }
+
+    /// Whether the body was read.
+    #[qjs(get, rename = "bodyUsed")]
+    pub fn body_used(&self) -> bool {
+        self.body.used()
+    }
+
+    /// The body as text.
+    pub fn text(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::text(&ctx, &mut self.body)
+    }
+
+    /// The body parsed as JSON.
+    #[qjs(rename = "json")]
+    pub fn json_body(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::json(&ctx, &mut self.body)
+    }
+
+    /// The body as an ArrayBuffer.
+    #[qjs(rename = "arrayBuffer")]
+    pub fn array_buffer(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::array_buffer(&ctx, &mut self.body)
+    }
+
+    /// The body as a Uint8Array.
+    pub fn bytes(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
+        body::uint8_array(&ctx, &mut self.body)
+    }
+
+    /// A copy of this response.
+    #[qjs(rename = "clone")]
+    pub fn duplicate(&mut self, ctx: Ctx<'js>) -> Result<Self> {
+        let body = self.body.duplicate(&ctx)?;
+        let headers = self.headers.borrow().clone();
+        Ok(Self {
+            status: self.status,
+            status_text: self.status_text.clone(),
+            headers: Class::instance(ctx, headers)?,
+            body,
+        })
+    }
+
+    #[qjs(prop, rename = PredefinedAtom::SymbolToStringTag, configurable)]
+    pub fn to_string_tag() -> &'static str {
+        "Response"
+    }
+}

@@ -1,0 +1,194 @@
+//! The engine: one QuickJS runtime per instance, the app module it serves, and its event loop.
+
+use std::cell::RefCell;
+use std::io::Read;
+
+use rquickjs::promise::PromiseState;
+use rquickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, WriteOptions};
+
+use crate::apis;
+use crate::bindings::SourceError;
+use crate::errors::{self, JsError};
+
+/// The app's request handler, kept alive across `Context::with` calls.
+pub struct App {
+    /// The function called for each request.
+    handler: Persistent<Function<'static>>,
+    /// `this` for the call: the default-exported object for `{ fetch }` modules.
+    this: Persistent<Value<'static>>,
+    /// The `env` argument of `fetch(request, env)`.
+    env: Persistent<Object<'static>>,
+}
+
+struct Engine {
+    runtime: javy::Runtime,
+    app: Option<App>,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+fn new_runtime() -> javy::Runtime {
+    let mut config = javy::Config::default();
+    config.text_encoding(true);
+    let runtime = javy::Runtime::new(config).expect("the QuickJS runtime starts");
+    runtime
+        .context()
+        .with(|ctx| apis::register(&ctx))
+        .expect("the Web APIs register");
+    runtime
+}
+
+fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let engine = slot.get_or_insert_with(|| Engine { runtime: new_runtime(), app: None });
+        f(engine)
+    })
+}
+
+/// Starts the engine and, when `source` is not empty, evaluates the app module and binds its handler.
+pub fn init(name: &str, source: &str) -> Result<(), SourceError> {
+    with_engine(|engine| {
+        if source.is_empty() {
+            return Ok(());
+        }
+        let app = engine.runtime.context().with(|ctx| {
+            let module = Module::declare(ctx.clone(), name, source).map_err(|e| errors::catch(&ctx, e))?;
+            evaluate(&ctx, module)
+        });
+        engine.app = Some(app.map_err(|e| e.into_source_error(name))?);
+        Ok(())
+    })
+}
+
+/// Checks `source`, compiles it to bytecode and evaluates it once to check that it serves requests.
+///
+/// Evaluation runs the module's top-level code, so call this on an instance that is discarded afterwards.
+pub fn compile(name: &str, source: &str) -> Result<Vec<u8>, SourceError> {
+    with_engine(|engine| {
+        engine.runtime.context().with(|ctx| {
+            let module = Module::declare(ctx.clone(), name, source)
+                .map_err(|e| errors::catch(&ctx, e).into_source_error(name))?;
+            let bytecode = module
+                .write(WriteOptions::default())
+                .map_err(|e| errors::catch(&ctx, e).into_source_error(name))?;
+            evaluate(&ctx, module).map_err(|e| e.into_source_error(name))?;
+            Ok(bytecode)
+        })
+    })
+}
+
+/// Evaluates a declared module (running top-level code and awaits) and finds its handler.
+fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>) -> Result<App, JsError> {
+    let (module, done) = module.eval().map_err(|e| errors::catch(ctx, e))?;
+    settle(ctx, done)?;
+    let namespace = module.namespace().map_err(|e| errors::catch(ctx, e))?;
+    let default: Value = namespace.get("default").map_err(|e| errors::catch(ctx, e))?;
+    let undefined = Value::new_undefined(ctx.clone());
+    let (handler, this) = if let Some(function) = default.as_function() {
+        (function.clone(), undefined)
+    } else if let Some(fetch) = default
+        .as_object()
+        .and_then(|o| o.get::<_, Value>("fetch").ok())
+        .and_then(|f| f.as_function().cloned())
+    {
+        (fetch, default.clone())
+    } else if let Some(handler) = apis::deno::serve_handler(ctx) {
+        (handler, undefined)
+    } else {
+        return Err(JsError::engine(
+            "the module has no request handler: use `export default { fetch(request, env) }`, \
+             `export default function handler(request)` or `Deno.serve(handler)`",
+        ));
+    };
+    let env = Object::new(ctx.clone()).map_err(|e| errors::catch(ctx, e))?;
+    Ok(App {
+        handler: Persistent::save(ctx, handler),
+        this: Persistent::save(ctx, this),
+        env: Persistent::save(ctx, env),
+    })
+}
+
+/// Loads the app from QuickJS bytecode on standard input (the bytecode tier).
+fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
+    let mut bytecode = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytecode)
+        .map_err(|e| JsError::engine(format!("reading the app's bytecode: {e}")))?;
+    if bytecode.is_empty() {
+        return Err(JsError::engine("no app is loaded in this engine"));
+    }
+    let app = engine.runtime.context().with(|ctx| {
+        // SAFETY: the bytecode comes from the host, which produced it with `compile` on this
+        // same engine build; guest code never supplies bytecode.
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::load(ctx.clone(), &bytecode) }.map_err(|e| errors::catch(&ctx, e))?;
+        evaluate(&ctx, module)
+    })?;
+    engine.app = Some(app);
+    Ok(())
+}
+
+/// Runs `f` with the app's handler, loading the app first if this engine has none yet.
+pub fn with_app<R>(f: impl for<'js> FnOnce(&Ctx<'js>, Handler<'js>) -> Result<R, JsError>) -> Result<R, JsError> {
+    with_engine(|engine| {
+        if engine.app.is_none() {
+            load_from_stdin(engine)?;
+        }
+        let app = engine.app.as_ref().expect("loaded above");
+        let result = engine.runtime.context().with(|ctx| {
+            let restore = |e| errors::catch(&ctx, e);
+            let handler = Handler {
+                function: app.handler.clone().restore(&ctx).map_err(restore)?,
+                this: app.this.clone().restore(&ctx).map_err(restore)?,
+                env: app.env.clone().restore(&ctx).map_err(restore)?,
+            };
+            f(&ctx, handler)
+        });
+        // Work queued after the response (e.g. logging in a `.then`) still runs.
+        let _ = engine.runtime.resolve_pending_jobs();
+        result
+    })
+}
+
+/// The app's handler, restored into a context.
+pub struct Handler<'js> {
+    /// The function to call.
+    pub function: Function<'js>,
+    /// The receiver.
+    pub this: Value<'js>,
+    /// The `env` argument.
+    pub env: Object<'js>,
+}
+
+/// Drives the job queue until `value` (a promise or a plain value) settles, and returns its result.
+pub fn resolve<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Value<'js>, JsError> {
+    match value.as_promise() {
+        Some(promise) => settle(ctx, promise.clone()),
+        None => Ok(value),
+    }
+}
+
+fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsError> {
+    loop {
+        match promise.state() {
+            PromiseState::Resolved => {
+                return promise.result::<Value>().expect("settled").map_err(|e| errors::catch(ctx, e));
+            }
+            PromiseState::Rejected => {
+                let error = promise.result::<Value>().expect("settled").err();
+                return Err(match error {
+                    Some(e) => errors::catch(ctx, e),
+                    None => JsError::engine("promise rejected"),
+                });
+            }
+            PromiseState::Pending => {
+                if !ctx.execute_pending_job() {
+                    return Err(JsError::engine("the handler's promise never settled (nothing left to run)"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `wasi:http/incoming-handler`: an incoming request becomes a JS `Request`, the handler's
+//! `Response` becomes the outgoing response.
+
+use rquickjs::function::This;
+use rquickjs::{Class, Ctx, Value};
+
+use crate::apis::headers::Headers;
+use crate::apis::request::Request;
+use crate::apis::response::{Parts, Response};
+use crate::bindings::wasi::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam, Scheme,
+};
+use crate::body;
+use crate::engine;
+use crate::errors::{self, JsError};
+
+/// Serves one request with the app's handler.
+pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
+    match serve(request) {
+        Ok(parts) => send(out, parts),
+        Err(error) => {
+            let mut message = error.message.clone();
+            if let Some(stack) = &error.stack {
+                message = format!("{message}\n{}", stack.trim_end());
+            }
+            eprintln!("Uncaught (in handler) {message}");
+            let body = format!(
+                "{{\"error\":\"ExecutionError\",\"message\":{},\"retryable\":false}}",
+                json_string(&error.message)
+            );
+            send(
+                out,
+                Parts {
+                    status: 500,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: body.into_bytes(),
+                },
+            );
+        }
+    }
+}
+
+fn serve(request: IncomingRequest) -> Result<Parts, JsError> {
+    let method = method_name(request.method());
+    let url = request_url(&request);
+    let headers = Headers::from_pairs(
+        request
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect(),
+    );
+    let has_body = !matches!(method.as_str(), "GET" | "HEAD");
+    body::set_incoming(if has_body { request.consume().ok() } else { None });
+    let result = engine::with_app(|ctx, handler| {
+        let js_request = Request::incoming(ctx, method, url, headers, has_body).map_err(|e| errors::catch(ctx, e))?;
+        let js_request = Class::instance(ctx.clone(), js_request).map_err(|e| errors::catch(ctx, e))?;
+        let returned: Value = handler
+            .function
+            .call((This(handler.this), js_request, handler.env))
+            .map_err(|e| errors::catch(ctx, e))?;
+        let value = engine::resolve(ctx, returned)?;
+        response_parts(ctx, value)
+    });
+    body::set_incoming(None);
+    drop(request);
+    result
+}
+
+fn response_parts<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Parts, JsError> {
+    let Some(response) = value.as_object().and_then(Class::<Response>::from_object) else {
+        let got = crate::apis::console::format(ctx, value);
+        return Err(JsError::engine(format!("TypeError: the handler must return a Response, got {got}")));
+    };
+    let parts = response.borrow_mut().into_parts(ctx).map_err(|e| errors::catch(ctx, e));
+    parts
+}
+
+fn method_name(method: Method) -> String {
+    match method {
+        Method::Get => "GET".into(),
+        Method::Head => "HEAD".into(),
+        Method::Post => "POST".into(),
+        Method::Put => "PUT".into(),
+        Method::Delete => "DELETE".into(),
+        Method::Connect => "CONNECT".into(),
+        Method::Options => "OPTIONS".into(),
+        Method::Trace => "TRACE".into(),
+        Method::Patch => "PATCH".into(),
+        Method::Other(other) => other,
+    }
+}
+
+fn request_url(request: &IncomingRequest) -> String {
+    let scheme = match request.scheme() {
+        Some(Scheme::Https) => "https".to_string(),
+        Some(Scheme::Other(s)) => s,
+        _ => "http".to_string(),
+    };
+    let authority = request
+        .authority()
+        .filter(|a| !a.is_empty())
+        .or_else(|| {
+            request.headers().get("host").first().map(|h| String::from_utf8_lossy(h).into_owned())
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    let path = request.path_with_query().unwrap_or_else(|| "/".to_string());
+    format!("{scheme}://{authority}{path}")
+}
+
+fn send(out: ResponseOutparam, parts: Parts) {
+    let fields = Fields::new();
+    let mut has_length = false;
+    for (name, value) in &parts.headers {
+        has_length |= name == "content-length";
+        // Fields the host forbids (hop-by-hop headers) are dropped rather than failing the response.
+        let _ = fields.append(name, value.as_bytes());
+    }
+    if !has_length {
+        let _ = fields.append("content-length", parts.body.len().to_string().as_bytes());
+    }
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(parts.status);
+    let Ok(body) = response.body() else { return };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(stream) = body.write() {
+        for chunk in parts.body.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// A JSON string literal for `s`.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,231 @@
+//! The command line: `kiln serve`, `kiln compile`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::compile::{CompileError, Compiler};
+use crate::config::{Config, Isolation, Limits};
+use crate::deploy::Deployer;
+use crate::logging::LogFormat;
+use crate::registry::Registry;
+use crate::runtime;
+use crate::server::{Routes, Server};
+
+/// Kiln: serverless JavaScript and WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "KILN_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    /// The chosen log format.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve apps over HTTP.
+    Serve(ServeArgs),
+    /// Compile a JavaScript app into a standalone wasi-http component.
+    Compile {
+        /// The app's source (an ES module).
+        file: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Data directory whose cache speeds up repeated compiles.
+        #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KILN_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Data directory (database, caches).
+    #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
+    data_dir: PathBuf,
+    /// Serve one app at `/`: `DIR/index.js` or `DIR/app.wasm` (any wasi-http component).
+    #[arg(long)]
+    app: Option<PathBuf>,
+    /// Instance isolation for the app.
+    #[arg(long, value_enum, default_value = "reuse")]
+    isolation: Isolation,
+    /// Deadline of one request, in milliseconds.
+    #[arg(long, env = "KILN_TIMEOUT_MS", default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// Memory limit of one instance, in MiB.
+    #[arg(long, env = "KILN_MEMORY_MB", default_value_t = 128)]
+    memory_mb: usize,
+    /// Requests an instance serves before it is retired (reuse mode).
+    #[arg(long, default_value_t = 10_000)]
+    max_requests_per_instance: u32,
+    /// Serving threads (default: one per core).
+    #[arg(long, env = "KILN_THREADS")]
+    threads: Option<usize>,
+}
+
+/// Runs the command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Compile { file, output, data_dir } => compile(&file, &output, &data_dir),
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let config = Config {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        threads,
+        isolation: args.isolation,
+        limits: Limits {
+            memory_bytes: args.memory_mb << 20,
+            timeout: Duration::from_millis(args.timeout_ms),
+            max_requests_per_instance: args.max_requests_per_instance,
+            ..Limits::default()
+        },
+        max_instances: 1000,
+    };
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let engine = runtime::engine(&config)?;
+    let linker = runtime::linker(&engine)?;
+    let compiler = Arc::new(block_on(Compiler::new(engine, linker, &config.cache_dir()))??);
+    let registry = Arc::new(Registry::new());
+    let deployer = Arc::new(Deployer::new(compiler, registry.clone()));
+
+    let root_app = match &args.app {
+        Some(dir) => {
+            let app = AppDir::open(dir)?;
+            block_on(app.deploy(&deployer, &config))??.map_err(|e| anyhow::anyhow!("{}: {e}", app.entry.display()))?;
+            let name = app.name.clone();
+            app.watch(deployer.clone(), config.clone());
+            Some(name)
+        }
+        None => None,
+    };
+
+    let server = Server::bind(config.listen, config.threads)?;
+    let addr = server.local_addr();
+    tracing::info!(%addr, threads = config.threads, "listening");
+    println!("kiln listening on http://{addr}");
+    server.run(Arc::new(Routes { registry, root_app }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An app folder served by `--app`.
+struct AppDir {
+    name: String,
+    entry: PathBuf,
+}
+
+impl AppDir {
+    fn open(dir: &Path) -> anyhow::Result<Self> {
+        let name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+            .unwrap_or_else(|| "app".into());
+        for candidate in ["index.js", "app.wasm"] {
+            let entry = dir.join(candidate);
+            if entry.is_file() {
+                return Ok(Self { name, entry });
+            }
+        }
+        anyhow::bail!("{} has neither index.js nor app.wasm", dir.display())
+    }
+
+    async fn deploy(&self, deployer: &Deployer, config: &Config) -> anyhow::Result<Result<(), crate::error::ApiError>> {
+        let bytes = runtime::read(&self.entry)?;
+        let file = self.entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let result = if file.ends_with(".wasm") {
+            deployer.deploy_component(&self.name, &bytes, config.isolation, config.limits)
+        } else {
+            let source = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", self.entry.display()))?;
+            deployer.deploy_js(&self.name, &file, &source, config.isolation, config.limits).await
+        };
+        Ok(result.map(|_| ()))
+    }
+
+    /// Redeploys when the entry file changes; a broken version is reported and the previous
+    /// one keeps serving.
+    fn watch(self, deployer: Arc<Deployer>, config: Config) {
+        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut last: Option<SystemTime> = modified(&self.entry);
+        let _ = std::thread::Builder::new().name("kiln-watch".into()).spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = modified(&self.entry);
+            if now.is_none() || now == last {
+                continue;
+            }
+            last = now;
+            match block_on(self.deploy(&deployer, &config)) {
+                Ok(Ok(Ok(()))) => tracing::info!(app = %self.name, "redeployed after a change"),
+                Ok(Ok(Err(error))) => tracing::error!(app = %self.name, error = %error, "the new version was rejected; the previous one keeps serving"),
+                Ok(Err(error)) | Err(error) => tracing::error!(app = %self.name, error = format!("{error:#}"), "redeploy failed"),
+            }
+        });
+    }
+}
+
+fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.js".into());
+    let config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: data_dir.to_path_buf(),
+        threads: 1,
+        isolation: Isolation::Request,
+        limits: Limits::default(),
+        max_instances: 8,
+    };
+    let engine = runtime::engine(&config)?;
+    let linker = runtime::linker(&engine)?;
+    let result = block_on(async {
+        let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
+        compiler.snapshot(&name, &source).await.map_err(anyhow::Error::from)
+    })?;
+    match result {
+        Ok(component) => {
+            std::fs::write(output, &component).with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "compiled {} -> {} ({} bytes) in {} ms",
+                file.display(),
+                output.display(),
+                component.len(),
+                started.elapsed().as_millis()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => match error.downcast::<CompileError>() {
+            Ok(CompileError::Source { message, .. }) => {
+                let location = file.parent().map(|p| p.join(&message)).map(|p| p.display().to_string()).unwrap_or(message);
+                eprintln!("error: {location}");
+                Ok(ExitCode::FAILURE)
+            }
+            Ok(other) => Err(other.into()),
+            Err(error) => Err(error),
+        },
+    }
+}

@@ -1,0 +1,222 @@
+//! Compiling JavaScript into something servable, in two tiers:
+//!
+//! 1. **bytecode** — the source is checked and compiled to QuickJS bytecode by the shared,
+//!    pre-initialised engine; any instance of that engine serves it at once (it reads the
+//!    bytecode on standard input at its first request).
+//! 2. **snapshot** — the engine is pre-initialised with the app's module evaluated (Wizer), giving a
+//!    standalone wasi-http component; precompiled and cached by content, it replaces the
+//!    bytecode tier as soon as it is ready.
+
+pub mod cache;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, ComponentType, Lift, Linker, Val};
+use wasmtime::{Engine, Store};
+
+use crate::runtime::{self, Grants, Sandbox};
+
+/// The prebuilt JavaScript engine guest (`just guest` rebuilds it).
+pub static JS_ENGINE: &[u8] = include_bytes!("../../../components/js-engine.wasm");
+
+/// Time allowed for a module's top-level code while compiling.
+const INIT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A problem found while compiling.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The source does not parse, or its top-level code throws, or it has no handler.
+    #[error("{message}")]
+    Source {
+        /// `file:line:col: message`.
+        message: String,
+        /// 1-based line (0 when unknown).
+        line: u32,
+        /// 1-based column (0 when unknown).
+        column: u32,
+    },
+    /// Anything else (I/O, wasmtime).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// The guest's `source-error` record.
+#[derive(ComponentType, Lift, Debug)]
+#[component(record)]
+struct SourceError {
+    message: String,
+    line: u32,
+    column: u32,
+}
+
+impl From<SourceError> for CompileError {
+    fn from(e: SourceError) -> Self {
+        CompileError::Source { message: e.message, line: e.line, column: e.column }
+    }
+}
+
+fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}
+
+/// Compiles JavaScript apps and keeps the shared engine used by the bytecode tier.
+pub struct Compiler {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    cache_dir: PathBuf,
+    engine_id: String,
+    base: Component,
+}
+
+impl Compiler {
+    /// Loads the shared pre-initialised engine from the cache, or builds it (a second or two, once).
+    pub async fn new(engine: Engine, linker: Linker<Sandbox>, cache_dir: &Path) -> anyhow::Result<Self> {
+        let engine_id = cache::digest(&[JS_ENGINE, wasmtime_version().as_bytes()]);
+        let mut compiler =
+            Self { engine: engine.clone(), linker, cache_dir: cache_dir.to_path_buf(), engine_id, base: Component::new(&engine, b"(component)").map_err(wasm_err)? };
+        let path = compiler.cache_dir.join(format!("engine-{}.cwasm", &compiler.engine_id[..16]));
+        compiler.base = match compiler.load_precompiled(&path) {
+            Some(component) => component,
+            None => {
+                let started = std::time::Instant::now();
+                let snapshot = compiler.snapshot("", "").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let component = compiler.precompile_to(&snapshot, &path)?;
+                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "built the shared JS engine");
+                component
+            }
+        };
+        Ok(compiler)
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker every deployment is instantiated with.
+    pub fn linker(&self) -> &Linker<Sandbox> {
+        &self.linker
+    }
+
+    /// The shared engine that serves bytecode.
+    pub fn base(&self) -> &Component {
+        &self.base
+    }
+
+    /// The cache key of a JS source: its sha256 with the engine's and wasmtime's identity.
+    pub fn key(&self, source: &str) -> String {
+        cache::digest(&[b"kiln-js-snapshot-v1", self.engine_id.as_bytes(), source.as_bytes()])
+    }
+
+    /// Where the precompiled snapshot of `key` is cached.
+    pub fn snapshot_path(&self, key: &str) -> PathBuf {
+        self.cache_dir.join(format!("{key}.cwasm"))
+    }
+
+    /// Checks the source and compiles it to QuickJS bytecode (tier 1), in a throwaway instance of
+    /// the shared engine.
+    pub async fn bytecode(&self, name: &str, source: &str) -> Result<Vec<u8>, CompileError> {
+        let mut store = self.store(name);
+        let instance = self.linker.instantiate_async(&mut store, &self.base).await.map_err(wasm_err)?;
+        let compile = instance
+            .get_typed_func::<(&str, &str), (Result<Vec<u8>, SourceError>,)>(&mut store, "compile")
+            .map_err(wasm_err)?;
+        let (result,) = compile.call_async(&mut store, (name, source)).await.map_err(|e| trap_error(e, &store))?;
+        Ok(result?)
+    }
+
+    /// Pre-initialises the engine with the app's module evaluated (tier 2): a standalone wasi-http
+    /// component. An empty source gives the shared engine.
+    pub async fn snapshot(&self, name: &str, source: &str) -> Result<Vec<u8>, CompileError> {
+        let mut store = self.store(name);
+        let call = format!(
+            "init({}, {})",
+            wasmtime::component::wasm_wave::to_string(&Val::String(name.into())).map_err(|e| anyhow::anyhow!("{e}"))?,
+            wasmtime::component::wasm_wave::to_string(&Val::String(source.into())).map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let mut wizer = wasmtime_wizer::Wizer::new();
+        wizer.init_func(call);
+        let linker = &self.linker;
+        let (snapshot, results) = wizer
+            .run_component(&mut store, JS_ENGINE, async |store, component| {
+                linker.instantiate_async(store, component).await
+            })
+            .await
+            .map_err(|e| trap_error(e, &store))?;
+        if let Some(Val::Result(Err(Some(error)))) = results.first() {
+            return Err(source_error(error));
+        }
+        Ok(snapshot)
+    }
+
+    /// Precompiles a component for this engine and caches it at `path`.
+    pub fn precompile_to(&self, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
+        let cwasm = self.engine.precompile_component(wasm).map_err(wasm_err)?;
+        cache::write_atomic(path, &cwasm)?;
+        self.load_precompiled(path).with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// Loads a precompiled artifact from Kiln's own cache, if present and valid for this engine.
+    pub fn load_precompiled(&self, path: &Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        #[expect(unsafe_code, reason = "the file is a precompiled artifact Kiln wrote to its own cache directory")]
+        // SAFETY: `path` lives in Kiln's cache directory and was written by `precompile_to` with
+        // this engine configuration; wasmtime checks the version and configuration on load.
+        let loaded = unsafe { Component::deserialize_file(&self.engine, path) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), error = %error, "ignoring an unusable cached artifact");
+                None
+            }
+        }
+    }
+
+    fn store(&self, name: &str) -> Store<Sandbox> {
+        let grants = Grants { app: Arc::from(if name.is_empty() { "engine" } else { name }), stdin: None, memory_bytes: 512 << 20 };
+        let mut store = Store::new(&self.engine, Sandbox::new(&grants));
+        store.limiter(|s| s.limiter());
+        store.set_epoch_deadline((INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64);
+        store
+    }
+}
+
+/// wasmtime's version, part of every cache key.
+pub fn wasmtime_version() -> &'static str {
+    "48.0.8"
+}
+
+fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {
+    if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        return CompileError::Source {
+            message: format!("the module's top-level code did not finish within {} s", INIT_DEADLINE.as_secs()),
+            line: 0,
+            column: 0,
+        };
+    }
+    if store.data().hit_memory_limit() {
+        return CompileError::Source { message: "the module ran out of memory while loading".into(), line: 0, column: 0 };
+    }
+    CompileError::Other(anyhow::anyhow!("the engine trapped while compiling: {error:#}"))
+}
+
+fn source_error(value: &Val) -> CompileError {
+    let mut message = String::from("compile error");
+    let (mut line, mut column) = (0, 0);
+    if let Val::Record(fields) = value {
+        for (name, field) in fields {
+            match (name.as_str(), field) {
+                ("message", Val::String(s)) => message = s.clone(),
+                ("line", Val::U32(n)) => line = *n,
+                ("column", Val::U32(n)) => column = *n,
+                _ => {}
+            }
+        }
+    }
+    CompileError::Source { message, line, column }
+}

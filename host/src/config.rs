@@ -1,0 +1,63 @@
+//! Configuration: one struct, from flags and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How instances are used across requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// An instance serves up to `max_requests_per_instance` requests one after another.
+    Reuse,
+    /// A fresh instance for every request.
+    Request,
+}
+
+/// Limits applied to every instance of a deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory, in bytes, per instance.
+    pub memory_bytes: usize,
+    /// Wall-clock deadline for one request.
+    pub timeout: Duration,
+    /// Requests an instance serves before it is retired (`reuse` mode).
+    pub max_requests_per_instance: u32,
+    /// Idle instances are dropped after this long (`reuse` mode).
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 128 << 20,
+            timeout: Duration::from_secs(30),
+            max_requests_per_instance: 10_000,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the database and caches live.
+    pub data_dir: PathBuf,
+    /// Number of serving threads (each with its own listener on the shared port).
+    pub threads: usize,
+    /// Default isolation for services.
+    pub isolation: Isolation,
+    /// Default limits.
+    pub limits: Limits,
+    /// Upper bound on instances alive at once (sizes the pooling allocator).
+    pub max_instances: u32,
+}
+
+impl Config {
+    /// The directory of compiled artifacts.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+}

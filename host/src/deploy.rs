@@ -1,0 +1,166 @@
+//! Turning uploads into deployments: JavaScript through the two compile tiers, prebuilt
+//! components after validation, both through the content-addressed cache.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use wasmtime::component::Component;
+
+use crate::compile::{CompileError, Compiler, cache};
+use crate::config::{Isolation, Limits};
+use crate::error::ApiError;
+use crate::registry::{Deployment, Registry, Tier};
+
+/// Deploys apps into a registry.
+pub struct Deployer {
+    compiler: Arc<Compiler>,
+    registry: Arc<Registry>,
+}
+
+/// How a JS deploy was served at first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// From the cache: the precompiled snapshot, nothing was compiled.
+    CacheHit,
+    /// Compiled to bytecode; the snapshot is being built in the background.
+    Compiled,
+}
+
+impl From<CompileError> for ApiError {
+    fn from(error: CompileError) -> Self {
+        match error {
+            CompileError::Source { message, line, column } => ApiError::Source { message, line, column },
+            CompileError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl Deployer {
+    /// A deployer over `registry`.
+    pub fn new(compiler: Arc<Compiler>, registry: Arc<Registry>) -> Self {
+        Self { compiler, registry }
+    }
+
+    /// The registry deployments go to.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Deploys JavaScript: from the cached snapshot if there is one; otherwise checked and served
+    /// as bytecode at once while the snapshot is built on a background thread and swapped in.
+    pub async fn deploy_js(&self, name: &str, file: &str, source: &str, isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
+        let started = Instant::now();
+        let key = self.compiler.key(source);
+        let path = self.compiler.snapshot_path(&key);
+        if let Some(component) = self.compiler.load_precompiled(&path) {
+            let deployment = self.deployment(name, &component, Tier::Snapshot, None, isolation, limits)?;
+            self.registry.deploy(deployment);
+            tracing::info!(app = name, key = &key[..16], elapsed_us = started.elapsed().as_micros() as u64, "cache hit: serving the precompiled snapshot, nothing recompiled");
+            return Ok(Outcome::CacheHit);
+        }
+        let bytecode = self.compiler.bytecode(file, source).await?;
+        let deployment =
+            self.deployment(name, self.compiler.base(), Tier::Bytecode, Some(Bytes::from(bytecode)), isolation, limits)?;
+        let version = deployment.version;
+        self.registry.deploy(deployment);
+        tracing::info!(app = name, elapsed_us = started.elapsed().as_micros() as u64, "compiled to bytecode: serving");
+
+        let compiler = self.compiler.clone();
+        let registry = self.registry.clone();
+        let (name, file, source) = (name.to_string(), file.to_string(), source.to_string());
+        std::thread::Builder::new()
+            .name(format!("kiln-snapshot-{name}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let Ok(runtime) = runtime else { return };
+                runtime.block_on(async {
+                    let started = Instant::now();
+                    let snapshot = match compiler.snapshot(&file, &source).await {
+                        Ok(snapshot) => snapshot,
+                        Err(error) => {
+                            tracing::warn!(app = %name, error = %error, "snapshot failed; staying on bytecode");
+                            return;
+                        }
+                    };
+                    let component = match compiler.precompile_to(&snapshot, &path) {
+                        Ok(component) => component,
+                        Err(error) => {
+                            tracing::warn!(app = %name, error = format!("{error:#}"), "precompiling the snapshot failed");
+                            return;
+                        }
+                    };
+                    // Swap only if the bytecode version is still the one served.
+                    if registry.get(&name).is_some_and(|current| current.version == version) {
+                        match Deployment::new(&name, &component, compiler.linker(), Tier::Snapshot, None, isolation, limits, registry.live_counter()) {
+                            Ok(deployment) => {
+                                registry.deploy(deployment);
+                                tracing::info!(app = %name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
+                            }
+                            Err(error) => tracing::warn!(app = %name, error = format!("{error:#}"), "snapshot not deployable"),
+                        }
+                    }
+                });
+            })
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Outcome::Compiled)
+    }
+
+    /// Deploys a prebuilt wasi-http component after checking what it is.
+    pub fn deploy_component(&self, name: &str, wasm: &[u8], isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
+        validate_component(wasm)?;
+        let key = cache::digest(&[b"kiln-component-v1", crate::compile::wasmtime_version().as_bytes(), wasm]);
+        let path = self.compiler.snapshot_path(&key);
+        let (component, outcome) = match self.compiler.load_precompiled(&path) {
+            Some(component) => (component, Outcome::CacheHit),
+            None => {
+                let component = self.compiler.precompile_to(wasm, &path).map_err(|e| ApiError::Validation(format!("the component does not compile: {e:#}")))?;
+                (component, Outcome::Compiled)
+            }
+        };
+        let deployment = self.deployment(name, &component, Tier::Component, None, isolation, limits)?;
+        self.registry.deploy(deployment);
+        tracing::info!(app = name, key = &key[..16], cached = (outcome == Outcome::CacheHit), "component deployed");
+        Ok(outcome)
+    }
+
+    fn deployment(&self, name: &str, component: &Component, tier: Tier, stdin: Option<Bytes>, isolation: Isolation, limits: Limits) -> Result<Deployment, ApiError> {
+        Deployment::new(name, component, self.compiler.linker(), tier, stdin, isolation, limits, self.registry.live_counter())
+            .map_err(|e| ApiError::Validation(format!("the component cannot be served: {e:#}")))
+    }
+}
+
+/// Checks that `wasm` is a component exporting `wasi:http/incoming-handler@0.2.x`; the error
+/// says what was found instead.
+pub fn validate_component(wasm: &[u8]) -> Result<(), ApiError> {
+    let mut exports = Vec::new();
+    let mut depth = 0usize;
+    for (index, payload) in wasmparser::Parser::new(0).parse_all(wasm).enumerate() {
+        let payload = payload.map_err(|e| ApiError::Validation(format!("the upload is not valid WebAssembly: {e}")))?;
+        match payload {
+            wasmparser::Payload::Version { encoding: wasmparser::Encoding::Module, .. } if index == 0 => {
+                return Err(ApiError::Validation(
+                    "the upload is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+                     or turn it into a component that exports wasi:http/incoming-handler"
+                        .into(),
+                ));
+            }
+            wasmparser::Payload::ModuleSection { .. } | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(|e| ApiError::Validation(format!("the component's exports are malformed: {e}")))?;
+                    exports.push(export.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2.")) {
+        let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+        return Err(ApiError::Validation(format!(
+            "the component does not export wasi:http/incoming-handler@0.2.x (it exports {found})"
+        )));
+    }
+    Ok(())
+}

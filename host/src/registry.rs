@@ -1,0 +1,260 @@
+//! Named deployments, each an immutable version swapped atomically, and the instances that
+//! serve them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use wasmtime::component::Component;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use crate::config::{Isolation, Limits};
+use crate::error::ApiError;
+use crate::runtime::{Grants, Sandbox};
+use crate::server::Body;
+
+/// What a deployment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The shared engine loading QuickJS bytecode.
+    Bytecode,
+    /// A pre-initialised per-app snapshot.
+    Snapshot,
+    /// A component uploaded as is.
+    Component,
+}
+
+/// One immutable deployed version of an app.
+pub struct Deployment {
+    /// The app's name.
+    pub name: Arc<str>,
+    /// Monotonic version number within this process.
+    pub version: u64,
+    /// What runs.
+    pub tier: Tier,
+    /// Isolation mode.
+    pub isolation: Isolation,
+    /// Limits per instance.
+    pub limits: Limits,
+    pre: ProxyPre<Sandbox>,
+    stdin: Option<Bytes>,
+    idle: Mutex<Vec<Instance>>,
+    live: Arc<AtomicUsize>,
+}
+
+/// A live instance, with the number of requests it has served.
+struct Instance {
+    store: Store<Sandbox>,
+    proxy: Proxy,
+    served: u32,
+    idle_since: Instant,
+    _live: LiveGuard,
+}
+
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+static VERSIONS: AtomicU64 = AtomicU64::new(1);
+
+impl Deployment {
+    /// Prepares a version: links the component once (`InstancePre`) and checks that it is a
+    /// wasi-http proxy.
+    pub fn new(
+        name: &str,
+        component: &Component,
+        linker: &wasmtime::component::Linker<Sandbox>,
+        tier: Tier,
+        stdin: Option<Bytes>,
+        isolation: Isolation,
+        limits: Limits,
+        live: Arc<AtomicUsize>,
+    ) -> anyhow::Result<Self> {
+        let pre = linker.instantiate_pre(component).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let pre = ProxyPre::new(pre).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Ok(Self {
+            name: Arc::from(name),
+            version: VERSIONS.fetch_add(1, Ordering::Relaxed),
+            tier,
+            isolation,
+            limits,
+            pre,
+            stdin,
+            idle: Mutex::new(Vec::new()),
+            live,
+        })
+    }
+
+    async fn instantiate(&self) -> Result<Instance, ApiError> {
+        let grants = Grants { app: self.name.clone(), stdin: self.stdin.clone(), memory_bytes: self.limits.memory_bytes };
+        let mut store = Store::new(self.pre.engine(), Sandbox::new(&grants));
+        store.limiter(|s| s.limiter());
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Long-running guests yield to the other requests on this thread every tick.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.data_mut().deadline = Instant::now() + self.limits.timeout;
+        store.set_epoch_deadline(1);
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let live = LiveGuard(self.live.clone());
+        let proxy = self.pre.instantiate_async(&mut store).await.map_err(|e| self.failure(e, &store))?;
+        Ok(Instance { store, proxy, served: 0, idle_since: Instant::now(), _live: live })
+    }
+
+    async fn checkout(&self) -> Result<Instance, ApiError> {
+        if self.isolation == Isolation::Reuse {
+            let reusable = {
+                let mut idle = self.idle.lock().expect("pool lock");
+                let now = Instant::now();
+                idle.retain(|i| now.duration_since(i.idle_since) < self.limits.idle_timeout);
+                idle.pop()
+            };
+            if let Some(instance) = reusable {
+                return Ok(instance);
+            }
+        }
+        self.instantiate().await
+    }
+
+    fn checkin(&self, mut instance: Instance) {
+        instance.served += 1;
+        if self.isolation == Isolation::Reuse && instance.served < self.limits.max_requests_per_instance {
+            instance.idle_since = Instant::now();
+            self.idle.lock().expect("pool lock").push(instance);
+        }
+    }
+
+    /// Drops instances idle for longer than the idle timeout.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.idle.lock().expect("pool lock").retain(|i| now.duration_since(i.idle_since) < self.limits.idle_timeout);
+    }
+
+    fn failure(&self, error: wasmtime::Error, store: &Store<Sandbox>) -> ApiError {
+        if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+            return ApiError::Timeout(format!(
+                "'{}' did not answer within its {} ms deadline",
+                self.name,
+                self.limits.timeout.as_millis()
+            ));
+        }
+        if store.data().hit_memory_limit() {
+            return ApiError::Resource(format!(
+                "'{}' ran out of memory (limit {} MiB)",
+                self.name,
+                self.limits.memory_bytes >> 20
+            ));
+        }
+        tracing::warn!(app = %self.name, error = format!("{error:#}"), "guest trapped");
+        ApiError::Execution(format!("'{}' trapped: {}", self.name, root_cause(&error)))
+    }
+
+    /// Serves one HTTP request. The instance is reused afterwards only if the call completed
+    /// without a trap or limit hit.
+    pub async fn handle(self: Arc<Self>, request: hyper::Request<hyper::body::Incoming>) -> Result<http::Response<Body>, ApiError> {
+        let mut instance = self.checkout().await?;
+        instance.store.data_mut().deadline = Instant::now() + self.limits.timeout;
+        instance.store.set_epoch_deadline(1);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let data = instance.store.data_mut();
+        let request = data.http().new_incoming_request(Scheme::Http, request).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let out = data.http().new_response_outparam(sender).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let deployment = self.clone();
+        let task = tokio::spawn(async move {
+            let result = instance.proxy.wasi_http_incoming_handler().call_handle(&mut instance.store, request, out).await;
+            match result {
+                Ok(()) => {
+                    deployment.checkin(instance);
+                    Ok(())
+                }
+                Err(error) => Err(deployment.failure(error, &instance.store)),
+            }
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(ApiError::Execution(format!("'{}' answered with an error: {code:?}", self.name))),
+            Err(_) => match task.await {
+                Ok(Err(error)) => Err(error),
+                Ok(Ok(())) => Err(ApiError::Execution(format!("'{}' returned without sending a response", self.name))),
+                Err(join) => Err(ApiError::Internal(anyhow::anyhow!("request task failed: {join}"))),
+            },
+        }
+    }
+}
+
+fn root_cause(error: &wasmtime::Error) -> String {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// The deployments by name; each slot swaps atomically, so requests in flight keep the version
+/// they started with.
+#[derive(Default)]
+pub struct Registry {
+    slots: RwLock<HashMap<String, Arc<ArcSwap<Deployment>>>>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counter of live instances, shared by every deployment made for this registry.
+    pub fn live_counter(&self) -> Arc<AtomicUsize> {
+        self.live.clone()
+    }
+
+    /// Instances alive now (serving or idle).
+    pub fn live_instances(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// The version currently served under `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Deployment>> {
+        self.slots.read().expect("registry lock").get(name).map(|slot| slot.load_full())
+    }
+
+    /// Makes `deployment` the version served under its name; returns the previous one.
+    pub fn deploy(&self, deployment: Deployment) -> Option<Arc<Deployment>> {
+        let name = deployment.name.to_string();
+        let deployment = Arc::new(deployment);
+        let mut slots = self.slots.write().expect("registry lock");
+        match slots.get(&name) {
+            Some(slot) => Some(slot.swap(deployment)),
+            None => {
+                slots.insert(name, Arc::new(ArcSwap::new(deployment)));
+                None
+            }
+        }
+    }
+
+    /// Stops serving `name`.
+    pub fn remove(&self, name: &str) -> Option<Arc<Deployment>> {
+        self.slots.write().expect("registry lock").remove(name).map(|slot| slot.load_full())
+    }
+
+    /// Drops idle instances past their idle timeout.
+    pub fn sweep(&self) {
+        for slot in self.slots.read().expect("registry lock").values() {
+            slot.load().sweep();
+        }
+    }
+}

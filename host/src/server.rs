@@ -1,0 +1,133 @@
+//! The HTTP front: one current-thread runtime per core, each accepting on its own
+//! `SO_REUSEPORT` listener of the shared port, and the routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use crate::error::ApiError;
+use crate::registry::Registry;
+
+/// The response body type of every route (the guest's outgoing body, or bytes Kiln wrote).
+pub type Body = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// What the server routes to.
+pub struct Routes {
+    /// Deployments by name.
+    pub registry: Arc<Registry>,
+    /// The deployment served at `/` (`kiln serve --app`).
+    pub root_app: Option<String>,
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> http::Response<Body> {
+    let mut response = http::Response::new(Full::new(Bytes::from(value.to_string())).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl Routes {
+    async fn route(self: Arc<Self>, request: hyper::Request<Incoming>) -> http::Response<Body> {
+        let path = request.uri().path();
+        if matches!(path, "/health" | "/healthz") && matches!(*request.method(), Method::GET | Method::HEAD) {
+            return json(StatusCode::OK, &serde_json::json!({ "status": "ok" }));
+        }
+        let result = match &self.root_app {
+            Some(name) => match self.registry.get(name) {
+                Some(deployment) => deployment.handle(request).await,
+                None => Err(ApiError::NotFound(format!("app '{name}' is not deployed"))),
+            },
+            None => Err(ApiError::NotFound(format!("no route for {path}"))),
+        };
+        result.unwrap_or_else(ApiError::into_response)
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listeners: Vec<std::net::TcpListener>,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds `threads` listeners to `addr` (port 0 picks one port for all of them).
+    pub fn bind(addr: SocketAddr, threads: usize) -> anyhow::Result<Self> {
+        let first = reuseport_listener(addr).with_context(|| format!("binding {addr}"))?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..threads.max(1) {
+            listeners.push(reuseport_listener(addr).with_context(|| format!("binding {addr}"))?);
+        }
+        Ok(Self { listeners, addr })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves forever: one thread and current-thread runtime per listener.
+    pub fn run(self, routes: Arc<Routes>) -> anyhow::Result<()> {
+        let registry = routes.registry.clone();
+        std::thread::Builder::new().name("kiln-sweeper".into()).spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1));
+            registry.sweep();
+        })?;
+        let mut threads = Vec::new();
+        for (index, listener) in self.listeners.into_iter().enumerate() {
+            let routes = routes.clone();
+            threads.push(std::thread::Builder::new().name(format!("kiln-http-{index}")).spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(accept_loop(listener, routes))
+            })?);
+        }
+        for thread in threads {
+            thread.join().map_err(|_| anyhow::anyhow!("a serving thread panicked"))??;
+        }
+        Ok(())
+    }
+}
+
+fn reuseport_listener(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(listener: std::net::TcpListener, routes: Arc<Routes>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(error = %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let routes = routes.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let routes = routes.clone();
+                async move { Ok::<_, std::convert::Infallible>(routes.route(request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
