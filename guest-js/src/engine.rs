@@ -7,7 +7,7 @@ use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, WriteOptions};
 
 use crate::apis;
-use crate::bindings::SourceError;
+use crate::errors::SourceError;
 use crate::errors::{self, JsError};
 
 /// The app's request handler, kept alive across `Context::with` calls.

@@ -2,7 +2,8 @@
 
 use rquickjs::{Ctx, Error, Exception, Value};
 
-use crate::bindings::SourceError;
+/// A source problem as the world's exports return it: `(message, line, column)`.
+pub type SourceError = (String, u32, u32);
 
 /// A JavaScript error, ready to be reported to the host.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ impl JsError {
         } else {
             format!("{file}: {}", self.message)
         };
-        SourceError { message, line, column }
+        (message, line, column)
     }
 }
 

@@ -24,14 +24,20 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
                 message = format!("{message}\n{}", stack.trim_end());
             }
             eprintln!("Uncaught (in handler) {message}");
+            // QuickJS reports a refused allocation as "out of memory": the instance hit its limit.
+            let (status, kind, retryable) = if error.message.contains("out of memory") {
+                (503, "ResourceError", true)
+            } else {
+                (500, "ExecutionError", false)
+            };
             let body = format!(
-                "{{\"error\":\"ExecutionError\",\"message\":{},\"retryable\":false}}",
+                "{{\"error\":\"{kind}\",\"message\":{},\"retryable\":{retryable}}}",
                 json_string(&error.message)
             );
             send(
                 out,
                 Parts {
-                    status: 500,
+                    status,
                     headers: vec![("content-type".into(), "application/json".into())],
                     body: body.into_bytes(),
                 },

@@ -20,7 +20,7 @@ mod bindings {
     });
 }
 
-use bindings::SourceError;
+use errors::SourceError;
 use bindings::exports::wasi::http::incoming_handler;
 use bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 

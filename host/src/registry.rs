@@ -132,7 +132,11 @@ impl Deployment {
 
     fn checkin(&self, mut instance: Instance) {
         instance.served += 1;
-        if self.isolation == Isolation::Reuse && instance.served < self.limits.max_requests_per_instance {
+        // An instance that hit its memory limit is never reused, even if the guest recovered.
+        if self.isolation == Isolation::Reuse
+            && instance.served < self.limits.max_requests_per_instance
+            && !instance.store.data().hit_memory_limit()
+        {
             instance.idle_since = Instant::now();
             self.idle.lock().expect("pool lock").push(instance);
         }

@@ -1,1 +1,12 @@
+//! End-to-end tests: each starts the real `kiln` binary on an ephemeral port and drives it over
+//! HTTP with real JavaScript and real components.
+#![allow(missing_docs, clippy::unwrap_used)]
 
+mod support;
+
+mod apps;
+mod cache;
+mod compile;
+mod components;
+mod limits;
+mod web_apis;

@@ -3,6 +3,7 @@
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::class::Trace;
 use rquickjs::function::{Opt, This};
+use crate::apis::Nullable;
 use rquickjs::{Array, Class, Ctx, Exception, Function, JsLifetime, Object, Result, Value};
 
 /// Registers `Headers`.
@@ -184,8 +185,8 @@ impl Headers {
     }
 
     /// The values of `name` joined with `", "`, or `null`.
-    pub fn get(&self, name: String) -> Option<String> {
-        self.joined(&name.to_ascii_lowercase())
+    pub fn get(&self, name: String) -> Nullable<String> {
+        Nullable(self.joined(&name.to_ascii_lowercase()))
     }
 
     /// Whether `name` has a value.

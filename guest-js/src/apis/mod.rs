@@ -19,3 +19,15 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     deno::register(ctx)?;
     Ok(())
 }
+
+/// An optional value that is `null` (not `undefined`) in JS when absent, as Web APIs return.
+pub struct Nullable<T>(pub Option<T>);
+
+impl<'js, T: rquickjs::IntoJs<'js>> rquickjs::IntoJs<'js> for Nullable<T> {
+    fn into_js(self, ctx: &Ctx<'js>) -> Result<rquickjs::Value<'js>> {
+        match self.0 {
+            Some(value) => value.into_js(ctx),
+            None => Ok(rquickjs::Value::new_null(ctx.clone())),
+        }
+    }
+}

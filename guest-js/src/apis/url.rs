@@ -6,6 +6,8 @@ use rquickjs::function::{Opt, This};
 use rquickjs::{Array, Class, Ctx, Exception, Function, JsLifetime, Result, Value};
 use url::quirks;
 
+use crate::apis::Nullable;
+
 /// Registers `URL` and `URLSearchParams`.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     Class::<Url>::define(&ctx.globals())?;
@@ -77,15 +79,15 @@ impl<'js> Url<'js> {
 
     /// `URL.parse(url, base?)`: the URL, or `null` when it does not parse.
     #[qjs(static, rename = "parse")]
-    pub fn try_parse(ctx: Ctx<'js>, input: Value<'js>, base: Opt<Value<'js>>) -> Result<Option<Class<'js, Url<'js>>>> {
+    pub fn try_parse(ctx: Ctx<'js>, input: Value<'js>, base: Opt<Value<'js>>) -> Result<Nullable<Class<'js, Url<'js>>>> {
         let input = string_arg(&input)?;
         let base = match base.0 {
             Some(b) if !b.is_undefined() => Some(string_arg(&b)?),
             _ => None,
         };
         match parse(&input, base.as_deref()) {
-            Ok(inner) => Ok(Some(Class::instance(ctx, Url { inner, params: None })?)),
-            Err(_) => Ok(None),
+            Ok(inner) => Ok(Nullable(Some(Class::instance(ctx, Url { inner, params: None })?))),
+            Err(_) => Ok(Nullable(None)),
         }
     }
 
@@ -299,8 +301,8 @@ impl<'js> UrlSearchParams<'js> {
     }
 
     /// The first value of `name`, or `null`.
-    pub fn get(&self, name: String) -> Option<String> {
-        self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    pub fn get(&self, name: String) -> Nullable<String> {
+        Nullable(self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
     }
 
     /// Every value of `name`.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use wasmtime::component::{Component, ComponentType, Lift, Linker, Val};
+use wasmtime::component::{Component, Linker, Val};
 use wasmtime::{Engine, Store};
 
 use crate::runtime::{self, Grants, Sandbox};
@@ -43,19 +43,11 @@ pub enum CompileError {
     Other(#[from] anyhow::Error),
 }
 
-/// The guest's `source-error` record.
-#[derive(ComponentType, Lift, Debug)]
-#[component(record)]
-struct SourceError {
-    message: String,
-    line: u32,
-    column: u32,
-}
+/// The guest's source error: `(message, line, column)`.
+type SourceError = (String, u32, u32);
 
-impl From<SourceError> for CompileError {
-    fn from(e: SourceError) -> Self {
-        CompileError::Source { message: e.message, line: e.line, column: e.column }
-    }
+fn source_error_of((message, line, column): SourceError) -> CompileError {
+    CompileError::Source { message, line, column }
 }
 
 fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
@@ -125,7 +117,7 @@ impl Compiler {
             .get_typed_func::<(&str, &str), (Result<Vec<u8>, SourceError>,)>(&mut store, "compile")
             .map_err(wasm_err)?;
         let (result,) = compile.call_async(&mut store, (name, source)).await.map_err(|e| trap_error(e, &store))?;
-        Ok(result?)
+        result.map_err(source_error_of)
     }
 
     /// Pre-initialises the engine with the app's module evaluated (tier 2): a standalone wasi-http
@@ -208,14 +200,9 @@ fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {
 fn source_error(value: &Val) -> CompileError {
     let mut message = String::from("compile error");
     let (mut line, mut column) = (0, 0);
-    if let Val::Record(fields) = value {
-        for (name, field) in fields {
-            match (name.as_str(), field) {
-                ("message", Val::String(s)) => message = s.clone(),
-                ("line", Val::U32(n)) => line = *n,
-                ("column", Val::U32(n)) => column = *n,
-                _ => {}
-            }
+    if let Val::Tuple(fields) = value {
+        if let [Val::String(m), Val::U32(l), Val::U32(c)] = fields.as_slice() {
+            (message, line, column) = (m.clone(), *l, *c);
         }
     }
     CompileError::Source { message, line, column }

@@ -1,0 +1,41 @@
+# Kiln's tasks. `just test` is what CI runs.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Run every test (unit + end-to-end against the real binary).
+test: check-artifacts
+    cargo test --release --workspace
+
+# Serve one app directory (index.js or app.wasm) at http://127.0.0.1:8000/.
+serve APP="examples/hello" *ARGS="":
+    cargo run --release -p kiln -- serve --app {{APP}} {{ARGS}}
+
+# Rebuild the JS engine guest into components/js-engine.wasm (needs clang-19, wasi-libc, wasm32-wasip2).
+guest:
+    eval "$(scripts/wasi-env.sh)" && cd guest-js && cargo build --release --target wasm32-wasip2
+    cp guest-js/target/wasm32-wasip2/release/kiln_guest_js.wasm components/js-engine.wasm
+    scripts/artifacts.sh stamp
+
+# Rebuild the sample components under components/.
+components:
+    cd components/hello-rust && cargo build --release --target wasm32-wasip2
+    cp components/hello-rust/target/wasm32-wasip2/release/hello_rust.wasm components/hello-rust.wasm
+    scripts/artifacts.sh stamp
+
+# Fail if a committed wasm artifact is older than its sources.
+check-artifacts:
+    scripts/artifacts.sh check
+
+# Throughput, latency, memory and deploy-time figures (see scripts/bench.sh).
+bench *ARGS="":
+    scripts/bench.sh {{ARGS}}
+
+# Format everything.
+fmt:
+    cargo fmt --all
+    cd guest-js && cargo fmt
+    cd components/hello-rust && cargo fmt
+
+# Lints.
+lint:
+    cargo clippy --release --workspace --all-targets -- -D warnings

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Keeps the committed wasm artifacts in step with their sources.
+#   artifacts.sh stamp  — record the sources' digest next to each artifact (after a rebuild)
+#   artifacts.sh check  — fail if sources changed since the artifact was built
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+digest() { # digest of every tracked-or-present source file under the given paths
+  find "$@" -type f \( -name '*.rs' -o -name '*.wit' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) \
+    -not -path '*/target/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
+
+# artifact:sources...
+entries=(
+  "components/js-engine.wasm:guest-js wit"
+  "components/hello-rust.wasm:components/hello-rust"
+)
+
+status=0
+for entry in "${entries[@]}"; do
+  artifact="${entry%%:*}"
+  read -r -a sources <<< "${entry#*:}"
+  want="$(digest "${sources[@]}")"
+  stamp="$artifact.sources-sha256"
+  case "${1:-check}" in
+    stamp) echo "$want" > "$stamp"; echo "stamped $artifact" ;;
+    check)
+      if [ ! -f "$artifact" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "error: $artifact is out of date with ${sources[*]}: run 'just guest' / 'just components' and commit the result" >&2
+        status=1
+      fi ;;
+    *) echo "usage: $0 stamp|check" >&2; exit 2 ;;
+  esac
+done
+exit $status

@@ -1,0 +1,108 @@
+//! Deadlines, memory limits and the two isolation modes.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Kiln, client, get_json, js_app};
+
+const LOOPER: &str = r#"
+export default {
+  fetch(request) {
+    if (new URL(request.url).pathname === "/spin") { for (;;) {} }
+    return new Response("healthy");
+  },
+};
+"#;
+
+#[test]
+fn an_infinite_loop_gets_504_within_its_deadline_while_other_requests_keep_answering() {
+    let app = js_app(LOOPER);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &["--timeout-ms", "1500"]);
+    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "healthy");
+
+    let spin_url = kiln.url("/spin");
+    let started = Instant::now();
+    let spinner = std::thread::spawn(move || {
+        let response = client().get(spin_url).send().unwrap();
+        let status = response.status().as_u16();
+        let json: serde_json::Value = response.json().unwrap();
+        (status, json, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // While the loop spins, healthy requests (new connections, so both serving threads) answer.
+    let mut answered = Vec::new();
+    for _ in 0..6 {
+        let http = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let text = http.get(kiln.url("/")).send().unwrap().text().unwrap();
+        assert_eq!(text, "healthy");
+        answered.push(Instant::now());
+    }
+    let (status, json, spun_until) = spinner.join().unwrap();
+    assert_eq!(status, 504, "{json}");
+    assert_eq!(json["error"], "TimeoutError");
+    assert_eq!(json["retryable"], true);
+    let elapsed = spun_until - started;
+    assert!(elapsed >= Duration::from_millis(1400) && elapsed < Duration::from_secs(5), "deadline not honoured: {elapsed:?}");
+    assert!(answered.iter().all(|t| *t < spun_until), "healthy requests waited for the loop");
+    // The server is still fine afterwards.
+    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "healthy");
+}
+
+#[test]
+fn a_guest_over_its_memory_limit_gets_503_and_the_server_keeps_serving() {
+    let app = js_app(
+        r#"
+export default {
+  fetch(request) {
+    if (new URL(request.url).pathname === "/hog") {
+      const chunks = [];
+      for (let i = 0; i < 64; i++) chunks.push(new Uint8Array(4 * 1024 * 1024));
+      return new Response(String(chunks.length));
+    }
+    return new Response("fine");
+  },
+};
+"#,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &["--memory-mb", "48"]);
+    let (status, json) = get_json(&kiln.url("/hog"));
+    assert_eq!(status, 503, "{json}");
+    assert_eq!(json["error"], "ResourceError");
+    assert!(json["message"].as_str().unwrap().contains("memory"), "{json}");
+    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "fine");
+}
+
+const COUNTER: &str = r#"
+let count = 0;
+export default { fetch() { count += 1; return Response.json({ count }); } };
+"#;
+
+#[test]
+fn module_state_grows_across_requests_in_reuse_mode() {
+    let app = js_app(COUNTER);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &["--isolation", "reuse"]);
+    kiln.wait_for_snapshot();
+    let counts: Vec<i64> = (0..5).map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap()).collect();
+    assert_eq!(counts, vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn module_state_is_fresh_for_every_request_in_request_mode() {
+    let app = js_app(COUNTER);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &["--isolation", "request"]);
+    let counts: Vec<i64> = (0..5).map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap()).collect();
+    assert_eq!(counts, vec![1, 1, 1, 1, 1]);
+}
+
+#[test]
+fn reuse_mode_retires_an_instance_after_its_request_budget() {
+    let app = js_app(COUNTER);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &["--max-requests-per-instance", "3"]);
+    kiln.wait_for_snapshot();
+    let counts: Vec<i64> = (0..7).map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap()).collect();
+    assert_eq!(counts, vec![1, 2, 3, 1, 2, 3, 1]);
+}
