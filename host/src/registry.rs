@@ -169,7 +169,11 @@ impl Deployment {
 
     /// Serves one HTTP request. The instance is reused afterwards only if the call completed
     /// without a trap or limit hit.
-    pub async fn handle(self: Arc<Self>, request: hyper::Request<hyper::body::Incoming>) -> Result<http::Response<Body>, ApiError> {
+    pub async fn handle<B>(self: Arc<Self>, request: http::Request<B>) -> Result<http::Response<Body>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let mut instance = self.checkout().await?;
         instance.store.data_mut().deadline = Instant::now() + self.limits.timeout;
         instance.store.set_epoch_deadline(1);
