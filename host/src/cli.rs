@@ -15,7 +15,9 @@ use crate::deploy::Deployer;
 use crate::logging::LogFormat;
 use crate::registry::Registry;
 use crate::runtime;
-use crate::server::{Routes, Server};
+use crate::platform::Platform;
+use crate::server::{PlatformRoutes, Routes, Server};
+use crate::store::Store;
 
 /// Kiln: serverless JavaScript and WebAssembly components.
 #[derive(Debug, Parser)]
@@ -39,6 +41,18 @@ impl Cli {
 enum Command {
     /// Serve apps over HTTP.
     Serve(ServeArgs),
+    /// Print an admin token (JWT, HS256) signed with the configured secret.
+    Token {
+        /// Subject of the token.
+        #[arg(long, default_value = "admin")]
+        sub: String,
+        /// Lifetime: seconds, or with a unit (`30m`, `12h`, `7d`).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Data directory whose secret signs the token (unless `KILN_JWT_SECRET` is set).
+        #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
+        data_dir: PathBuf,
+    },
     /// Compile a JavaScript app into a standalone wasi-http component.
     Compile {
         /// The app's source (an ES module).
@@ -54,9 +68,9 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "KILN_LISTEN", default_value = "127.0.0.1:8000")]
-    listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1 and config `main_port`, 8000].
+    #[arg(long, env = "KILN_LISTEN")]
+    listen: Option<SocketAddr>,
     /// Data directory (database, caches).
     #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
     data_dir: PathBuf,
@@ -84,6 +98,7 @@ struct ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &data_dir),
         Command::Compile { file, output, data_dir } => compile(&file, &output, &data_dir),
     }
 }
@@ -95,7 +110,7 @@ fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let config = Config {
-        listen: args.listen,
+        listen: args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
         data_dir: args.data_dir,
         threads,
         isolation: args.isolation,
@@ -110,6 +125,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine = runtime::engine(&config)?;
     let linker = runtime::linker(&engine)?;
+    if args.app.is_none() {
+        return serve_platform(config, engine, linker, args.listen.is_some());
+    }
     let compiler = Arc::new(block_on(Compiler::new(engine, linker, &config.cache_dir()))??);
     let registry = Arc::new(Registry::new());
     let deployer = Arc::new(Deployer::new(compiler, registry.clone()));
@@ -129,7 +147,57 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = server.local_addr();
     tracing::info!(%addr, threads = config.threads, "listening");
     println!("kiln listening on http://{addr}");
-    server.run(Arc::new(Routes { registry, root_app }))?;
+    server.run(Arc::new(Routes { registry, root_app, platform: None }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Platform mode: the store, the admin API and every stored service.
+fn serve_platform(mut config: Config, engine: wasmtime::Engine, linker: wasmtime::component::Linker<runtime::Sandbox>, listen_given: bool) -> anyhow::Result<ExitCode> {
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kiln-control")
+        .enable_all()
+        .build()?;
+    let env_secret = std::env::var("KILN_JWT_SECRET").ok().filter(|s| !s.is_empty());
+    let platform = control.block_on(async {
+        let store = Store::open(&config.data_dir).await?;
+        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()).await?);
+        let deployer = Deployer::new(compiler, Arc::new(Registry::new()));
+        Platform::open(store, deployer, env_secret).await
+    })?;
+    if !listen_given {
+        config.listen = SocketAddr::from(([127, 0, 0, 1], platform.settings().main_port));
+    }
+    let server = Server::bind(config.listen, config.threads)?;
+    let addr = server.local_addr();
+    tracing::info!(%addr, threads = config.threads, data_dir = %config.data_dir.display(), "listening");
+    println!("kiln listening on http://{addr}");
+    let routes = Routes {
+        registry: platform.registry.clone(),
+        root_app: None,
+        platform: Some(PlatformRoutes { router: crate::api::router(platform.clone()), platform, control: control.handle().clone() }),
+    };
+    server.run(Arc::new(routes))?;
+    drop(control);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let ttl = crate::auth::parse_ttl(ttl)?;
+    let secret = match std::env::var("KILN_JWT_SECRET").ok().filter(|s| !s.is_empty()) {
+        Some(secret) => secret,
+        None => {
+            if !data_dir.join("kiln.db").exists() {
+                anyhow::bail!("{} has no kiln.db: start `kiln serve` once, or set KILN_JWT_SECRET", data_dir.display());
+            }
+            block_on(async {
+                let store = Store::open(data_dir).await?;
+                let config = store.config().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                config.get("jwt_secret").cloned().context("no jwt_secret stored")
+            })??
+        }
+    };
+    println!("{}", crate::auth::mint(&secret, sub, ttl)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! Turning uploads into deployments: JavaScript through the two compile tiers, prebuilt
 //! components after validation, both through the content-addressed cache.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use wasmtime::component::Component;
 use crate::compile::{CompileError, Compiler, cache};
 use crate::config::{Isolation, Limits};
 use crate::error::ApiError;
-use crate::registry::{Deployment, Registry, Tier};
+use crate::registry::{Deployment, Registry, RunSpec, Tier};
 
 /// Deploys apps into a registry.
 pub struct Deployer {
@@ -18,13 +19,31 @@ pub struct Deployer {
     registry: Arc<Registry>,
 }
 
-/// How a JS deploy was served at first.
+/// How a deploy was served at first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// From the cache: the precompiled snapshot, nothing was compiled.
+    /// From the cache: the precompiled artifact, nothing was compiled.
     CacheHit,
-    /// Compiled to bytecode; the snapshot is being built in the background.
+    /// Compiled now (JS: to bytecode, with the snapshot built in the background).
     Compiled,
+}
+
+/// A version ready to serve, not yet visible: [`Deployer::activate`] makes it so.
+pub struct Prepared {
+    deployment: Deployment,
+    snapshot: Option<SnapshotJob>,
+    /// Whether it came from the cache.
+    pub outcome: Outcome,
+    /// The artifact's cache key.
+    pub artifact: String,
+}
+
+/// Builds the per-app snapshot after a bytecode deploy.
+struct SnapshotJob {
+    file: String,
+    source: String,
+    path: PathBuf,
+    spec: RunSpec,
 }
 
 impl From<CompileError> for ApiError {
@@ -47,86 +66,122 @@ impl Deployer {
         &self.registry
     }
 
-    /// Deploys JavaScript: from the cached snapshot if there is one; otherwise checked and served
-    /// as bytecode at once while the snapshot is built on a background thread and swapped in.
+    /// The compiler.
+    pub fn compiler(&self) -> &Arc<Compiler> {
+        &self.compiler
+    }
+
+    /// Deploys JavaScript at once (see [`Deployer::prepare_js`]).
     pub async fn deploy_js(&self, name: &str, file: &str, source: &str, isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
+        let prepared = self.prepare_js(name, file, source, RunSpec::new(isolation, limits)).await?;
+        let outcome = prepared.outcome;
+        self.activate(prepared)?;
+        Ok(outcome)
+    }
+
+    /// Deploys a component at once (see [`Deployer::prepare_component`]).
+    pub fn deploy_component(&self, name: &str, wasm: &[u8], isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
+        let prepared = self.prepare_component(name, wasm, RunSpec::new(isolation, limits))?;
+        let outcome = prepared.outcome;
+        self.activate(prepared)?;
+        Ok(outcome)
+    }
+
+    /// Prepares JavaScript: the cached snapshot if there is one; otherwise the source is checked
+    /// and compiled to bytecode (milliseconds), and the snapshot is built after activation.
+    pub async fn prepare_js(&self, name: &str, file: &str, source: &str, spec: RunSpec) -> Result<Prepared, ApiError> {
         let started = Instant::now();
         let key = self.compiler.key(source);
         let path = self.compiler.snapshot_path(&key);
         if let Some(component) = self.compiler.load_precompiled(&path) {
-            let deployment = self.deployment(name, &component, Tier::Snapshot, None, isolation, limits)?;
-            self.registry.deploy(deployment);
+            let deployment = self.deployment(name, &component, Tier::Snapshot, &key, None, &spec)?;
             tracing::info!(app = name, key = &key[..16], elapsed_us = started.elapsed().as_micros() as u64, "cache hit: serving the precompiled snapshot, nothing recompiled");
-            return Ok(Outcome::CacheHit);
+            return Ok(Prepared { deployment, snapshot: None, outcome: Outcome::CacheHit, artifact: key });
         }
         let bytecode = self.compiler.bytecode(file, source).await?;
-        let deployment =
-            self.deployment(name, self.compiler.base(), Tier::Bytecode, Some(Bytes::from(bytecode)), isolation, limits)?;
-        let version = deployment.version;
-        self.registry.deploy(deployment);
+        let deployment = self.deployment(name, self.compiler.base(), Tier::Bytecode, &key, Some(Bytes::from(bytecode)), &spec)?;
         tracing::info!(app = name, elapsed_us = started.elapsed().as_micros() as u64, "compiled to bytecode: serving");
-
-        let compiler = self.compiler.clone();
-        let registry = self.registry.clone();
-        let (name, file, source) = (name.to_string(), file.to_string(), source.to_string());
-        std::thread::Builder::new()
-            .name(format!("kiln-snapshot-{name}"))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-                let Ok(runtime) = runtime else { return };
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    let snapshot = match compiler.snapshot(&file, &source).await {
-                        Ok(snapshot) => snapshot,
-                        Err(error) => {
-                            tracing::warn!(app = %name, error = %error, "snapshot failed; staying on bytecode");
-                            return;
-                        }
-                    };
-                    let component = match compiler.precompile_to(&snapshot, &path) {
-                        Ok(component) => component,
-                        Err(error) => {
-                            tracing::warn!(app = %name, error = format!("{error:#}"), "precompiling the snapshot failed");
-                            return;
-                        }
-                    };
-                    // Swap only if the bytecode version is still the one served.
-                    if registry.get(&name).is_some_and(|current| current.version == version) {
-                        match Deployment::new(&name, &component, compiler.linker(), Tier::Snapshot, None, isolation, limits, registry.live_counter()) {
-                            Ok(deployment) => {
-                                registry.deploy(deployment);
-                                tracing::info!(app = %name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
-                            }
-                            Err(error) => tracing::warn!(app = %name, error = format!("{error:#}"), "snapshot not deployable"),
-                        }
-                    }
-                });
-            })
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        Ok(Outcome::Compiled)
+        let snapshot = SnapshotJob { file: file.to_string(), source: source.to_string(), path, spec };
+        Ok(Prepared { deployment, snapshot: Some(snapshot), outcome: Outcome::Compiled, artifact: key })
     }
 
-    /// Deploys a prebuilt wasi-http component after checking what it is.
-    pub fn deploy_component(&self, name: &str, wasm: &[u8], isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
+    /// Prepares a prebuilt wasi-http component after checking what it is.
+    pub fn prepare_component(&self, name: &str, wasm: &[u8], spec: RunSpec) -> Result<Prepared, ApiError> {
         validate_component(wasm)?;
-        let key = cache::digest(&[b"kiln-component-v1", crate::compile::wasmtime_version().as_bytes(), wasm]);
+        let key = component_key(wasm);
         let path = self.compiler.snapshot_path(&key);
         let (component, outcome) = match self.compiler.load_precompiled(&path) {
             Some(component) => (component, Outcome::CacheHit),
             None => {
-                let component = self.compiler.precompile_to(wasm, &path).map_err(|e| ApiError::Validation(format!("the component does not compile: {e:#}")))?;
+                let component = self
+                    .compiler
+                    .precompile_to(wasm, &path)
+                    .map_err(|e| ApiError::Validation(format!("the component does not compile: {e:#}")))?;
                 (component, Outcome::Compiled)
             }
         };
-        let deployment = self.deployment(name, &component, Tier::Component, None, isolation, limits)?;
-        self.registry.deploy(deployment);
-        tracing::info!(app = name, key = &key[..16], cached = (outcome == Outcome::CacheHit), "component deployed");
-        Ok(outcome)
+        let deployment = self.deployment(name, &component, Tier::Component, &key, None, &spec)?;
+        tracing::info!(app = name, key = &key[..16], cached = (outcome == Outcome::CacheHit), "component ready");
+        Ok(Prepared { deployment, snapshot: None, outcome, artifact: key })
     }
 
-    fn deployment(&self, name: &str, component: &Component, tier: Tier, stdin: Option<Bytes>, isolation: Isolation, limits: Limits) -> Result<Deployment, ApiError> {
-        Deployment::new(name, component, self.compiler.linker(), tier, stdin, isolation, limits, self.registry.live_counter())
+    /// Makes a prepared version the one served under its name (requests in flight finish on the
+    /// previous one), and starts building its snapshot if it is JavaScript served as bytecode.
+    pub fn activate(&self, prepared: Prepared) -> Result<(), ApiError> {
+        let version = prepared.deployment.version;
+        let name = prepared.deployment.name.to_string();
+        self.registry.deploy(prepared.deployment);
+        let Some(job) = prepared.snapshot else { return Ok(()) };
+        let compiler = self.compiler.clone();
+        let registry = self.registry.clone();
+        std::thread::Builder::new()
+            .name(format!("kiln-snapshot-{name}"))
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                runtime.block_on(build_snapshot(compiler, registry, name, version, job));
+            })
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(())
+    }
+
+    fn deployment(&self, name: &str, component: &Component, tier: Tier, artifact: &str, stdin: Option<Bytes>, spec: &RunSpec) -> Result<Deployment, ApiError> {
+        Deployment::new(name, component, self.compiler.linker(), tier, artifact, stdin, spec, self.registry.live_counter())
             .map_err(|e| ApiError::Validation(format!("the component cannot be served: {e:#}")))
+    }
+}
+
+/// The cache key of an uploaded component.
+pub fn component_key(wasm: &[u8]) -> String {
+    cache::digest(&[b"kiln-component-v1", crate::compile::wasmtime_version().as_bytes(), wasm])
+}
+
+async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: String, version: u64, job: SnapshotJob) {
+    let started = Instant::now();
+    let snapshot = match compiler.snapshot(&job.file, &job.source).await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            tracing::warn!(app = %name, error = %error, "snapshot failed; staying on bytecode");
+            return;
+        }
+    };
+    let component = match compiler.precompile_to(&snapshot, &job.path) {
+        Ok(component) => component,
+        Err(error) => {
+            tracing::warn!(app = %name, error = format!("{error:#}"), "precompiling the snapshot failed");
+            return;
+        }
+    };
+    // Swap only if the bytecode version is still the one served.
+    if !registry.get(&name).is_some_and(|current| current.version == version) {
+        return;
+    }
+    let artifact = compiler.key(&job.source);
+    match Deployment::new(&name, &component, compiler.linker(), Tier::Snapshot, &artifact, None, &job.spec, registry.live_counter()) {
+        Ok(deployment) => {
+            registry.deploy(deployment);
+            tracing::info!(app = %name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
+        }
+        Err(error) => tracing::warn!(app = %name, error = format!("{error:#}"), "snapshot not deployable"),
     }
 }
 

@@ -29,6 +29,18 @@ pub enum ApiError {
     /// No such route or deployment (404).
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, not with this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The name is taken (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than `max_upload_mb` (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body is not in a format the route accepts (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The guest threw or trapped (500).
     #[error("{0}")]
     Execution(String),
@@ -50,6 +62,10 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::Source { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Execution(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Resource(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -62,6 +78,10 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::Source { .. } => "ValidationError",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::NotFound(_) => "NotFound",
+            ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Execution(_) => "ExecutionError",
             ApiError::Resource(_) => "ResourceError",
             ApiError::Timeout(_) => "TimeoutError",

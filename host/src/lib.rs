@@ -7,12 +7,17 @@
 //! - [`registry`] maps names to deployed versions, swapped atomically.
 //! - [`server`] is the HTTP front: routing, health, and calls into [`runtime`].
 
+pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod logging;
+pub mod platform;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod settings;
+pub mod store;

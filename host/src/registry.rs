@@ -2,7 +2,7 @@
 //! serve them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::config::{Isolation, Limits};
 use crate::error::ApiError;
-use crate::runtime::{Grants, Sandbox};
+use crate::runtime::{Capabilities, Grants, Sandbox};
 use crate::server::Body;
 
 /// What a deployment runs.
@@ -42,10 +42,34 @@ pub struct Deployment {
     pub isolation: Isolation,
     /// Limits per instance.
     pub limits: Limits,
+    /// The compiled artifact's cache key.
+    pub artifact: String,
     pre: ProxyPre<Sandbox>,
     stdin: Option<Bytes>,
+    capabilities: Arc<Capabilities>,
+    concurrency: Arc<tokio::sync::Semaphore>,
     idle: Mutex<Vec<Instance>>,
     live: Arc<AtomicUsize>,
+}
+
+/// How a deployment is to be run: the parts that do not come from its code.
+#[derive(Clone)]
+pub struct RunSpec {
+    /// Isolation mode.
+    pub isolation: Isolation,
+    /// Limits per instance.
+    pub limits: Limits,
+    /// Requests served at once before new ones get 503.
+    pub max_concurrency: usize,
+    /// Granted capabilities.
+    pub capabilities: Arc<Capabilities>,
+}
+
+impl RunSpec {
+    /// No capabilities, the given isolation and limits, 64 concurrent requests.
+    pub fn new(isolation: Isolation, limits: Limits) -> Self {
+        Self { isolation, limits, max_concurrency: 64, capabilities: Arc::default() }
+    }
 }
 
 /// A live instance, with the number of requests it has served.
@@ -70,14 +94,15 @@ static VERSIONS: AtomicU64 = AtomicU64::new(1);
 impl Deployment {
     /// Prepares a version: links the component once (`InstancePre`) and checks that it is a
     /// wasi-http proxy.
+    #[expect(clippy::too_many_arguments, reason = "a plain constructor of an immutable value")]
     pub fn new(
         name: &str,
         component: &Component,
         linker: &wasmtime::component::Linker<Sandbox>,
         tier: Tier,
+        artifact: &str,
         stdin: Option<Bytes>,
-        isolation: Isolation,
-        limits: Limits,
+        spec: &RunSpec,
         live: Arc<AtomicUsize>,
     ) -> anyhow::Result<Self> {
         let pre = linker.instantiate_pre(component).map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -86,17 +111,25 @@ impl Deployment {
             name: Arc::from(name),
             version: VERSIONS.fetch_add(1, Ordering::Relaxed),
             tier,
-            isolation,
-            limits,
+            isolation: spec.isolation,
+            limits: spec.limits,
+            artifact: artifact.to_string(),
             pre,
             stdin,
+            capabilities: spec.capabilities.clone(),
+            concurrency: Arc::new(tokio::sync::Semaphore::new(spec.max_concurrency.max(1))),
             idle: Mutex::new(Vec::new()),
             live,
         })
     }
 
     async fn instantiate(&self) -> Result<Instance, ApiError> {
-        let grants = Grants { app: self.name.clone(), stdin: self.stdin.clone(), memory_bytes: self.limits.memory_bytes };
+        let grants = Grants {
+            app: self.name.clone(),
+            stdin: self.stdin.clone(),
+            memory_bytes: self.limits.memory_bytes,
+            capabilities: self.capabilities.clone(),
+        };
         let mut store = Store::new(self.pre.engine(), Sandbox::new(&grants));
         store.limiter(|s| s.limiter());
         store.epoch_deadline_callback(|ctx| {
@@ -174,6 +207,9 @@ impl Deployment {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let Ok(permit) = self.concurrency.clone().try_acquire_owned() else {
+            return Err(ApiError::Resource(format!("'{}' is at its concurrency limit; retry shortly", self.name)));
+        };
         let mut instance = self.checkout().await?;
         instance.store.data_mut().deadline = Instant::now() + self.limits.timeout;
         instance.store.set_epoch_deadline(1);
@@ -184,6 +220,7 @@ impl Deployment {
         let deployment = self.clone();
         let task = tokio::spawn(async move {
             let result = instance.proxy.wasi_http_incoming_handler().call_handle(&mut instance.store, request, out).await;
+            drop(permit);
             match result {
                 Ok(()) => {
                     deployment.checkin(instance);
@@ -215,8 +252,32 @@ fn root_cause(error: &wasmtime::Error) -> String {
 /// they started with.
 #[derive(Default)]
 pub struct Registry {
-    slots: RwLock<HashMap<String, Arc<ArcSwap<Deployment>>>>,
+    slots: RwLock<HashMap<String, Arc<Slot>>>,
     live: Arc<AtomicUsize>,
+}
+
+/// A name's current version and who may call it.
+pub struct Slot {
+    current: ArcSwap<Deployment>,
+    enabled: AtomicBool,
+    jwt_check: AtomicBool,
+}
+
+impl Slot {
+    /// The version served now.
+    pub fn deployment(&self) -> Arc<Deployment> {
+        self.current.load_full()
+    }
+
+    /// Whether requests are served (else 503).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Whether callers need a valid token.
+    pub fn jwt_check(&self) -> bool {
+        self.jwt_check.load(Ordering::Relaxed)
+    }
 }
 
 impl Registry {
@@ -237,7 +298,20 @@ impl Registry {
 
     /// The version currently served under `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Deployment>> {
-        self.slots.read().expect("registry lock").get(name).map(|slot| slot.load_full())
+        self.slots.read().expect("registry lock").get(name).map(|slot| slot.deployment())
+    }
+
+    /// The slot of `name`.
+    pub fn slot(&self, name: &str) -> Option<Arc<Slot>> {
+        self.slots.read().expect("registry lock").get(name).cloned()
+    }
+
+    /// Sets who may call `name`.
+    pub fn set_access(&self, name: &str, enabled: bool, jwt_check: bool) {
+        if let Some(slot) = self.slot(name) {
+            slot.enabled.store(enabled, Ordering::Relaxed);
+            slot.jwt_check.store(jwt_check, Ordering::Relaxed);
+        }
     }
 
     /// Makes `deployment` the version served under its name; returns the previous one.
@@ -246,9 +320,10 @@ impl Registry {
         let deployment = Arc::new(deployment);
         let mut slots = self.slots.write().expect("registry lock");
         match slots.get(&name) {
-            Some(slot) => Some(slot.swap(deployment)),
+            Some(slot) => Some(slot.current.swap(deployment)),
             None => {
-                slots.insert(name, Arc::new(ArcSwap::new(deployment)));
+                let slot = Slot { current: ArcSwap::new(deployment), enabled: AtomicBool::new(true), jwt_check: AtomicBool::new(false) };
+                slots.insert(name, Arc::new(slot));
                 None
             }
         }
@@ -256,13 +331,13 @@ impl Registry {
 
     /// Stops serving `name`.
     pub fn remove(&self, name: &str) -> Option<Arc<Deployment>> {
-        self.slots.write().expect("registry lock").remove(name).map(|slot| slot.load_full())
+        self.slots.write().expect("registry lock").remove(name).map(|slot| slot.deployment())
     }
 
     /// Drops idle instances past their idle timeout.
     pub fn sweep(&self) {
         for slot in self.slots.read().expect("registry lock").values() {
-            slot.load().sweep();
+            slot.current.load().sweep();
         }
     }
 }

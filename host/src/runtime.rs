@@ -97,6 +97,19 @@ pub struct Grants {
     pub stdin: Option<Bytes>,
     /// Linear memory limit in bytes.
     pub memory_bytes: usize,
+    /// Environment variables and preopened directories.
+    pub capabilities: Arc<Capabilities>,
+}
+
+/// The WASI capabilities a deployment was granted; nothing else of the host is visible.
+#[derive(Debug, Default)]
+pub struct Capabilities {
+    /// Variables (with the host's values at deploy time).
+    pub env: Vec<(String, String)>,
+    /// Directories preopened read-only at the same path.
+    pub read: Vec<std::path::PathBuf>,
+    /// Directories preopened read-write at the same path.
+    pub write: Vec<std::path::PathBuf>,
 }
 
 impl Sandbox {
@@ -107,6 +120,18 @@ impl Sandbox {
         wasi.stderr(GuestLog { app: grants.app.clone(), stream: "stderr" });
         if let Some(stdin) = &grants.stdin {
             wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin.clone()));
+        }
+        let caps = &grants.capabilities;
+        for (name, value) in &caps.env {
+            wasi.env(name, value);
+        }
+        for (dirs, perms) in [(&caps.read, wasmtime_wasi::FsPerms::ReadOnly), (&caps.write, wasmtime_wasi::FsPerms::ReadWrite)] {
+            for dir in dirs {
+                let guest = dir.to_string_lossy();
+                if let Err(error) = wasi.preopened_dir(dir, guest.as_ref(), perms) {
+                    tracing::warn!(app = %grants.app, dir = %dir.display(), error = %error, "a granted directory could not be opened");
+                }
+            }
         }
         Self {
             table: ResourceTable::new(),

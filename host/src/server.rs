@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::error::ApiError;
+use crate::platform::Platform;
 use crate::registry::Registry;
 
 /// The response body type of every route (the guest's outgoing body, or bytes Kiln wrote).
@@ -24,6 +25,50 @@ pub struct Routes {
     pub registry: Arc<Registry>,
     /// The deployment served at `/` (`kiln serve --app`).
     pub root_app: Option<String>,
+    /// Platform mode: services under `/api/v2/`, Kiln's API for the rest.
+    pub platform: Option<PlatformRoutes>,
+}
+
+/// The platform's side of routing.
+pub struct PlatformRoutes {
+    /// The control plane.
+    pub platform: Arc<Platform>,
+    /// Kiln's own API.
+    pub router: axum::Router,
+    /// The runtime the control plane (database, compiles) runs on.
+    pub control: tokio::runtime::Handle,
+}
+
+fn axum_to_body(response: http::Response<axum::body::Body>) -> http::Response<Body> {
+    response.map(|body| body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))).boxed_unsync())
+}
+
+/// Serves `/api/v2/{name}/{rest}`: token first (for `jwt_check` services), then unknown → 404,
+/// disabled → 503; the guest sees `/{rest}` and `x-forwarded-prefix`.
+async fn service(routes: &PlatformRoutes, mut request: hyper::Request<Incoming>) -> Result<http::Response<Body>, ApiError> {
+    let path = request.uri().path().to_string();
+    let below = path.strip_prefix("/api/v2/").unwrap_or_default();
+    let (name, rest) = below.split_once('/').unwrap_or((below, ""));
+    let slot = routes.platform.registry.slot(name);
+    if slot.as_ref().is_some_and(|s| s.jwt_check()) {
+        crate::auth::verify(request.headers(), &routes.platform.settings().jwt_secret)?;
+    }
+    let slot = slot.ok_or_else(|| ApiError::NotFound(format!("service '{name}' not found")))?;
+    if !slot.enabled() {
+        return Err(ApiError::Resource(format!("service '{name}' is disabled")));
+    }
+    let mut target = format!("/{rest}");
+    if let Some(query) = request.uri().query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    *request.uri_mut() = target.parse().map_err(|_| ApiError::Validation(format!("invalid path '{target}'")))?;
+    let prefix = HeaderValue::from_str(&format!("/api/v2/{name}")).map_err(|_| ApiError::Validation("invalid service name".into()))?;
+    request.headers_mut().insert("x-forwarded-prefix", prefix);
+    if !request.headers().contains_key(http::header::HOST) {
+        request.headers_mut().insert(http::header::HOST, HeaderValue::from_static("localhost"));
+    }
+    slot.deployment().handle(request).await
 }
 
 /// A JSON response.
@@ -40,12 +85,29 @@ impl Routes {
         if matches!(path, "/health" | "/healthz") && matches!(*request.method(), Method::GET | Method::HEAD) {
             return json(StatusCode::OK, &serde_json::json!({ "status": "ok" }));
         }
+        let to_service = path.starts_with("/api/v2/");
+        if let Some(platform) = &self.platform {
+            platform.platform.count_request();
+            if to_service {
+                return service(platform, request).await.unwrap_or_else(ApiError::into_response);
+            }
+            let router = platform.router.clone();
+            let answer = platform.control.spawn(async move {
+                use tower::ServiceExt;
+                router.oneshot(request.map(axum::body::Body::new)).await
+            });
+            return match answer.await {
+                Ok(Ok(response)) => axum_to_body(response),
+                Ok(Err(never)) => match never {},
+                Err(join) => ApiError::Internal(anyhow::anyhow!("API task failed: {join}")).into_response(),
+            };
+        }
         let result = match &self.root_app {
             Some(name) => match self.registry.get(name) {
                 Some(deployment) => deployment.handle(request).await,
                 None => Err(ApiError::NotFound(format!("app '{name}' is not deployed"))),
             },
-            None => Err(ApiError::NotFound(format!("no route for {path}"))),
+            None => Err(ApiError::NotFound(format!("no route for {}", request.uri().path()))),
         };
         result.unwrap_or_else(ApiError::into_response)
     }

@@ -9,4 +9,5 @@ mod cache;
 mod compile;
 mod components;
 mod limits;
+mod platform;
 mod web_apis;

@@ -23,6 +23,9 @@ pub fn js_app(source: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The admin secret of [`Kiln::platform`] servers.
+pub const SECRET: &str = "kiln-end-to-end-test-secret";
+
 /// A running `kiln serve`, killed on drop.
 pub struct Kiln {
     child: Child,
@@ -39,14 +42,26 @@ impl Kiln {
 
     /// Like [`Kiln::serve_app`], returning the log if the server exits instead of listening.
     pub fn try_serve_app(app: &Path, data: &Path, args: &[&str]) -> Result<Kiln, String> {
+        let mut all = vec!["--app", app.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        Self::start(data, &all, &[])
+    }
+
+    /// `kiln serve` in platform mode on a data dir, with `KILN_JWT_SECRET` set to [`SECRET`].
+    pub fn platform(data: &Path) -> Kiln {
+        Self::start(data, &[], &[("KILN_JWT_SECRET", SECRET)]).unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
+    }
+
+    /// `kiln serve --listen 127.0.0.1:0 --data-dir DATA ARGS...` with extra environment.
+    pub fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Kiln, String> {
         let mut child = Command::new(kiln_bin())
             .arg("serve")
-            .arg("--app")
-            .arg(app)
             .args(["--listen", "127.0.0.1:0", "--threads", "2"])
             .arg("--data-dir")
             .arg(data)
             .args(args)
+            .envs(env.iter().copied())
+            .env_remove("KILN_LISTEN")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -156,4 +171,34 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     let text = response.text().expect("body");
     let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, json)
+}
+
+/// A token from `kiln token` for the data dir (or `KILN_JWT_SECRET`).
+pub fn token(data: &Path, env: &[(&str, &str)], extra: &[&str]) -> String {
+    let output = Command::new(kiln_bin())
+        .arg("token")
+        .arg("--data-dir")
+        .arg(data)
+        .args(extra)
+        .envs(env.iter().copied())
+        .output()
+        .expect("kiln token");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8").trim().to_string()
+}
+
+/// An admin token for [`Kiln::platform`] servers.
+pub fn admin_token(data: &Path) -> String {
+    token(data, &[("KILN_JWT_SECRET", SECRET)], &[])
+}
+
+/// Sends a request and returns status and JSON body (`null` for an empty body).
+pub fn call(request: reqwest::blocking::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().expect("body");
+    if text.is_empty() {
+        return (status, serde_json::Value::Null);
+    }
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}) with status {status}: {text}")))
 }

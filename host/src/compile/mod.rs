@@ -170,7 +170,12 @@ impl Compiler {
     }
 
     fn store(&self, name: &str) -> Store<Sandbox> {
-        let grants = Grants { app: Arc::from(if name.is_empty() { "engine" } else { name }), stdin: None, memory_bytes: 512 << 20 };
+        let grants = Grants {
+            app: Arc::from(if name.is_empty() { "engine" } else { name }),
+            stdin: None,
+            memory_bytes: 512 << 20,
+            capabilities: Arc::default(),
+        };
         let mut store = Store::new(&self.engine, Sandbox::new(&grants));
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline((INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64);

@@ -1,0 +1,76 @@
+//! The OpenAPI 3.1 document of Kiln's own API.
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every error: `{"error": kind, "message": ...}`, plus `line`/`column` for source errors and
+/// `retryable` for execution errors.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// ValidationError, Unauthorized, NotFound, Conflict, PayloadTooLarge, ExecutionError, ResourceError, TimeoutError...
+    pub error: String,
+    /// For a human.
+    pub message: String,
+    /// Source errors: 1-based line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Source errors: 1-based column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// Execution errors: whether retrying may succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+/// A request to a service, forwarded to its component: the guest sees the path below the mount
+/// (`/` + rest, query kept) and `x-forwarded-prefix: /api/v2/{name}`. Services with `jwt_check`
+/// need a bearer token signed with the admin secret.
+#[utoipa::path(method(get, post, put, delete, patch, head, options), path = "/api/v2/{name}/{rest}", tag = "services",
+    params(("name" = String, Path, description = "service name"), ("rest" = String, Path, description = "path below the service (may be empty: /api/v2/{name})")),
+    responses((status = 200, description = "whatever the service answers"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+#[allow(dead_code, reason = "documents a route served by the server's fast path, not by this router")]
+pub fn service_traffic() {}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Kiln's API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kiln", description = "Serverless JavaScript and WebAssembly components: admin API, services and health."),
+    paths(
+        super::public::health,
+        super::public::status,
+        super::public::openapi,
+        super::public::docs,
+        super::public::service_docs,
+        super::public::service_openapi,
+        service_traffic,
+        super::services::list,
+        super::services::create,
+        super::services::get,
+        super::services::update,
+        super::services::delete,
+        super::services::put_component,
+        super::services::versions,
+        super::services::rollback,
+        super::config::list,
+        super::config::get,
+        super::config::set,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    tags((name = "public"), (name = "services"), (name = "config"))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,109 @@
+//! The admin API for services: CRUD, prebuilt components, versions and rollback.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::AppState;
+use crate::api::extract::{JsonBody, RawBody};
+use crate::api::openapi::ErrorBody;
+use crate::error::ApiError;
+use crate::platform::{CreateService, ServiceView, UpdateService, VersionView};
+
+/// `{"services": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceList {
+    /// Summaries, without code.
+    pub services: Vec<ServiceView>,
+}
+
+/// `{"versions": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    /// Oldest first.
+    pub versions: Vec<VersionView>,
+}
+
+/// `POST …/rollback` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The version to make active.
+    pub version: i64,
+}
+
+/// `{"message": ...}`.
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    /// What happened.
+    pub message: String,
+}
+
+/// Lists services.
+#[utoipa::path(get, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])),
+    responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
+    Ok(Json(ServiceList { services: state.platform.list_services().await? }))
+}
+
+/// Creates a service from JavaScript.
+#[utoipa::path(post, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])), request_body = CreateService,
+    responses((status = 201, body = ServiceView), (status = 400, body = ErrorBody, description = "invalid input or a source error with line and column"),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<CreateService>) -> Result<impl IntoResponse, ApiError> {
+    let view = state.platform.create_service(body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One service, with its code.
+#[utoipa::path(get, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
+    params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ServiceView>, ApiError> {
+    Ok(Json(state.platform.get_service(&name).await?))
+}
+
+/// Updates a service; new code is compiled and swapped in as a new version.
+#[utoipa::path(put, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])), request_body = UpdateService,
+    params(("name" = String, Path)),
+    responses((status = 200, body = ServiceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<UpdateService>) -> Result<Json<ServiceView>, ApiError> {
+    Ok(Json(state.platform.update_service(&name, body).await?))
+}
+
+/// Deletes a service; it stops being served at once.
+#[utoipa::path(delete, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
+    params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
+    state.platform.delete_service(&name).await?;
+    Ok(Json(Message { message: format!("service '{name}' deleted") }))
+}
+
+/// Creates or replaces a service with a prebuilt wasi-http component (the raw `.wasm` body).
+#[utoipa::path(put, path = "/admin-api/v2/services/{name}/component", tag = "services", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 201, body = ServiceView, description = "created"), (status = 200, body = ServiceView, description = "replaced"),
+        (status = 400, body = ErrorBody, description = "not a component, wrong exports or unknown imports"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn put_component(State(state): State<AppState>, Path(name): Path<String>, RawBody(body): RawBody) -> Result<impl IntoResponse, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::Validation("the body is empty: send the component's bytes (application/wasm)".into()));
+    }
+    let (created, view) = state.platform.put_component(&name, body.to_vec()).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// The immutable versions of a service.
+#[utoipa::path(get, path = "/admin-api/v2/services/{name}/versions", tag = "services", security(("bearer" = [])),
+    params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<VersionList>, ApiError> {
+    Ok(Json(VersionList { versions: state.platform.versions(&name).await? }))
+}
+
+/// Makes an earlier version active again, without recompiling.
+#[utoipa::path(post, path = "/admin-api/v2/services/{name}/rollback", tag = "services", security(("bearer" = [])), request_body = Rollback,
+    params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rollback(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Rollback>) -> Result<Json<ServiceView>, ApiError> {
+    Ok(Json(state.platform.rollback(&name, body.version).await?))
+}
