@@ -420,3 +420,18 @@ fn swagger_ui_in_a_headless_browser_lists_kilns_operations() {
     }
     assert!(dom.contains("opblock"), "no operation blocks rendered");
 }
+
+#[test]
+fn first_start_generates_a_secret_that_kiln_token_signs_with() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::start(data.path(), &[], &[]).unwrap_or_else(|log| panic!("{log}"));
+    let jwt = token(data.path(), &[], &["--sub", "ops", "--ttl", "10m"]);
+    let (s, list) = call(client().get(kiln.url("/admin-api/v2/services")).bearer_auth(&jwt));
+    assert_eq!(s, 200, "{list}");
+    // A token signed with any fixed, guessable secret is refused.
+    for guess in ["default-secret-change-me", "secret", SECRET] {
+        let forged = token(data.path(), &[("KILN_JWT_SECRET", guess)], &[]);
+        let (s, _) = call(client().get(kiln.url("/admin-api/v2/services")).bearer_auth(forged));
+        assert_eq!(s, 401, "a token signed with '{guess}' was accepted");
+    }
+}
