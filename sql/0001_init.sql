@@ -1,4 +1,7 @@
 -- Kiln's store. Migrations are append-only: add a new file, never edit a landed one.
+--
+-- Services and functions have the same shape (a function has no use for `jwt_check`, `schema`
+-- or `isolation`, a service has no use for `description`), so that one code path handles both.
 
 CREATE TABLE config (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -7,12 +10,13 @@ CREATE TABLE config (
 
 CREATE TABLE services (
     name           TEXT PRIMARY KEY NOT NULL,
+    description    TEXT NOT NULL DEFAULT '',
     enabled        INTEGER NOT NULL DEFAULT 1,
     jwt_check      INTEGER NOT NULL DEFAULT 0,
     permissions    TEXT NOT NULL DEFAULT '{}',   -- JSON object
     schema         TEXT,                         -- JSON object, or NULL
     limits         TEXT NOT NULL DEFAULT '{}',   -- JSON object
-    isolation      TEXT,                         -- 'reuse' | 'request' | NULL (config default)
+    isolation      TEXT,                         -- 'reuse' | 'request' | NULL (default)
     active_version INTEGER,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
@@ -20,7 +24,7 @@ CREATE TABLE services (
 
 -- Immutable: a row is written once per create/update of code or component and never changed.
 CREATE TABLE service_versions (
-    service    TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
     version    INTEGER NOT NULL,
     kind       TEXT NOT NULL CHECK (kind IN ('js', 'component')),
     code       TEXT,          -- JavaScript source (kind = 'js')
@@ -28,22 +32,25 @@ CREATE TABLE service_versions (
     sha256     TEXT NOT NULL, -- of the source or component
     artifact   TEXT NOT NULL, -- cache key of the compiled artifact
     created_at TEXT NOT NULL,
-    PRIMARY KEY (service, version)
+    PRIMARY KEY (name, version)
 );
 
 CREATE TABLE functions (
     name           TEXT PRIMARY KEY NOT NULL,
     description    TEXT NOT NULL DEFAULT '',
     enabled        INTEGER NOT NULL DEFAULT 1,
+    jwt_check      INTEGER NOT NULL DEFAULT 0,
     permissions    TEXT NOT NULL DEFAULT '{}',
+    schema         TEXT,
     limits         TEXT NOT NULL DEFAULT '{}',
+    isolation      TEXT,
     active_version INTEGER,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL
 );
 
 CREATE TABLE function_versions (
-    function   TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
     version    INTEGER NOT NULL,
     kind       TEXT NOT NULL CHECK (kind IN ('js', 'component')),
     code       TEXT,
@@ -51,5 +58,5 @@ CREATE TABLE function_versions (
     sha256     TEXT NOT NULL,
     artifact   TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    PRIMARY KEY (function, version)
+    PRIMARY KEY (name, version)
 );

@@ -7,17 +7,52 @@ use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, WriteOptions};
 
 use crate::apis;
+use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::errors::SourceError;
 use crate::errors::{self, JsError};
 
-/// The app's request handler, kept alive across `Context::with` calls.
+/// What a module is deployed as; decides what its default export must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Handles HTTP requests.
+    Service,
+    /// Called with JSON input.
+    Function,
+}
+
+impl Kind {
+    /// `"function"` or anything else (a service).
+    pub fn parse(text: &str) -> Kind {
+        if text == "function" { Kind::Function } else { Kind::Service }
+    }
+}
+
+/// The evaluated app module, kept alive across `Context::with` calls.
 pub struct App {
-    /// The function called for each request.
-    handler: Persistent<Function<'static>>,
-    /// `this` for the call: the default-exported object for `{ fetch }` modules.
-    this: Persistent<Value<'static>>,
+    /// The module's default export (`undefined` when there is none).
+    default: Persistent<Value<'static>>,
     /// The `env` argument of `fetch(request, env)`.
     env: Persistent<Object<'static>>,
+}
+
+/// The app, restored into a context.
+pub struct AppRef<'js> {
+    /// The module's default export.
+    pub default: Value<'js>,
+    /// The `env` argument of `fetch(request, env)`.
+    pub env: Object<'js>,
+}
+
+/// The request handler of a service module and its receiver: the default-exported function,
+/// the `fetch` method of a default-exported object, or the handler given to `Deno.serve`.
+pub fn service_handler<'js>(ctx: &Ctx<'js>, default: &Value<'js>) -> Option<(Function<'js>, Value<'js>)> {
+    if let Some(function) = default.as_function() {
+        return Some((function.clone(), Value::new_undefined(ctx.clone())));
+    }
+    if let Some(fetch) = default.as_object().and_then(|o| o.get::<_, Value>("fetch").ok()).and_then(|f| f.as_function().cloned()) {
+        return Some((fetch, default.clone()));
+    }
+    apis::deno::serve_handler(ctx).map(|handler| (handler, Value::new_undefined(ctx.clone())))
 }
 
 struct Engine {
@@ -48,15 +83,15 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
     })
 }
 
-/// Starts the engine and, when `source` is not empty, evaluates the app module and binds its handler.
-pub fn init(name: &str, source: &str) -> Result<(), SourceError> {
+/// Starts the engine and, when `source` is not empty, evaluates the app module and checks it.
+pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
     with_engine(|engine| {
         if source.is_empty() {
             return Ok(());
         }
         let app = engine.runtime.context().with(|ctx| {
             let module = Module::declare(ctx.clone(), name, source).map_err(|e| errors::catch(&ctx, e))?;
-            evaluate(&ctx, module)
+            evaluate(&ctx, module, Some(kind))
         });
         engine.app = Some(app.map_err(|e| e.into_source_error(name))?);
         Ok(())
@@ -66,7 +101,7 @@ pub fn init(name: &str, source: &str) -> Result<(), SourceError> {
 /// Checks `source`, compiles it to bytecode and evaluates it once to check that it serves requests.
 ///
 /// Evaluation runs the module's top-level code, so call this on an instance that is discarded afterwards.
-pub fn compile(name: &str, source: &str) -> Result<Vec<u8>, SourceError> {
+pub fn compile(name: &str, source: &str, kind: Kind) -> Result<Vec<u8>, SourceError> {
     with_engine(|engine| {
         engine.runtime.context().with(|ctx| {
             let module = Module::declare(ctx.clone(), name, source)
@@ -74,41 +109,35 @@ pub fn compile(name: &str, source: &str) -> Result<Vec<u8>, SourceError> {
             let bytecode = module
                 .write(WriteOptions::default())
                 .map_err(|e| errors::catch(&ctx, e).into_source_error(name))?;
-            evaluate(&ctx, module).map_err(|e| e.into_source_error(name))?;
+            evaluate(&ctx, module, Some(kind)).map_err(|e| e.into_source_error(name))?;
             Ok(bytecode)
         })
     })
 }
 
-/// Evaluates a declared module (running top-level code and awaits) and finds its handler.
-fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>) -> Result<App, JsError> {
+/// Evaluates a declared module (running top-level code and awaits) and checks it is a `kind`.
+fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>, kind: Option<Kind>) -> Result<App, JsError> {
     let (module, done) = module.eval().map_err(|e| errors::catch(ctx, e))?;
     settle(ctx, done)?;
     let namespace = module.namespace().map_err(|e| errors::catch(ctx, e))?;
     let default: Value = namespace.get("default").map_err(|e| errors::catch(ctx, e))?;
-    let undefined = Value::new_undefined(ctx.clone());
-    let (handler, this) = if let Some(function) = default.as_function() {
-        (function.clone(), undefined)
-    } else if let Some(fetch) = default
-        .as_object()
-        .and_then(|o| o.get::<_, Value>("fetch").ok())
-        .and_then(|f| f.as_function().cloned())
-    {
-        (fetch, default.clone())
-    } else if let Some(handler) = apis::deno::serve_handler(ctx) {
-        (handler, undefined)
-    } else {
-        return Err(JsError::engine(
-            "the module has no request handler: use `export default { fetch(request, env) }`, \
-             `export default function handler(request)` or `Deno.serve(handler)`",
-        ));
-    };
+    match kind {
+        Some(Kind::Service) if service_handler(ctx, &default).is_none() => {
+            return Err(JsError::engine(
+                "the module has no request handler: use `export default { fetch(request, env) }`, \
+                 `export default function handler(request)` or `Deno.serve(handler)`",
+            ));
+        }
+        Some(Kind::Function) if !default.is_function() => {
+            return Err(JsError::engine(
+                "the module's default export must be a function: `export default function(input) { ... }` \
+                 (or `function*` / `async function*` to stream)",
+            ));
+        }
+        _ => {}
+    }
     let env = Object::new(ctx.clone()).map_err(|e| errors::catch(ctx, e))?;
-    Ok(App {
-        handler: Persistent::save(ctx, handler),
-        this: Persistent::save(ctx, this),
-        env: Persistent::save(ctx, env),
-    })
+    Ok(App { default: Persistent::save(ctx, default), env: Persistent::save(ctx, env) })
 }
 
 /// Loads the app from QuickJS bytecode on standard input (the bytecode tier).
@@ -125,14 +154,14 @@ fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
         // same engine build; guest code never supplies bytecode.
         #[allow(unsafe_code)]
         let module = unsafe { Module::load(ctx.clone(), &bytecode) }.map_err(|e| errors::catch(&ctx, e))?;
-        evaluate(&ctx, module)
+        evaluate(&ctx, module, None)
     })?;
     engine.app = Some(app);
     Ok(())
 }
 
-/// Runs `f` with the app's handler, loading the app first if this engine has none yet.
-pub fn with_app<R>(f: impl for<'js> FnOnce(&Ctx<'js>, Handler<'js>) -> Result<R, JsError>) -> Result<R, JsError> {
+/// Runs `f` with the app, loading it first if this engine has none yet.
+pub fn with_app<R>(f: impl for<'js> FnOnce(&Ctx<'js>, AppRef<'js>) -> Result<R, JsError>) -> Result<R, JsError> {
     with_engine(|engine| {
         if engine.app.is_none() {
             load_from_stdin(engine)?;
@@ -140,27 +169,16 @@ pub fn with_app<R>(f: impl for<'js> FnOnce(&Ctx<'js>, Handler<'js>) -> Result<R,
         let app = engine.app.as_ref().expect("loaded above");
         let result = engine.runtime.context().with(|ctx| {
             let restore = |e| errors::catch(&ctx, e);
-            let handler = Handler {
-                function: app.handler.clone().restore(&ctx).map_err(restore)?,
-                this: app.this.clone().restore(&ctx).map_err(restore)?,
+            let app = AppRef {
+                default: app.default.clone().restore(&ctx).map_err(restore)?,
                 env: app.env.clone().restore(&ctx).map_err(restore)?,
             };
-            f(&ctx, handler)
+            f(&ctx, app)
         });
-        // Work queued after the response (e.g. logging in a `.then`) still runs.
+        // Work queued after the answer (e.g. logging in a `.then`) still runs.
         let _ = engine.runtime.resolve_pending_jobs();
         result
     })
-}
-
-/// The app's handler, restored into a context.
-pub struct Handler<'js> {
-    /// The function to call.
-    pub function: Function<'js>,
-    /// The receiver.
-    pub this: Value<'js>,
-    /// The `env` argument.
-    pub env: Object<'js>,
 }
 
 /// Drives the job queue until `value` (a promise or a plain value) settles, and returns its result.
@@ -171,6 +189,8 @@ pub fn resolve<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Value<'js>, JsE
     }
 }
 
+/// The event loop: runs promise jobs, then timers (sleeping on a monotonic-clock pollable until
+/// the next one is due), until `promise` settles.
 fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsError> {
     loop {
         match promise.state() {
@@ -185,9 +205,16 @@ fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsEr
                 });
             }
             PromiseState::Pending => {
-                if !ctx.execute_pending_job() {
-                    return Err(JsError::engine("the handler's promise never settled (nothing left to run)"));
+                if ctx.execute_pending_job() {
+                    continue;
                 }
+                let Some((id, due)) = apis::timers::next_due() else {
+                    return Err(JsError::engine("the promise never settled: nothing is left to run"));
+                };
+                if due > monotonic_clock::now() {
+                    monotonic_clock::subscribe_instant(due).block();
+                }
+                apis::timers::fire(ctx, id);
             }
         }
     }

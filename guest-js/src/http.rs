@@ -59,13 +59,12 @@ fn serve(request: IncomingRequest) -> Result<Parts, JsError> {
     );
     let has_body = !matches!(method.as_str(), "GET" | "HEAD");
     body::set_incoming(if has_body { request.consume().ok() } else { None });
-    let result = engine::with_app(|ctx, handler| {
+    let result = engine::with_app(|ctx, app| {
+        let (function, this) = engine::service_handler(ctx, &app.default)
+            .ok_or_else(|| JsError::engine("the module has no request handler"))?;
         let js_request = Request::incoming(ctx, method, url, headers, has_body).map_err(|e| errors::catch(ctx, e))?;
         let js_request = Class::instance(ctx.clone(), js_request).map_err(|e| errors::catch(ctx, e))?;
-        let returned: Value = handler
-            .function
-            .call((This(handler.this), js_request, handler.env))
-            .map_err(|e| errors::catch(ctx, e))?;
+        let returned: Value = function.call((This(this), js_request, app.env)).map_err(|e| errors::catch(ctx, e))?;
         let value = engine::resolve(ctx, returned)?;
         response_parts(ctx, value)
     });

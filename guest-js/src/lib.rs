@@ -8,6 +8,7 @@ mod apis;
 mod body;
 mod engine;
 mod errors;
+mod function;
 mod http;
 
 /// Bindings generated from the top-level `wit/` folder.
@@ -24,15 +25,16 @@ use errors::SourceError;
 use bindings::exports::wasi::http::incoming_handler;
 use bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
 
-struct Component;
+/// The component's exports.
+pub struct Component;
 
 impl bindings::Guest for Component {
-    fn init(name: String, source: String) -> Result<(), SourceError> {
-        engine::init(&name, &source)
+    fn init(name: String, source: String, kind: String) -> Result<(), SourceError> {
+        engine::init(&name, &source, engine::Kind::parse(&kind))
     }
 
-    fn compile(name: String, source: String) -> Result<Vec<u8>, SourceError> {
-        engine::compile(&name, &source)
+    fn compile(name: String, source: String, kind: String) -> Result<Vec<u8>, SourceError> {
+        engine::compile(&name, &source, engine::Kind::parse(&kind))
     }
 }
 

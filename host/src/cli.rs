@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::compile::{CompileError, Compiler};
+use crate::compile::{AppKind, CompileError, Compiler};
 use crate::config::{Config, Isolation, Limits};
 use crate::deploy::Deployer;
 use crate::logging::LogFormat;
@@ -162,8 +162,7 @@ fn serve_platform(mut config: Config, engine: wasmtime::Engine, linker: wasmtime
     let platform = control.block_on(async {
         let store = Store::open(&config.data_dir).await?;
         let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()).await?);
-        let deployer = Deployer::new(compiler, Arc::new(Registry::new()));
-        Platform::open(store, deployer, env_secret).await
+        Platform::open(store, compiler, env_secret).await
     })?;
     if !listen_given {
         config.listen = SocketAddr::from(([127, 0, 0, 1], platform.settings().main_port));
@@ -272,7 +271,7 @@ fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCo
     let linker = runtime::linker(&engine)?;
     let result = block_on(async {
         let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
-        compiler.snapshot(&name, &source).await.map_err(anyhow::Error::from)
+        compiler.snapshot(&name, &source, AppKind::Service).await.map_err(anyhow::Error::from)
     })?;
     match result {
         Ok(component) => {

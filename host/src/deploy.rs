@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use wasmtime::component::Component;
 
-use crate::compile::{CompileError, Compiler, cache};
+use crate::compile::{AppKind, CompileError, Compiler, cache};
 use crate::config::{Isolation, Limits};
 use crate::error::ApiError;
 use crate::registry::{Deployment, Registry, RunSpec, Tier};
@@ -40,6 +40,7 @@ pub struct Prepared {
 
 /// Builds the per-app snapshot after a bytecode deploy.
 struct SnapshotJob {
+    kind: AppKind,
     file: String,
     source: String,
     path: PathBuf,
@@ -73,7 +74,7 @@ impl Deployer {
 
     /// Deploys JavaScript at once (see [`Deployer::prepare_js`]).
     pub async fn deploy_js(&self, name: &str, file: &str, source: &str, isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
-        let prepared = self.prepare_js(name, file, source, RunSpec::new(isolation, limits)).await?;
+        let prepared = self.prepare_js(name, file, source, AppKind::Service, RunSpec::new(isolation, limits)).await?;
         let outcome = prepared.outcome;
         self.activate(prepared)?;
         Ok(outcome)
@@ -81,7 +82,7 @@ impl Deployer {
 
     /// Deploys a component at once (see [`Deployer::prepare_component`]).
     pub fn deploy_component(&self, name: &str, wasm: &[u8], isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
-        let prepared = self.prepare_component(name, wasm, RunSpec::new(isolation, limits))?;
+        let prepared = self.prepare_component(name, wasm, AppKind::Service, RunSpec::new(isolation, limits))?;
         let outcome = prepared.outcome;
         self.activate(prepared)?;
         Ok(outcome)
@@ -89,25 +90,25 @@ impl Deployer {
 
     /// Prepares JavaScript: the cached snapshot if there is one; otherwise the source is checked
     /// and compiled to bytecode (milliseconds), and the snapshot is built after activation.
-    pub async fn prepare_js(&self, name: &str, file: &str, source: &str, spec: RunSpec) -> Result<Prepared, ApiError> {
+    pub async fn prepare_js(&self, name: &str, file: &str, source: &str, kind: AppKind, spec: RunSpec) -> Result<Prepared, ApiError> {
         let started = Instant::now();
-        let key = self.compiler.key(source);
+        let key = self.compiler.key(source, kind);
         let path = self.compiler.snapshot_path(&key);
         if let Some(component) = self.compiler.load_precompiled(&path) {
             let deployment = self.deployment(name, &component, Tier::Snapshot, &key, None, &spec)?;
             tracing::info!(app = name, key = &key[..16], elapsed_us = started.elapsed().as_micros() as u64, "cache hit: serving the precompiled snapshot, nothing recompiled");
             return Ok(Prepared { deployment, snapshot: None, outcome: Outcome::CacheHit, artifact: key });
         }
-        let bytecode = self.compiler.bytecode(file, source).await?;
+        let bytecode = self.compiler.bytecode(file, source, kind).await?;
         let deployment = self.deployment(name, self.compiler.base(), Tier::Bytecode, &key, Some(Bytes::from(bytecode)), &spec)?;
         tracing::info!(app = name, elapsed_us = started.elapsed().as_micros() as u64, "compiled to bytecode: serving");
-        let snapshot = SnapshotJob { file: file.to_string(), source: source.to_string(), path, spec };
+        let snapshot = SnapshotJob { kind, file: file.to_string(), source: source.to_string(), path, spec };
         Ok(Prepared { deployment, snapshot: Some(snapshot), outcome: Outcome::Compiled, artifact: key })
     }
 
     /// Prepares a prebuilt wasi-http component after checking what it is.
-    pub fn prepare_component(&self, name: &str, wasm: &[u8], spec: RunSpec) -> Result<Prepared, ApiError> {
-        validate_component(wasm)?;
+    pub fn prepare_component(&self, name: &str, wasm: &[u8], kind: AppKind, spec: RunSpec) -> Result<Prepared, ApiError> {
+        validate_component(wasm, kind)?;
         let key = component_key(wasm);
         let path = self.compiler.snapshot_path(&key);
         let (component, outcome) = match self.compiler.load_precompiled(&path) {
@@ -157,7 +158,7 @@ pub fn component_key(wasm: &[u8]) -> String {
 
 async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: String, version: u64, job: SnapshotJob) {
     let started = Instant::now();
-    let snapshot = match compiler.snapshot(&job.file, &job.source).await {
+    let snapshot = match compiler.snapshot(&job.file, &job.source, job.kind).await {
         Ok(snapshot) => snapshot,
         Err(error) => {
             tracing::warn!(app = %name, error = %error, "snapshot failed; staying on bytecode");
@@ -175,7 +176,7 @@ async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: 
     if !registry.get(&name).is_some_and(|current| current.version == version) {
         return;
     }
-    let artifact = compiler.key(&job.source);
+    let artifact = compiler.key(&job.source, job.kind);
     match Deployment::new(&name, &component, compiler.linker(), Tier::Snapshot, &artifact, None, &job.spec, registry.live_counter()) {
         Ok(deployment) => {
             registry.deploy(deployment);
@@ -185,9 +186,9 @@ async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: 
     }
 }
 
-/// Checks that `wasm` is a component exporting `wasi:http/incoming-handler@0.2.x`; the error
-/// says what was found instead.
-pub fn validate_component(wasm: &[u8]) -> Result<(), ApiError> {
+/// Checks that `wasm` is a component exporting `wasi:http/incoming-handler@0.2.x` (services) or
+/// `kiln:function/invoke@0.1.x` (functions); the error says what was found instead.
+pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
     let mut exports = Vec::new();
     let mut depth = 0usize;
     for (index, payload) in wasmparser::Parser::new(0).parse_all(wasm).enumerate() {
@@ -211,11 +212,13 @@ pub fn validate_component(wasm: &[u8]) -> Result<(), ApiError> {
             _ => {}
         }
     }
-    if !exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2.")) {
+    let (prefix, wanted) = match kind {
+        AppKind::Service => ("wasi:http/incoming-handler@0.2.", "wasi:http/incoming-handler@0.2.x"),
+        AppKind::Function => ("kiln:function/invoke@0.1.", "kiln:function/invoke@0.1.x"),
+    };
+    if !exports.iter().any(|e| e.starts_with(prefix)) {
         let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
-        return Err(ApiError::Validation(format!(
-            "the component does not export wasi:http/incoming-handler@0.2.x (it exports {found})"
-        )));
+        return Err(ApiError::Validation(format!("the component does not export {wanted} (it exports {found})")));
     }
     Ok(())
 }

@@ -44,6 +44,14 @@ pub enum ApiError {
     /// The guest threw or trapped (500).
     #[error("{0}")]
     Execution(String),
+    /// A function threw (500), with the JS stack.
+    #[error("{message}")]
+    Thrown {
+        /// `Name: message`.
+        message: String,
+        /// The stack, if any.
+        stack: Option<String>,
+    },
     /// Disabled, out of memory or out of instances (503).
     #[error("{0}")]
     Resource(String),
@@ -66,7 +74,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Execution(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Execution(_) | ApiError::Thrown { .. } | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Resource(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -82,10 +90,18 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::Execution(_) => "ExecutionError",
+            ApiError::Execution(_) | ApiError::Thrown { .. } => "ExecutionError",
             ApiError::Resource(_) => "ResourceError",
             ApiError::Timeout(_) => "TimeoutError",
             ApiError::Internal(_) => "InternalError",
+        }
+    }
+
+    /// The JS stack of a thrown error.
+    pub fn stack(&self) -> Option<&str> {
+        match self {
+            ApiError::Thrown { stack, .. } => stack.as_deref(),
+            _ => None,
         }
     }
 
@@ -96,6 +112,12 @@ impl ApiError {
             ApiError::Source { line, column, .. } => {
                 body["line"] = (*line).into();
                 body["column"] = (*column).into();
+            }
+            ApiError::Thrown { stack, .. } => {
+                body["retryable"] = false.into();
+                if let Some(stack) = stack {
+                    body["stack"] = stack.clone().into();
+                }
             }
             ApiError::Execution(_) | ApiError::Resource(_) | ApiError::Timeout(_) => {
                 body["retryable"] = matches!(self, ApiError::Resource(_) | ApiError::Timeout(_)).into();

@@ -9,13 +9,14 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::compile::{AppKind, Compiler};
 use crate::config::{Isolation, Limits};
 use crate::deploy::{Deployer, Prepared};
 use crate::error::ApiError;
 use crate::registry::{Registry, RunSpec};
 use crate::runtime::Capabilities;
 use crate::settings::{self, Settings};
-use crate::store::{NewVersion, ServiceRow, Store, VersionRow};
+use crate::store::{Family, NewVersion, ServiceRow, Store, VersionRow};
 
 /// What a service may touch (DESIGN §4). Empty lists grant nothing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -86,6 +87,179 @@ pub struct ServiceView {
     pub code: Option<String>,
 }
 
+/// A function as the admin API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunctionView {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Whether it can be called.
+    pub enabled: bool,
+    /// `js` or `component`.
+    pub kind: String,
+    /// The active version.
+    pub version: Option<i64>,
+    /// sha256 of the active source or component.
+    pub sha256: Option<String>,
+    /// Granted capabilities.
+    pub permissions: Permissions,
+    /// Limits (`timeout_ms` defaults to config `function_execution_timeout`).
+    pub limits: LimitsSpec,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// The JavaScript source (single-function answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// `POST /admin-api/v2/functions` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFunction {
+    /// Unique name, `^[a-z0-9][a-z0-9-]{0,62}$`.
+    pub name: String,
+    /// JavaScript module whose default export is a function (or generator function).
+    pub code: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default: nothing granted.
+    pub permissions: Option<Permissions>,
+    /// Limits.
+    pub limits: Option<LimitsSpec>,
+}
+
+/// `PUT /admin-api/v2/functions/{name}` body: every field optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFunction {
+    /// Must equal the name in the path if given.
+    pub name: Option<String>,
+    /// New source: recompiled and swapped in as a new version.
+    pub code: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Callable or not.
+    pub enabled: Option<bool>,
+    /// Replaces the permissions.
+    pub permissions: Option<Permissions>,
+    /// Replaces the limits.
+    pub limits: Option<LimitsSpec>,
+}
+
+/// A stored service or function with its active version.
+pub struct Stored {
+    /// The row.
+    pub row: ServiceRow,
+    /// The active version (content included only when asked for).
+    pub active: Option<VersionRow>,
+}
+
+impl Stored {
+    /// The admin view of a service.
+    pub fn service_view(self) -> ServiceView {
+        let Stored { row, active } = self;
+        ServiceView {
+            kind: active.as_ref().map_or("js".into(), |v| v.kind.clone()),
+            sha256: active.as_ref().map(|v| v.sha256.clone()),
+            code: active.and_then(|v| v.code),
+            name: row.name,
+            enabled: row.enabled,
+            jwt_check: row.jwt_check,
+            version: row.active_version,
+            permissions: parse_json(&row.permissions),
+            schema: row.schema.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+            limits: parse_json(&row.limits),
+            isolation: row.isolation.unwrap_or_else(|| "reuse".into()),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+
+    /// The admin view of a function.
+    pub fn function_view(self) -> FunctionView {
+        let Stored { row, active } = self;
+        FunctionView {
+            kind: active.as_ref().map_or("js".into(), |v| v.kind.clone()),
+            sha256: active.as_ref().map(|v| v.sha256.clone()),
+            code: active.and_then(|v| v.code),
+            name: row.name,
+            description: row.description,
+            enabled: row.enabled,
+            version: row.active_version,
+            permissions: parse_json(&row.permissions),
+            limits: parse_json(&row.limits),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A create request, whatever the family.
+pub struct AppSpec {
+    name: String,
+    code: String,
+    description: String,
+    enabled: bool,
+    jwt_check: bool,
+    permissions: Permissions,
+    schema: Option<serde_json::Value>,
+    limits: LimitsSpec,
+    isolation: Option<Isolation>,
+}
+
+impl From<CreateService> for AppSpec {
+    fn from(b: CreateService) -> Self {
+        Self {
+            name: b.name,
+            code: b.code,
+            description: String::new(),
+            enabled: b.enabled.unwrap_or(true),
+            jwt_check: b.jwt_check.unwrap_or(false),
+            permissions: b.permissions.unwrap_or_default(),
+            schema: b.schema,
+            limits: b.limits.unwrap_or_default(),
+            isolation: b.isolation,
+        }
+    }
+}
+
+impl From<CreateFunction> for AppSpec {
+    fn from(b: CreateFunction) -> Self {
+        Self {
+            name: b.name,
+            code: b.code,
+            description: b.description.unwrap_or_default(),
+            enabled: b.enabled.unwrap_or(true),
+            jwt_check: false,
+            permissions: b.permissions.unwrap_or_default(),
+            schema: None,
+            limits: b.limits.unwrap_or_default(),
+            isolation: None,
+        }
+    }
+}
+
+impl From<UpdateFunction> for UpdateService {
+    fn from(b: UpdateFunction) -> Self {
+        UpdateService {
+            name: b.name,
+            code: b.code,
+            description: b.description,
+            enabled: b.enabled,
+            jwt_check: None,
+            permissions: b.permissions,
+            schema: None,
+            limits: b.limits,
+            isolation: None,
+        }
+    }
+}
+
 /// One immutable version.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionView {
@@ -133,6 +307,9 @@ pub struct UpdateService {
     pub name: Option<String>,
     /// New source: recompiled and swapped in as a new version.
     pub code: Option<String>,
+    /// Free text (functions only).
+    #[serde(skip)]
+    pub description: Option<String>,
     /// Served or not.
     pub enabled: Option<bool>,
     /// Whether callers need a token.
@@ -205,10 +382,12 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
 pub struct Platform {
     /// The database.
     pub store: Store,
-    /// Deploys into the registry.
-    pub deployer: Deployer,
-    /// What is served.
+    services: Deployer,
+    functions: Deployer,
+    /// Services being served.
     pub registry: Arc<Registry>,
+    /// Functions being served.
+    pub function_registry: Arc<Registry>,
     settings: ArcSwap<Settings>,
     secret_from_env: bool,
     /// Process start.
@@ -258,10 +437,16 @@ Deno.serve(async (req) => {
 });
 "#;
 
+const HELLO_FUNCTION: &str = r#"// Seeded by Kiln on first start: POST /functions/v2/hello with {"name": "Alice"}
+export default function (input) {
+  return { message: `Hello, ${input.name || "World"}!` };
+}
+"#;
+
 impl Platform {
     /// Opens the platform over an existing store: settings (secret from `KILN_JWT_SECRET` or the
-    /// store, generated on first start), seeds on first start, then every stored service deployed.
-    pub async fn open(store: Store, deployer: Deployer, env_secret: Option<String>) -> anyhow::Result<Arc<Self>> {
+    /// store, generated on first start), seeds on first start, then every stored app deployed.
+    pub async fn open(store: Store, compiler: Arc<Compiler>, env_secret: Option<String>) -> anyhow::Result<Arc<Self>> {
         let mut values = store.config().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let first_start = !values.contains_key("jwt_secret");
         if first_start {
@@ -276,32 +461,39 @@ impl Platform {
         if let Some(secret) = &env_secret {
             parsed.jwt_secret = secret.clone();
         }
-        let registry = deployer.registry().clone();
+        let registry = Arc::new(Registry::new());
+        let function_registry = Arc::new(Registry::with_counter(registry.live_counter()));
         let platform = Arc::new(Self {
             store,
-            deployer,
+            services: Deployer::new(compiler.clone(), registry.clone()),
+            functions: Deployer::new(compiler, function_registry.clone()),
             registry,
+            function_registry,
             settings: ArcSwap::from_pointee(parsed),
             secret_from_env: env_secret.is_some(),
             started: Instant::now(),
             requests_total: AtomicU64::new(0),
         });
         if first_start {
-            for (name, code) in [("hello", HELLO_SERVICE), ("calculator", CALCULATOR_SERVICE)] {
-                let body = CreateService {
+            for (family, name, code) in
+                [(Family::Services, "hello", HELLO_SERVICE), (Family::Services, "calculator", CALCULATOR_SERVICE), (Family::Functions, "hello", HELLO_FUNCTION)]
+            {
+                let spec = AppSpec {
                     name: name.into(),
                     code: code.into(),
-                    enabled: None,
-                    jwt_check: None,
-                    permissions: None,
+                    description: if family == Family::Functions { "Seeded greeting function".into() } else { String::new() },
+                    enabled: true,
+                    jwt_check: false,
+                    permissions: Permissions::default(),
                     schema: None,
-                    limits: None,
+                    limits: LimitsSpec::default(),
                     isolation: None,
                 };
-                platform.create_service(body).await.map_err(|e| anyhow::anyhow!("seeding '{name}': {e}"))?;
+                platform.create(family, spec).await.map_err(|e| anyhow::anyhow!("seeding {} '{name}': {e}", family.noun()))?;
             }
         } else {
-            platform.restore().await;
+            platform.restore(Family::Services).await;
+            platform.restore(Family::Functions).await;
         }
         Ok(platform)
     }
@@ -321,42 +513,58 @@ impl Platform {
         self.requests_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn restore(&self) {
-        let services = match self.store.services().await {
-            Ok(services) => services,
+    fn deployer(&self, family: Family) -> &Deployer {
+        match family {
+            Family::Services => &self.services,
+            Family::Functions => &self.functions,
+        }
+    }
+
+    /// The registry of a family.
+    pub fn registry_of(&self, family: Family) -> &Arc<Registry> {
+        self.deployer(family).registry()
+    }
+
+    async fn restore(&self, family: Family) {
+        let rows = match self.store.services(family).await {
+            Ok(rows) => rows,
             Err(error) => {
-                tracing::error!(error = %error, "listing services failed");
+                tracing::error!(error = %error, "listing {}s failed", family.noun());
                 return;
             }
         };
-        for row in services {
+        for row in rows {
             let Some(active) = row.active_version else { continue };
-            let version = match self.store.version(&row.name, active).await {
+            let version = match self.store.version(family, &row.name, active).await {
                 Ok(Some(version)) => version,
                 _ => {
-                    tracing::error!(service = %row.name, active, "the active version is missing");
+                    tracing::error!(name = %row.name, active, "the active version of a {} is missing", family.noun());
                     continue;
                 }
             };
-            match self.prepare(&row, &version).await {
+            match self.prepare(family, &row, &version).await {
                 Ok(prepared) => {
-                    if let Err(error) = self.deployer.activate(prepared) {
-                        tracing::error!(service = %row.name, error = %error, "restoring failed");
+                    if let Err(error) = self.deployer(family).activate(prepared) {
+                        tracing::error!(name = %row.name, error = %error, "restoring failed");
                     }
-                    self.registry.set_access(&row.name, row.enabled, row.jwt_check);
+                    self.registry_of(family).set_access(&row.name, row.enabled, row.jwt_check);
                 }
-                Err(error) => tracing::error!(service = %row.name, error = %error, "restoring failed"),
+                Err(error) => tracing::error!(name = %row.name, error = %error, "restoring failed"),
             }
         }
     }
 
-    fn spec(&self, row: &ServiceRow) -> RunSpec {
+    fn spec(&self, family: Family, row: &ServiceRow) -> RunSpec {
         let settings = self.settings();
         let limits: LimitsSpec = parse_json(&row.limits);
         let permissions: Permissions = parse_json(&row.permissions);
-        let isolation = match row.isolation.as_deref() {
-            Some("request") => Isolation::Request,
+        let isolation = match (family, row.isolation.as_deref()) {
+            (Family::Functions, _) | (_, Some("request")) => Isolation::Request,
             _ => Isolation::Reuse,
+        };
+        let default_timeout = match family {
+            Family::Services => 30_000,
+            Family::Functions => settings.function_execution_timeout_ms,
         };
         let capabilities = Capabilities {
             env: permissions.env.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))).collect(),
@@ -367,7 +575,7 @@ impl Platform {
             isolation,
             limits: Limits {
                 memory_bytes: (limits.memory_mb.unwrap_or(settings.default_memory_mb) as usize) << 20,
-                timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(30_000)),
+                timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(default_timeout)),
                 ..Limits::default()
             },
             max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
@@ -375,102 +583,98 @@ impl Platform {
         }
     }
 
-    async fn prepare(&self, row: &ServiceRow, version: &VersionRow) -> Result<Prepared, ApiError> {
-        let spec = self.spec(row);
+    fn app_kind(family: Family) -> AppKind {
+        match family {
+            Family::Services => AppKind::Service,
+            Family::Functions => AppKind::Function,
+        }
+    }
+
+    async fn prepare(&self, family: Family, row: &ServiceRow, version: &VersionRow) -> Result<Prepared, ApiError> {
+        let spec = self.spec(family, row);
+        let deployer = self.deployer(family);
+        let kind = Self::app_kind(family);
         match (version.kind.as_str(), &version.code, &version.component) {
-            ("js", Some(code), _) => self.deployer.prepare_js(&row.name, &format!("{}.js", row.name), code, spec).await,
-            ("component", _, Some(wasm)) => self.deployer.prepare_component(&row.name, wasm, spec),
+            ("js", Some(code), _) => deployer.prepare_js(&row.name, &format!("{}.js", row.name), code, kind, spec).await,
+            ("component", _, Some(wasm)) => deployer.prepare_component(&row.name, wasm, kind, spec),
             _ => Err(ApiError::Internal(anyhow::anyhow!("version {} of '{}' has no content", version.version, row.name))),
         }
     }
 
-    /// The view of a stored service.
-    pub async fn view(&self, row: &ServiceRow, with_code: bool) -> Result<ServiceView, ApiError> {
+    async fn stored(&self, family: Family, row: ServiceRow, with_content: bool) -> Result<Stored, ApiError> {
         let active = match row.active_version {
-            Some(v) => self.store.version(&row.name, v).await?,
+            Some(v) if with_content => self.store.version(family, &row.name, v).await?,
+            Some(v) => self.store.versions(family, &row.name).await?.into_iter().find(|r| r.version == v),
             None => None,
         };
-        Ok(ServiceView {
-            name: row.name.clone(),
-            enabled: row.enabled,
-            jwt_check: row.jwt_check,
-            kind: active.as_ref().map_or("js".into(), |v| v.kind.clone()),
-            version: row.active_version,
-            sha256: active.as_ref().map(|v| v.sha256.clone()),
-            permissions: parse_json(&row.permissions),
-            schema: row.schema.as_deref().and_then(|s| serde_json::from_str(s).ok()),
-            limits: parse_json(&row.limits),
-            isolation: row.isolation.clone().unwrap_or_else(|| "reuse".into()),
-            created_at: row.created_at.clone(),
-            updated_at: row.updated_at.clone(),
-            code: if with_code { active.and_then(|v| v.code) } else { None },
-        })
+        Ok(Stored { row, active })
     }
 
-    /// Every service, without code.
-    pub async fn list_services(&self) -> Result<Vec<ServiceView>, ApiError> {
-        let mut views = Vec::new();
-        for row in self.store.services().await? {
-            views.push(self.view(&row, false).await?);
+    /// Every service or function, without code.
+    pub async fn list(&self, family: Family) -> Result<Vec<Stored>, ApiError> {
+        let mut all = Vec::new();
+        for row in self.store.services(family).await? {
+            all.push(self.stored(family, row, false).await?);
         }
-        Ok(views)
+        Ok(all)
     }
 
-    /// One service, with code.
-    pub async fn get_service(&self, name: &str) -> Result<ServiceView, ApiError> {
-        let row = self.row(name).await?;
-        self.view(&row, true).await
+    /// One service or function, with code.
+    pub async fn get(&self, family: Family, name: &str) -> Result<Stored, ApiError> {
+        let row = self.row(family, name).await?;
+        self.stored(family, row, true).await
     }
 
-    async fn row(&self, name: &str) -> Result<ServiceRow, ApiError> {
-        self.store.service(name).await?.ok_or_else(|| ApiError::NotFound(format!("service '{name}' not found")))
+    async fn row(&self, family: Family, name: &str) -> Result<ServiceRow, ApiError> {
+        self.store
+            .service(family, name)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{} '{name}' not found", family.noun())))
     }
 
-    /// Creates a service from JavaScript: compiled, stored with its first version, then served.
-    pub async fn create_service(&self, body: CreateService) -> Result<ServiceView, ApiError> {
-        validate_name(&body.name)?;
-        let permissions = body.permissions.unwrap_or_default();
-        validate_permissions(&permissions)?;
-        let schema = parse_schema(body.schema)?;
-        if self.store.service(&body.name).await?.is_some() {
-            return Err(ApiError::Conflict(format!("service '{}' already exists", body.name)));
+    /// Creates from JavaScript: compiled, stored with its first version, then served.
+    pub async fn create(&self, family: Family, spec: AppSpec) -> Result<Stored, ApiError> {
+        validate_name(&spec.name)?;
+        validate_permissions(&spec.permissions)?;
+        let schema = parse_schema(spec.schema)?;
+        if self.store.service(family, &spec.name).await?.is_some() {
+            return Err(ApiError::Conflict(format!("{} '{}' already exists", family.noun(), spec.name)));
         }
         let now = crate::store::now();
         let row = ServiceRow {
-            name: body.name.clone(),
-            enabled: body.enabled.unwrap_or(true),
-            jwt_check: body.jwt_check.unwrap_or(false),
-            permissions: serde_json::to_string(&permissions).unwrap_or_default(),
+            name: spec.name.clone(),
+            description: spec.description,
+            enabled: spec.enabled,
+            jwt_check: spec.jwt_check,
+            permissions: serde_json::to_string(&spec.permissions).unwrap_or_default(),
             schema: schema.map(|s| s.to_string()),
-            limits: serde_json::to_string(&body.limits.unwrap_or_default()).unwrap_or_default(),
-            isolation: body.isolation.map(isolation_name),
+            limits: serde_json::to_string(&spec.limits).unwrap_or_default(),
+            isolation: spec.isolation.map(isolation_name),
             active_version: None,
             created_at: now.clone(),
             updated_at: now,
         };
-        let prepared = self.deployer.prepare_js(&row.name, &format!("{}.js", row.name), &body.code, self.spec(&row)).await?;
-        let version = NewVersion {
-            kind: "js",
-            sha256: sha256_hex(body.code.as_bytes()),
-            artifact: prepared.artifact.clone(),
-            code: Some(body.code),
-            component: None,
-        };
-        self.store.save_service(&row, true, Some(version)).await?;
-        self.deployer.activate(prepared)?;
-        self.registry.set_access(&row.name, row.enabled, row.jwt_check);
-        self.get_service(&row.name).await
+        let file = format!("{}.js", row.name);
+        let prepared = self.deployer(family).prepare_js(&row.name, &file, &spec.code, Self::app_kind(family), self.spec(family, &row)).await?;
+        let version = js_version(&spec.code, &prepared);
+        self.store.save_service(family, &row, true, Some(version)).await?;
+        self.deployer(family).activate(prepared)?;
+        self.registry_of(family).set_access(&row.name, row.enabled, row.jwt_check);
+        self.get(family, &row.name).await
     }
 
     /// Applies a partial update; new code becomes a new version, swapped in atomically.
-    pub async fn update_service(&self, name: &str, body: UpdateService) -> Result<ServiceView, ApiError> {
+    pub async fn update(&self, family: Family, name: &str, body: UpdateService) -> Result<Stored, ApiError> {
         if let Some(other) = &body.name {
             if other != name {
-                return Err(ApiError::Validation(format!("the body's name '{other}' differs from '{name}'; services cannot be renamed")));
+                return Err(ApiError::Validation(format!("the body's name '{other}' differs from '{name}'; renaming is not supported")));
             }
         }
-        let mut row = self.row(name).await?;
+        let mut row = self.row(family, name).await?;
         let spec_before = (row.permissions.clone(), row.limits.clone(), row.isolation.clone());
+        if let Some(description) = body.description {
+            row.description = description;
+        }
         if let Some(enabled) = body.enabled {
             row.enabled = enabled;
         }
@@ -494,49 +698,42 @@ impl Platform {
         let spec_changed = spec_before != (row.permissions.clone(), row.limits.clone(), row.isolation.clone());
 
         let active = match row.active_version {
-            Some(v) => self.store.version(name, v).await?,
+            Some(v) => self.store.version(family, name, v).await?,
             None => None,
         };
-        let code_changed = match (&body.code, &active) {
-            (Some(code), Some(active)) => active.code.as_deref() != Some(code.as_str()),
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        let (prepared, version) = if code_changed {
-            let code = body.code.clone().unwrap_or_default();
-            let prepared = self.deployer.prepare_js(name, &format!("{name}.js"), &code, self.spec(&row)).await?;
-            let version = NewVersion {
-                kind: "js",
-                sha256: sha256_hex(code.as_bytes()),
-                artifact: prepared.artifact.clone(),
-                code: Some(code),
-                component: None,
-            };
+        let new_code = body.code.filter(|code| active.as_ref().is_none_or(|a| a.code.as_deref() != Some(code.as_str())));
+        let (prepared, version) = if let Some(code) = new_code {
+            let prepared = self
+                .deployer(family)
+                .prepare_js(name, &format!("{name}.js"), &code, Self::app_kind(family), self.spec(family, &row))
+                .await?;
+            let version = js_version(&code, &prepared);
             (Some(prepared), Some(version))
         } else if spec_changed {
             match &active {
-                Some(active) => (Some(self.prepare(&row, active).await?), None),
+                Some(active) => (Some(self.prepare(family, &row, active).await?), None),
                 None => (None, None),
             }
         } else {
             (None, None)
         };
-        self.store.save_service(&row, false, version).await?;
+        self.store.save_service(family, &row, false, version).await?;
         if let Some(prepared) = prepared {
-            self.deployer.activate(prepared)?;
+            self.deployer(family).activate(prepared)?;
         }
-        self.registry.set_access(name, row.enabled, row.jwt_check);
-        self.get_service(name).await
+        self.registry_of(family).set_access(name, row.enabled, row.jwt_check);
+        self.get(family, name).await
     }
 
-    /// Creates or replaces a service with a prebuilt component. Returns whether it was created.
-    pub async fn put_component(&self, name: &str, wasm: Vec<u8>) -> Result<(bool, ServiceView), ApiError> {
+    /// Creates or replaces with a prebuilt component. Returns whether it was created.
+    pub async fn put_component(&self, family: Family, name: &str, wasm: Vec<u8>) -> Result<(bool, Stored), ApiError> {
         validate_name(name)?;
-        let existing = self.store.service(name).await?;
+        let existing = self.store.service(family, name).await?;
         let create = existing.is_none();
         let now = crate::store::now();
         let mut row = existing.unwrap_or_else(|| ServiceRow {
             name: name.to_string(),
+            description: String::new(),
             enabled: true,
             jwt_check: false,
             permissions: "{}".into(),
@@ -548,7 +745,7 @@ impl Platform {
             updated_at: now.clone(),
         });
         row.updated_at = now;
-        let prepared = self.deployer.prepare_component(name, &wasm, self.spec(&row))?;
+        let prepared = self.deployer(family).prepare_component(name, &wasm, Self::app_kind(family), self.spec(family, &row))?;
         let version = NewVersion {
             kind: "component",
             sha256: sha256_hex(&wasm),
@@ -556,27 +753,27 @@ impl Platform {
             code: None,
             component: Some(wasm),
         };
-        self.store.save_service(&row, create, Some(version)).await?;
-        self.deployer.activate(prepared)?;
-        self.registry.set_access(name, row.enabled, row.jwt_check);
-        Ok((create, self.get_service(name).await?))
+        self.store.save_service(family, &row, create, Some(version)).await?;
+        self.deployer(family).activate(prepared)?;
+        self.registry_of(family).set_access(name, row.enabled, row.jwt_check);
+        Ok((create, self.get(family, name).await?))
     }
 
-    /// Deletes a service: it stops being served at once.
-    pub async fn delete_service(&self, name: &str) -> Result<(), ApiError> {
-        if !self.store.delete_service(name).await? {
-            return Err(ApiError::NotFound(format!("service '{name}' not found")));
+    /// Deletes: it stops being served at once.
+    pub async fn delete(&self, family: Family, name: &str) -> Result<(), ApiError> {
+        if !self.store.delete_service(family, name).await? {
+            return Err(ApiError::NotFound(format!("{} '{name}' not found", family.noun())));
         }
-        self.registry.remove(name);
+        self.registry_of(family).remove(name);
         Ok(())
     }
 
-    /// The versions of a service.
-    pub async fn versions(&self, name: &str) -> Result<Vec<VersionView>, ApiError> {
-        let row = self.row(name).await?;
+    /// The versions.
+    pub async fn versions(&self, family: Family, name: &str) -> Result<Vec<VersionView>, ApiError> {
+        let row = self.row(family, name).await?;
         Ok(self
             .store
-            .versions(name)
+            .versions(family, name)
             .await?
             .into_iter()
             .map(|v| VersionView {
@@ -590,18 +787,18 @@ impl Platform {
     }
 
     /// Makes an earlier version active again, from its cached artifact.
-    pub async fn rollback(&self, name: &str, version: i64) -> Result<ServiceView, ApiError> {
-        let row = self.row(name).await?;
+    pub async fn rollback(&self, family: Family, name: &str, version: i64) -> Result<Stored, ApiError> {
+        let row = self.row(family, name).await?;
         let target = self
             .store
-            .version(name, version)
+            .version(family, name, version)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("service '{name}' has no version {version}")))?;
-        let prepared = self.prepare(&row, &target).await?;
-        self.store.set_active_version(name, version).await?;
-        self.deployer.activate(prepared)?;
-        self.registry.set_access(name, row.enabled, row.jwt_check);
-        self.get_service(name).await
+            .ok_or_else(|| ApiError::NotFound(format!("{} '{name}' has no version {version}", family.noun())))?;
+        let prepared = self.prepare(family, &row, &target).await?;
+        self.store.set_active_version(family, name, version).await?;
+        self.deployer(family).activate(prepared)?;
+        self.registry_of(family).set_access(name, row.enabled, row.jwt_check);
+        self.get(family, name).await
     }
 
     /// Sets a config key (validated); the new value applies at once where it can.
@@ -627,6 +824,16 @@ impl Platform {
         }
         values.insert("jwt_secret".into(), settings::MASKED.into());
         Ok(values)
+    }
+}
+
+fn js_version(code: &str, prepared: &Prepared) -> NewVersion {
+    NewVersion {
+        kind: "js",
+        sha256: sha256_hex(code.as_bytes()),
+        artifact: prepared.artifact.clone(),
+        code: Some(code.to_string()),
+        component: None,
     }
 }
 

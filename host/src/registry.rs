@@ -44,7 +44,9 @@ pub struct Deployment {
     pub limits: Limits,
     /// The compiled artifact's cache key.
     pub artifact: String,
-    pre: ProxyPre<Sandbox>,
+    proxy: Option<ProxyPre<Sandbox>>,
+    function: Option<crate::invoke::FunctionPre<Sandbox>>,
+    engine: wasmtime::Engine,
     stdin: Option<Bytes>,
     capabilities: Arc<Capabilities>,
     concurrency: Arc<tokio::sync::Semaphore>,
@@ -81,7 +83,8 @@ struct Instance {
     _live: LiveGuard,
 }
 
-struct LiveGuard(Arc<AtomicUsize>);
+/// Counts an instance as live until dropped.
+pub(crate) struct LiveGuard(Arc<AtomicUsize>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
@@ -106,7 +109,11 @@ impl Deployment {
         live: Arc<AtomicUsize>,
     ) -> anyhow::Result<Self> {
         let pre = linker.instantiate_pre(component).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let pre = ProxyPre::new(pre).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let proxy = ProxyPre::new(pre.clone()).ok();
+        let function = crate::invoke::FunctionPre::new(pre).ok();
+        if proxy.is_none() && function.is_none() {
+            anyhow::bail!("the component exports neither wasi:http/incoming-handler nor kiln:function/invoke");
+        }
         Ok(Self {
             name: Arc::from(name),
             version: VERSIONS.fetch_add(1, Ordering::Relaxed),
@@ -114,7 +121,9 @@ impl Deployment {
             isolation: spec.isolation,
             limits: spec.limits,
             artifact: artifact.to_string(),
-            pre,
+            proxy,
+            function,
+            engine: component.engine().clone(),
             stdin,
             capabilities: spec.capabilities.clone(),
             concurrency: Arc::new(tokio::sync::Semaphore::new(spec.max_concurrency.max(1))),
@@ -123,14 +132,16 @@ impl Deployment {
         })
     }
 
-    async fn instantiate(&self) -> Result<Instance, ApiError> {
+    /// A new store for one instance: grants, memory limit, and the deadline (yielding to other
+    /// requests on this thread every epoch tick until the deadline, then interrupting).
+    pub(crate) fn new_store(&self) -> (Store<Sandbox>, LiveGuard) {
         let grants = Grants {
             app: self.name.clone(),
             stdin: self.stdin.clone(),
             memory_bytes: self.limits.memory_bytes,
             capabilities: self.capabilities.clone(),
         };
-        let mut store = Store::new(self.pre.engine(), Sandbox::new(&grants));
+        let mut store = Store::new(&self.engine, Sandbox::new(&grants));
         store.limiter(|s| s.limiter());
         store.epoch_deadline_callback(|ctx| {
             if Instant::now() >= ctx.data().deadline {
@@ -143,8 +154,28 @@ impl Deployment {
         store.data_mut().deadline = Instant::now() + self.limits.timeout;
         store.set_epoch_deadline(1);
         self.live.fetch_add(1, Ordering::Relaxed);
-        let live = LiveGuard(self.live.clone());
-        let proxy = self.pre.instantiate_async(&mut store).await.map_err(|e| self.failure(e, &store))?;
+        (store, LiveGuard(self.live.clone()))
+    }
+
+    /// The function bindings, if the component exports `kiln:function/invoke`.
+    pub(crate) fn function_pre(&self) -> Option<&crate::invoke::FunctionPre<Sandbox>> {
+        self.function.as_ref()
+    }
+
+    /// A semaphore permit, or 503 at the concurrency limit.
+    pub(crate) fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.concurrency
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Resource(format!("'{}' is at its concurrency limit; retry shortly", self.name)))
+    }
+
+    async fn instantiate(&self) -> Result<Instance, ApiError> {
+        let Some(pre) = &self.proxy else {
+            return Err(ApiError::NotFound(format!("'{}' does not serve HTTP (it is a function)", self.name)));
+        };
+        let (mut store, live) = self.new_store();
+        let proxy = pre.instantiate_async(&mut store).await.map_err(|e| self.failure(e, &store))?;
         Ok(Instance { store, proxy, served: 0, idle_since: Instant::now(), _live: live })
     }
 
@@ -181,13 +212,15 @@ impl Deployment {
         self.idle.lock().expect("pool lock").retain(|i| now.duration_since(i.idle_since) < self.limits.idle_timeout);
     }
 
-    fn failure(&self, error: wasmtime::Error, store: &Store<Sandbox>) -> ApiError {
+    /// The error for a request past its deadline.
+    pub(crate) fn timeout(&self) -> ApiError {
+        ApiError::Timeout(format!("'{}' did not answer within its {} ms deadline", self.name, self.limits.timeout.as_millis()))
+    }
+
+    /// Maps a trap to the error the caller sees: 504 past the deadline, 503 out of memory, else 500.
+    pub(crate) fn failure(&self, error: wasmtime::Error, store: &Store<Sandbox>) -> ApiError {
         if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-            return ApiError::Timeout(format!(
-                "'{}' did not answer within its {} ms deadline",
-                self.name,
-                self.limits.timeout.as_millis()
-            ));
+            return self.timeout();
         }
         if store.data().hit_memory_limit() {
             return ApiError::Resource(format!(
@@ -207,9 +240,7 @@ impl Deployment {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let Ok(permit) = self.concurrency.clone().try_acquire_owned() else {
-            return Err(ApiError::Resource(format!("'{}' is at its concurrency limit; retry shortly", self.name)));
-        };
+        let permit = self.admit()?;
         let mut instance = self.checkout().await?;
         instance.store.data_mut().deadline = Instant::now() + self.limits.timeout;
         instance.store.set_epoch_deadline(1);
@@ -219,14 +250,18 @@ impl Deployment {
         let out = data.http().new_response_outparam(sender).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let deployment = self.clone();
         let task = tokio::spawn(async move {
-            let result = instance.proxy.wasi_http_incoming_handler().call_handle(&mut instance.store, request, out).await;
+            let deadline = instance.store.data().deadline;
+            let call = instance.proxy.wasi_http_incoming_handler().call_handle(&mut instance.store, request, out);
+            // The epoch deadline stops running code; this one also stops a guest waiting on a timer.
+            let result = tokio::time::timeout_at(deadline.into(), call).await;
             drop(permit);
             match result {
-                Ok(()) => {
+                Ok(Ok(())) => {
                     deployment.checkin(instance);
                     Ok(())
                 }
-                Err(error) => Err(deployment.failure(error, &instance.store)),
+                Ok(Err(error)) => Err(deployment.failure(error, &instance.store)),
+                Err(_) => Err(deployment.timeout()),
             }
         });
         match receiver.await {
@@ -284,6 +319,11 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty registry counting its instances in `live` (shared with another registry).
+    pub fn with_counter(live: Arc<AtomicUsize>) -> Self {
+        Self { slots: RwLock::default(), live }
     }
 
     /// The counter of live instances, shared by every deployment made for this registry.

@@ -43,6 +43,36 @@ fn axum_to_body(response: http::Response<axum::body::Body>) -> http::Response<Bo
     response.map(|body| body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))).boxed_unsync())
 }
 
+/// Calls `POST /functions/v2/{name}` with the JSON body (empty = `{}`).
+async fn function(routes: &PlatformRoutes, request: hyper::Request<Incoming>) -> Result<http::Response<Body>, ApiError> {
+    let name = request.uri().path().trim_start_matches("/functions/v2/").trim_end_matches('/').to_string();
+    if name.contains('/') {
+        return Err(ApiError::NotFound(format!("no route for {}", request.uri().path())));
+    }
+    if request.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed(format!("{} is not allowed on /functions/v2/{name}: use POST", request.method())));
+    }
+    let platform = &routes.platform;
+    let slot = platform.function_registry.slot(&name).ok_or_else(|| ApiError::NotFound(format!("function '{name}' not found")))?;
+    if !slot.enabled() {
+        return Err(ApiError::Resource(format!("function '{name}' is disabled")));
+    }
+    let limit = platform.settings().max_upload_bytes();
+    let body = http_body_util::Limited::new(request.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(format!("the body is larger than max_upload_mb ({} MiB)", limit >> 20)))?
+        .to_bytes();
+    let input = if body.iter().all(u8::is_ascii_whitespace) {
+        "{}".to_string()
+    } else {
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::Validation(format!("the body is not JSON: {e}")))?;
+        value.to_string()
+    };
+    crate::invoke::call(slot.deployment(), input).await
+}
+
 /// Serves `/api/v2/{name}/{rest}`: token first (for `jwt_check` services), then unknown → 404,
 /// disabled → 503; the guest sees `/{rest}` and `x-forwarded-prefix`.
 async fn service(routes: &PlatformRoutes, mut request: hyper::Request<Incoming>) -> Result<http::Response<Body>, ApiError> {
@@ -86,10 +116,14 @@ impl Routes {
             return json(StatusCode::OK, &serde_json::json!({ "status": "ok" }));
         }
         let to_service = path.starts_with("/api/v2/");
+        let to_function = path.starts_with("/functions/v2/");
         if let Some(platform) = &self.platform {
             platform.platform.count_request();
             if to_service {
                 return service(platform, request).await.unwrap_or_else(ApiError::into_response);
+            }
+            if to_function {
+                return function(platform, request).await.unwrap_or_else(ApiError::into_response);
             }
             let router = platform.router.clone();
             let answer = platform.control.spawn(async move {

@@ -13,11 +13,46 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::ApiError;
 
-/// A service as stored.
+/// Which kind of app a row belongs to: services and functions are stored alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// HTTP services (`/api/v2/{name}`).
+    Services,
+    /// Functions (`/functions/v2/{name}`).
+    Functions,
+}
+
+impl Family {
+    fn table(self) -> &'static str {
+        match self {
+            Family::Services => "services",
+            Family::Functions => "functions",
+        }
+    }
+
+    fn versions(self) -> &'static str {
+        match self {
+            Family::Services => "service_versions",
+            Family::Functions => "function_versions",
+        }
+    }
+
+    /// `service` or `function`, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Family::Services => "service",
+            Family::Functions => "function",
+        }
+    }
+}
+
+/// A service or function as stored.
 #[derive(Debug, Clone)]
 pub struct ServiceRow {
     /// Unique name.
     pub name: String,
+    /// Free text (functions).
+    pub description: String,
     /// Served or not.
     pub enabled: bool,
     /// Whether callers need a token.
@@ -94,6 +129,7 @@ pub fn now() -> String {
 fn service_from(row: &sqlx::sqlite::SqliteRow) -> ServiceRow {
     ServiceRow {
         name: row.get("name"),
+        description: row.get("description"),
         enabled: row.get::<i64, _>("enabled") != 0,
         jwt_check: row.get::<i64, _>("jwt_check") != 0,
         permissions: row.get("permissions"),
@@ -119,7 +155,7 @@ fn version_from(row: &sqlx::sqlite::SqliteRow) -> VersionRow {
 }
 
 const SERVICE_COLUMNS: &str =
-    "name, enabled, jwt_check, permissions, schema, limits, isolation, active_version, created_at, updated_at";
+    "name, description, enabled, jwt_check, permissions, schema, limits, isolation, active_version, created_at, updated_at";
 
 impl Store {
     /// Opens (creating) `{data_dir}/kiln.db` with WAL, foreign keys and a busy timeout, and runs
@@ -154,18 +190,18 @@ impl Store {
         Ok(())
     }
 
-    /// All services, by name.
-    pub async fn services(&self) -> Result<Vec<ServiceRow>, ApiError> {
-        let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM services ORDER BY name"))
+    /// All services or functions, by name.
+    pub async fn services(&self, family: Family) -> Result<Vec<ServiceRow>, ApiError> {
+        let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM {} ORDER BY name", family.table()))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
         Ok(rows.iter().map(service_from).collect())
     }
 
-    /// One service.
-    pub async fn service(&self, name: &str) -> Result<Option<ServiceRow>, ApiError> {
-        let row = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM services WHERE name = ?"))
+    /// One service or function.
+    pub async fn service(&self, family: Family, name: &str) -> Result<Option<ServiceRow>, ApiError> {
+        let row = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM {} WHERE name = ?", family.table()))
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -173,9 +209,9 @@ impl Store {
         Ok(row.as_ref().map(service_from))
     }
 
-    /// One version of a service.
-    pub async fn version(&self, name: &str, version: i64) -> Result<Option<VersionRow>, ApiError> {
-        let row = sqlx::query("SELECT * FROM service_versions WHERE service = ? AND version = ?")
+    /// One version.
+    pub async fn version(&self, family: Family, name: &str, version: i64) -> Result<Option<VersionRow>, ApiError> {
+        let row = sqlx::query(&format!("SELECT * FROM {} WHERE name = ? AND version = ?", family.versions()))
             .bind(name)
             .bind(version)
             .fetch_optional(&self.pool)
@@ -184,12 +220,13 @@ impl Store {
         Ok(row.as_ref().map(version_from))
     }
 
-    /// The versions of a service, oldest first, without their content.
-    pub async fn versions(&self, name: &str) -> Result<Vec<VersionRow>, ApiError> {
-        let rows = sqlx::query(
+    /// The versions, oldest first, without their content.
+    pub async fn versions(&self, family: Family, name: &str) -> Result<Vec<VersionRow>, ApiError> {
+        let rows = sqlx::query(&format!(
             "SELECT version, kind, NULL AS code, NULL AS component, sha256, artifact, created_at \
-             FROM service_versions WHERE service = ? ORDER BY version",
-        )
+             FROM {} WHERE name = ? ORDER BY version",
+            family.versions()
+        ))
         .bind(name)
         .fetch_all(&self.pool)
         .await
@@ -199,11 +236,13 @@ impl Store {
 
     /// Writes a service (insert when `create`, else update) and, if given, a new version made
     /// active, in one transaction. Returns the new version number.
-    pub async fn save_service(&self, service: &ServiceRow, create: bool, version: Option<NewVersion>) -> Result<Option<i64>, ApiError> {
+    pub async fn save_service(&self, family: Family, service: &ServiceRow, create: bool, version: Option<NewVersion>) -> Result<Option<i64>, ApiError> {
+        let (table, versions) = (family.table(), family.versions());
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         if create {
-            sqlx::query(&format!("INSERT INTO services ({SERVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)"))
+            sqlx::query(&format!("INSERT INTO {table} ({SERVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)"))
                 .bind(&service.name)
+                .bind(&service.description)
                 .bind(service.enabled as i64)
                 .bind(service.jwt_check as i64)
                 .bind(&service.permissions)
@@ -215,14 +254,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match db_err(e) {
-                    ApiError::Conflict(_) => ApiError::Conflict(format!("service '{}' already exists", service.name)),
+                    ApiError::Conflict(_) => ApiError::Conflict(format!("{} '{}' already exists", family.noun(), service.name)),
                     other => other,
                 })?;
         } else {
-            let updated = sqlx::query(
-                "UPDATE services SET enabled = ?, jwt_check = ?, permissions = ?, schema = ?, limits = ?, isolation = ?, \
-                 updated_at = ? WHERE name = ?",
-            )
+            let updated = sqlx::query(&format!(
+                "UPDATE {table} SET description = ?, enabled = ?, jwt_check = ?, permissions = ?, schema = ?, limits = ?, \
+                 isolation = ?, updated_at = ? WHERE name = ?"
+            ))
+            .bind(&service.description)
             .bind(service.enabled as i64)
             .bind(service.jwt_check as i64)
             .bind(&service.permissions)
@@ -235,20 +275,20 @@ impl Store {
             .await
             .map_err(db_err)?;
             if updated.rows_affected() == 0 {
-                return Err(ApiError::NotFound(format!("service '{}' not found", service.name)));
+                return Err(ApiError::NotFound(format!("{} '{}' not found", family.noun(), service.name)));
             }
         }
         let mut number = None;
         if let Some(version) = version {
-            let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM service_versions WHERE service = ?")
+            let next: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(version), 0) + 1 FROM {versions} WHERE name = ?"))
                 .bind(&service.name)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            sqlx::query(
-                "INSERT INTO service_versions (service, version, kind, code, component, sha256, artifact, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
+            sqlx::query(&format!(
+                "INSERT INTO {versions} (name, version, kind, code, component, sha256, artifact, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
             .bind(&service.name)
             .bind(next)
             .bind(version.kind)
@@ -260,7 +300,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            sqlx::query("UPDATE services SET active_version = ? WHERE name = ?")
+            sqlx::query(&format!("UPDATE {table} SET active_version = ? WHERE name = ?"))
                 .bind(next)
                 .bind(&service.name)
                 .execute(&mut *tx)
@@ -273,8 +313,8 @@ impl Store {
     }
 
     /// Makes an existing version active.
-    pub async fn set_active_version(&self, name: &str, version: i64) -> Result<(), ApiError> {
-        sqlx::query("UPDATE services SET active_version = ?, updated_at = ? WHERE name = ?")
+    pub async fn set_active_version(&self, family: Family, name: &str, version: i64) -> Result<(), ApiError> {
+        sqlx::query(&format!("UPDATE {} SET active_version = ?, updated_at = ? WHERE name = ?", family.table()))
             .bind(version)
             .bind(now())
             .bind(name)
@@ -284,18 +324,13 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a service and its versions; false if there was none.
-    pub async fn delete_service(&self, name: &str) -> Result<bool, ApiError> {
-        let deleted = sqlx::query("DELETE FROM services WHERE name = ?").bind(name).execute(&self.pool).await.map_err(db_err)?;
-        Ok(deleted.rows_affected() > 0)
-    }
-
-    /// Counts of (total, enabled) functions.
-    pub async fn function_counts(&self) -> Result<(i64, i64), ApiError> {
-        let row = sqlx::query("SELECT COUNT(*) AS total, COALESCE(SUM(enabled), 0) AS enabled FROM functions")
-            .fetch_one(&self.pool)
+    /// Deletes a service or function and its versions; false if there was none.
+    pub async fn delete_service(&self, family: Family, name: &str) -> Result<bool, ApiError> {
+        let deleted = sqlx::query(&format!("DELETE FROM {} WHERE name = ?", family.table()))
+            .bind(name)
+            .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok((row.get("total"), row.get("enabled")))
+        Ok(deleted.rows_affected() > 0)
     }
 }

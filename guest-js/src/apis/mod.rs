@@ -5,6 +5,7 @@ pub mod deno;
 pub mod headers;
 pub mod request;
 pub mod response;
+pub mod timers;
 pub mod url;
 
 use rquickjs::{Ctx, Result};
@@ -15,6 +16,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     headers::register(ctx)?;
     request::register(ctx)?;
     response::register(ctx)?;
+    timers::register(ctx)?;
     url::register(ctx)?;
     deno::register(ctx)?;
     Ok(())

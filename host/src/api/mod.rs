@@ -3,6 +3,7 @@
 
 mod config;
 pub mod extract;
+mod functions;
 mod openapi;
 mod public;
 mod services;
@@ -50,6 +51,11 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/v2/services/{name}/component", put(services::put_component))
         .route("/v2/services/{name}/versions", get(services::versions))
         .route("/v2/services/{name}/rollback", post(services::rollback))
+        .route("/v2/functions", get(functions::list).post(functions::create))
+        .route("/v2/functions/{name}", get(functions::get).put(functions::update).delete(functions::delete))
+        .route("/v2/functions/{name}/component", put(functions::put_component))
+        .route("/v2/functions/{name}/versions", get(functions::versions))
+        .route("/v2/functions/{name}/rollback", post(functions::rollback))
         .route("/v2/config", get(config::list))
         .route("/v2/config/{key}", get(config::get).put(config::set))
         .fallback(not_found)

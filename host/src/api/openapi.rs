@@ -33,6 +33,17 @@ pub struct ErrorBody {
 #[allow(dead_code, reason = "documents a route served by the server's fast path, not by this router")]
 pub fn service_traffic() {}
 
+/// Calls a function with a JSON body (empty = `{}`). A value answers `application/json`; a
+/// generator answers `text/event-stream`: `data: <json>` per yield, then `data: [DONE]<return value>`;
+/// an error after the stream started is sent as `event: error`.
+#[utoipa::path(post, path = "/functions/v2/{name}", tag = "functions",
+    params(("name" = String, Path, description = "function name")), request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "the returned value (application/json) or the yields (text/event-stream)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody, description = "the function threw (message and stack)"),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+#[allow(dead_code, reason = "documents a route served by the server's fast path, not by this router")]
+pub fn function_call() {}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -65,12 +76,21 @@ impl Modify for BearerAuth {
         super::services::put_component,
         super::services::versions,
         super::services::rollback,
+        super::functions::list,
+        super::functions::create,
+        super::functions::get,
+        super::functions::update,
+        super::functions::delete,
+        super::functions::put_component,
+        super::functions::versions,
+        super::functions::rollback,
+        function_call,
         super::config::list,
         super::config::get,
         super::config::set,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
-    tags((name = "public"), (name = "services"), (name = "config"))
+    tags((name = "public"), (name = "services"), (name = "functions"), (name = "config"))
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::api::AppState;
 use crate::api::openapi::{ApiDoc, ErrorBody};
 use crate::error::ApiError;
+use crate::store::Family;
 
 /// `{"status":"ok"}`.
 #[derive(Serialize, ToSchema)]
@@ -56,14 +57,14 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/status", tag = "public", responses((status = 200, body = Status)))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let platform = &state.platform;
-    let services = platform.store.services().await?;
-    let (functions_total, functions_enabled) = platform.store.function_counts().await?;
+    let services = platform.store.services(Family::Services).await?;
+    let functions = platform.store.services(Family::Functions).await?;
     Ok(Json(Status {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: platform.started.elapsed().as_secs(),
         services: Counts { total: services.len() as i64, enabled: services.iter().filter(|s| s.enabled).count() as i64 },
-        functions: Counts { total: functions_total, enabled: functions_enabled },
+        functions: Counts { total: functions.len() as i64, enabled: functions.iter().filter(|s| s.enabled).count() as i64 },
         requests_total: platform.requests_total.load(std::sync::atomic::Ordering::Relaxed),
         instances_active: platform.registry.live_instances(),
     }))
@@ -125,7 +126,7 @@ async fn stored_schema(state: &AppState, service: &str) -> Result<serde_json::Va
     let row = state
         .platform
         .store
-        .service(service)
+        .service(Family::Services, service)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("service '{service}' not found")))?;
     row.schema

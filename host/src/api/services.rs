@@ -12,6 +12,9 @@ use crate::api::extract::{JsonBody, RawBody};
 use crate::api::openapi::ErrorBody;
 use crate::error::ApiError;
 use crate::platform::{CreateService, ServiceView, UpdateService, VersionView};
+use crate::store::Family;
+
+const SERVICES: Family = Family::Services;
 
 /// `{"services": [...]}`.
 #[derive(Serialize, ToSchema)]
@@ -46,7 +49,8 @@ pub struct Message {
 #[utoipa::path(get, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])),
     responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
-    Ok(Json(ServiceList { services: state.platform.list_services().await? }))
+    let services = state.platform.list(SERVICES).await?.into_iter().map(|s| s.service_view()).collect();
+    Ok(Json(ServiceList { services }))
 }
 
 /// Creates a service from JavaScript.
@@ -54,15 +58,15 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, Ap
     responses((status = 201, body = ServiceView), (status = 400, body = ErrorBody, description = "invalid input or a source error with line and column"),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<CreateService>) -> Result<impl IntoResponse, ApiError> {
-    let view = state.platform.create_service(body).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let stored = state.platform.create(SERVICES, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(stored.service_view())))
 }
 
 /// One service, with its code.
 #[utoipa::path(get, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.platform.get_service(&name).await?))
+    Ok(Json(state.platform.get(SERVICES, &name).await?.service_view()))
 }
 
 /// Updates a service; new code is compiled and swapped in as a new version.
@@ -70,14 +74,14 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Res
     params(("name" = String, Path)),
     responses((status = 200, body = ServiceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<UpdateService>) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.platform.update_service(&name, body).await?))
+    Ok(Json(state.platform.update(SERVICES, &name, body).await?.service_view()))
 }
 
 /// Deletes a service; it stops being served at once.
 #[utoipa::path(delete, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
-    state.platform.delete_service(&name).await?;
+    state.platform.delete(SERVICES, &name).await?;
     Ok(Json(Message { message: format!("service '{name}' deleted") }))
 }
 
@@ -90,20 +94,20 @@ pub async fn put_component(State(state): State<AppState>, Path(name): Path<Strin
     if body.is_empty() {
         return Err(ApiError::Validation("the body is empty: send the component's bytes (application/wasm)".into()));
     }
-    let (created, view) = state.platform.put_component(&name, body.to_vec()).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+    let (created, stored) = state.platform.put_component(SERVICES, &name, body.to_vec()).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(stored.service_view())))
 }
 
 /// The immutable versions of a service.
 #[utoipa::path(get, path = "/admin-api/v2/services/{name}/versions", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<VersionList>, ApiError> {
-    Ok(Json(VersionList { versions: state.platform.versions(&name).await? }))
+    Ok(Json(VersionList { versions: state.platform.versions(SERVICES, &name).await? }))
 }
 
 /// Makes an earlier version active again, without recompiling.
 #[utoipa::path(post, path = "/admin-api/v2/services/{name}/rollback", tag = "services", security(("bearer" = [])), request_body = Rollback,
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rollback(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Rollback>) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.platform.rollback(&name, body.version).await?))
+    Ok(Json(state.platform.rollback(SERVICES, &name, body.version).await?.service_view()))
 }

@@ -25,6 +25,25 @@ pub static JS_ENGINE: &[u8] = include_bytes!("../../../components/js-engine.wasm
 /// Time allowed for a module's top-level code while compiling.
 const INIT_DEADLINE: Duration = Duration::from_secs(10);
 
+/// What a JavaScript module is compiled as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    /// Handles HTTP requests (`fetch`, a default handler, or `Deno.serve`).
+    Service,
+    /// Called with JSON (`export default function(input)`, generators stream).
+    Function,
+}
+
+impl AppKind {
+    /// The engine's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Service => "service",
+            AppKind::Function => "function",
+        }
+    }
+}
+
 /// A problem found while compiling.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
@@ -74,7 +93,7 @@ impl Compiler {
             Some(component) => component,
             None => {
                 let started = std::time::Instant::now();
-                let snapshot = compiler.snapshot("", "").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let snapshot = compiler.snapshot("", "", AppKind::Service).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let component = compiler.precompile_to(&snapshot, &path)?;
                 tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "built the shared JS engine");
                 component
@@ -98,9 +117,9 @@ impl Compiler {
         &self.base
     }
 
-    /// The cache key of a JS source: its sha256 with the engine's and wasmtime's identity.
-    pub fn key(&self, source: &str) -> String {
-        cache::digest(&[b"kiln-js-snapshot-v1", self.engine_id.as_bytes(), source.as_bytes()])
+    /// The cache key of a JS source: its sha256 with its kind and the engine's and wasmtime's identity.
+    pub fn key(&self, source: &str, kind: AppKind) -> String {
+        cache::digest(&[b"kiln-js-snapshot-v2", self.engine_id.as_bytes(), kind.as_str().as_bytes(), source.as_bytes()])
     }
 
     /// Where the precompiled snapshot of `key` is cached.
@@ -110,24 +129,25 @@ impl Compiler {
 
     /// Checks the source and compiles it to QuickJS bytecode (tier 1), in a throwaway instance of
     /// the shared engine.
-    pub async fn bytecode(&self, name: &str, source: &str) -> Result<Vec<u8>, CompileError> {
+    pub async fn bytecode(&self, name: &str, source: &str, kind: AppKind) -> Result<Vec<u8>, CompileError> {
         let mut store = self.store(name);
         let instance = self.linker.instantiate_async(&mut store, &self.base).await.map_err(wasm_err)?;
         let compile = instance
-            .get_typed_func::<(&str, &str), (Result<Vec<u8>, SourceError>,)>(&mut store, "compile")
+            .get_typed_func::<(&str, &str, &str), (Result<Vec<u8>, SourceError>,)>(&mut store, "compile")
             .map_err(wasm_err)?;
-        let (result,) = compile.call_async(&mut store, (name, source)).await.map_err(|e| trap_error(e, &store))?;
+        let (result,) = compile.call_async(&mut store, (name, source, kind.as_str())).await.map_err(|e| trap_error(e, &store))?;
         result.map_err(source_error_of)
     }
 
     /// Pre-initialises the engine with the app's module evaluated (tier 2): a standalone wasi-http
     /// component. An empty source gives the shared engine.
-    pub async fn snapshot(&self, name: &str, source: &str) -> Result<Vec<u8>, CompileError> {
+    pub async fn snapshot(&self, name: &str, source: &str, kind: AppKind) -> Result<Vec<u8>, CompileError> {
         let mut store = self.store(name);
         let call = format!(
-            "init({}, {})",
+            "init({}, {}, \"{}\")",
             wasmtime::component::wasm_wave::to_string(&Val::String(name.into())).map_err(|e| anyhow::anyhow!("{e}"))?,
             wasmtime::component::wasm_wave::to_string(&Val::String(source.into())).map_err(|e| anyhow::anyhow!("{e}"))?,
+            kind.as_str(),
         );
         let mut wizer = wasmtime_wizer::Wizer::new();
         wizer.init_func(call);
