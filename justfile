@@ -20,6 +20,8 @@ guest:
 components:
     cd components/hello-rust && cargo build --release --target wasm32-wasip2
     cp components/hello-rust/target/wasm32-wasip2/release/hello_rust.wasm components/hello-rust.wasm
+    cd components/hello-function && cargo build --release --target wasm32-wasip2
+    cp components/hello-function/target/wasm32-wasip2/release/hello_function.wasm components/hello-function.wasm
     scripts/artifacts.sh stamp
 
 # Fail if a committed wasm artifact is older than its sources.
@@ -35,6 +37,7 @@ fmt:
     cargo fmt --all
     cd guest-js && cargo fmt
     cd components/hello-rust && cargo fmt
+    cd components/hello-function && cargo fmt
 
 # Lints.
 lint:

@@ -14,6 +14,7 @@ digest() { # digest of every tracked-or-present source file under the given path
 entries=(
   "components/js-engine.wasm:guest-js wit"
   "components/hello-rust.wasm:components/hello-rust"
+  "components/hello-function.wasm:components/hello-function wit"
 )
 
 status=0

@@ -16,6 +16,7 @@ use crate::logging::LogFormat;
 use crate::registry::Registry;
 use crate::runtime;
 use crate::platform::Platform;
+use crate::registry::{Deployment, RunSpec, Tier};
 use crate::server::{PlatformRoutes, Routes, Server};
 use crate::store::Store;
 
@@ -50,6 +51,21 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: String,
         /// Data directory whose secret signs the token (unless `KILN_JWT_SECRET` is set).
+        #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
+        data_dir: PathBuf,
+    },
+    /// Run a function once, locally: each yield as a JSON line on stdout as it comes, then the
+    /// return value as JSON; `console.*` goes to stderr; a throw exits non-zero.
+    Run {
+        /// The function's source (an ES module whose default export is a function or generator).
+        file: PathBuf,
+        /// The input, as JSON.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Deadline, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+        /// Data directory whose cache speeds up repeated runs.
         #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
         data_dir: PathBuf,
     },
@@ -100,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args),
         Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &data_dir),
         Command::Compile { file, output, data_dir } => compile(&file, &output, &data_dir),
+        Command::Run { file, input, timeout_ms, data_dir } => run_function(&file, &input, timeout_ms, &data_dir),
     }
 }
 
@@ -287,12 +304,87 @@ fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCo
         }
         Err(error) => match error.downcast::<CompileError>() {
             Ok(CompileError::Source { message, .. }) => {
-                let location = file.parent().map(|p| p.join(&message)).map(|p| p.display().to_string()).unwrap_or(message);
-                eprintln!("error: {location}");
+                eprintln!("error: {}", source_location(file, &message));
                 Ok(ExitCode::FAILURE)
             }
             Ok(other) => Err(other.into()),
             Err(error) => Err(error),
         },
+    }
+}
+
+fn run_function(file: &Path, input: &str, timeout_ms: u64, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    use crate::invoke::{Pulled, Started};
+    let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let input: serde_json::Value = serde_json::from_str(input).context("--input is not JSON")?;
+    let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function.js".into());
+    let config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        threads: 1,
+        isolation: Isolation::Request,
+        limits: Limits { timeout: Duration::from_millis(timeout_ms), ..Limits::default() },
+        max_instances: 8,
+    };
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let engine = runtime::engine(&config)?;
+    let linker = runtime::linker(&engine)?;
+    block_on(async {
+        let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
+        let bytecode = match compiler.bytecode(&file_name, &source, AppKind::Function).await {
+            Ok(bytecode) => bytecode,
+            Err(CompileError::Source { message, .. }) => {
+                eprintln!("error: {}", source_location(file, &message));
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(CompileError::Other(error)) => return Err(error),
+        };
+        let spec = RunSpec {
+            isolation: Isolation::Request,
+            limits: config.limits,
+            max_concurrency: 1,
+            capabilities: Arc::new(runtime::Capabilities { console: runtime::Console::Stderr, ..Default::default() }),
+        };
+        let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function".into());
+        let deployment = Deployment::new(
+            &name,
+            compiler.base(),
+            compiler.linker(),
+            Tier::Bytecode,
+            "run",
+            Some(bytes::Bytes::from(bytecode)),
+            &spec,
+            Arc::default(),
+        )?;
+        let report = |error: crate::error::ApiError| {
+            eprintln!("error: {error}");
+            if let Some(stack) = error.stack() {
+                eprintln!("{}", stack.trim_end());
+            }
+            ExitCode::FAILURE
+        };
+        match crate::invoke::start(Arc::new(deployment), input.to_string()).await {
+            Ok(Started::Value(json)) => println!("{}", json.as_deref().unwrap_or("null")),
+            Ok(Started::Stream(mut steps)) => loop {
+                match steps.next().await {
+                    Ok(Pulled::Yielded(json)) => println!("{json}"),
+                    Ok(Pulled::Done(json)) => {
+                        println!("{}", json.as_deref().unwrap_or("null"));
+                        break;
+                    }
+                    Err(error) => return Ok(report(error)),
+                }
+            },
+            Err(error) => return Ok(report(error)),
+        }
+        Ok(ExitCode::SUCCESS)
+    })?
+}
+
+/// `dir/file.js:3:7: message` from the guest's `file.js:3:7: message`.
+fn source_location(file: &Path, message: &str) -> String {
+    match file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => format!("{}/{message}", dir.display()),
+        None => message.to_string(),
     }
 }

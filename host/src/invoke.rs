@@ -15,7 +15,7 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use crate::error::ApiError;
-use crate::registry::Deployment;
+use crate::registry::{Deployment, LiveGuard};
 use crate::runtime::Sandbox;
 use crate::server::Body;
 
@@ -66,25 +66,56 @@ struct Call {
     store: Store<Sandbox>,
     bindings: Function,
     deadline: Instant,
+    _live: LiveGuard,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl Call {
-    async fn next(&mut self, deployment: &Deployment, generator: ResourceAny) -> Result<Step, ApiError> {
-        let invoke = self.bindings.kiln_function_invoke().generator();
-        let step = tokio::time::timeout_at(self.deadline.into(), invoke.call_next(&mut self.store, generator)).await;
-        match step {
-            Err(_) => Err(deployment.timeout()),
-            Ok(Err(trap)) => Err(deployment.failure(trap, &self.store)),
-            Ok(Ok(Err(error))) => Err(thrown(error)),
-            Ok(Ok(Ok(step))) => Ok(step),
+/// What a call started: a value at once, or a stream to pull.
+pub enum Started {
+    /// The JSON of the returned value (`None` for `undefined`).
+    Value(Option<String>),
+    /// A generator.
+    Stream(Steps),
+}
+
+/// A running generator and the instance it lives in; dropping it ends the instance.
+pub struct Steps {
+    call: Call,
+    generator: ResourceAny,
+    deployment: Arc<Deployment>,
+    finished: bool,
+}
+
+/// One step as the host reports it.
+pub enum Pulled {
+    /// A yielded value's JSON.
+    Yielded(String),
+    /// The end, with the return value's JSON.
+    Done(Option<String>),
+}
+
+impl Steps {
+    /// Pulls the next step; after `Done` or an error the stream is over.
+    pub async fn next(&mut self) -> Result<Pulled, ApiError> {
+        if self.finished {
+            return Ok(Pulled::Done(None));
         }
+        let invoke = self.call.bindings.kiln_function_invoke().generator();
+        let step = tokio::time::timeout_at(self.call.deadline.into(), invoke.call_next(&mut self.call.store, self.generator)).await;
+        let result = match step {
+            Err(_) => Err(self.deployment.timeout()),
+            Ok(Err(trap)) => Err(self.deployment.failure(trap, &self.call.store)),
+            Ok(Ok(Err(error))) => Err(thrown(error)),
+            Ok(Ok(Ok(Step::Yielded(json)))) => Ok(Pulled::Yielded(json)),
+            Ok(Ok(Ok(Step::Done(json)))) => Ok(Pulled::Done(json)),
+        };
+        self.finished = !matches!(result, Ok(Pulled::Yielded(_)));
+        result
     }
 }
 
-/// Calls a function deployment with its JSON input. A value answers `200 application/json`; a
-/// stream answers `200 text/event-stream` once its first step is known (so a throw or timeout
-/// before the first yield is a plain 500 or 504).
-pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Response<Body>, ApiError> {
+/// Starts a call of a function deployment with its JSON input (always a fresh instance).
+pub async fn start(deployment: Arc<Deployment>, input: String) -> Result<Started, ApiError> {
     let Some(pre) = deployment.function_pre() else {
         return Err(ApiError::NotFound(format!("'{}' is not a function", deployment.name)));
     };
@@ -98,41 +129,45 @@ pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Re
         Ok(Err(trap)) => return Err(deployment.failure(trap, &store)),
         Ok(Ok(bindings)) => bindings,
     };
-    let mut call = Call { store, bindings, deadline };
+    let mut call = Call { store, bindings, deadline, _live: live, _permit: permit };
     let outcome = tokio::time::timeout_at(deadline.into(), call.bindings.kiln_function_invoke().call_call(&mut call.store, &input)).await;
-    let outcome = match outcome {
-        Err(_) => return Err(deployment.timeout()),
-        Ok(Err(trap)) => return Err(deployment.failure(trap, &call.store)),
-        Ok(Ok(Err(error))) => return Err(thrown(error)),
-        Ok(Ok(Ok(outcome))) => outcome,
-    };
-    let generator = match outcome {
-        Outcome::Value(json) => {
+    match outcome {
+        Err(_) => Err(deployment.timeout()),
+        Ok(Err(trap)) => Err(deployment.failure(trap, &call.store)),
+        Ok(Ok(Err(error))) => Err(thrown(error)),
+        Ok(Ok(Ok(Outcome::Value(json)))) => Ok(Started::Value(json)),
+        Ok(Ok(Ok(Outcome::Stream(generator)))) => Ok(Started::Stream(Steps { call, generator, deployment, finished: false })),
+    }
+}
+
+/// Calls a function deployment over HTTP. A value answers `200 application/json`; a stream
+/// answers `200 text/event-stream` once its first step is known (so a throw or timeout before
+/// the first yield is a plain 500 or 504), each later step written as soon as it is produced.
+pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Response<Body>, ApiError> {
+    let mut steps = match start(deployment, input).await? {
+        Started::Value(json) => {
             let body = Bytes::from(json.unwrap_or_else(|| "null".into()));
             let mut response = http::Response::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
             response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return Ok(response);
         }
-        Outcome::Stream(generator) => generator,
+        Started::Stream(steps) => steps,
     };
-
-    let first = call.next(&deployment, generator).await?;
+    let first = steps.next().await?;
     let (sender, receiver) = mpsc::channel::<Bytes>(8);
-    let first_done = matches!(first, Step::Done(_));
+    let first_done = matches!(first, Pulled::Done(_));
     let _ = sender.try_send(step_event(first));
     if !first_done {
         tokio::spawn(async move {
-            let _live = live;
-            let _permit = permit;
             loop {
                 let step = tokio::select! {
-                    step = call.next(&deployment, generator) => step,
-                    // The client went away: stop now; dropping the store ends the instance.
+                    step = steps.next() => step,
+                    // The client went away: stop now; dropping `steps` ends the instance.
                     () = sender.closed() => return,
                 };
                 let (frame, last) = match step {
                     Ok(step) => {
-                        let last = matches!(step, Step::Done(_));
+                        let last = matches!(step, Pulled::Done(_));
                         (step_event(step), last)
                     }
                     Err(error) => (error_event(error.kind(), &error.to_string(), error.stack()), true),
@@ -152,9 +187,9 @@ pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Re
     Ok(response)
 }
 
-fn step_event(step: Step) -> Bytes {
+fn step_event(step: Pulled) -> Bytes {
     match step {
-        Step::Yielded(json) => event(&json),
-        Step::Done(json) => event(&format!("[DONE]{}", json.unwrap_or_default())),
+        Pulled::Yielded(json) => event(&json),
+        Pulled::Done(json) => event(&format!("[DONE]{}", json.unwrap_or_default())),
     }
 }

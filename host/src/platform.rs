@@ -570,6 +570,7 @@ impl Platform {
             env: permissions.env.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))).collect(),
             read: permissions.read.iter().map(Into::into).collect(),
             write: permissions.write.iter().map(Into::into).collect(),
+            console: crate::runtime::Console::Log,
         };
         RunSpec {
             isolation,

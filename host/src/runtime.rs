@@ -110,14 +110,34 @@ pub struct Capabilities {
     pub read: Vec<std::path::PathBuf>,
     /// Directories preopened read-write at the same path.
     pub write: Vec<std::path::PathBuf>,
+    /// Where `console.*` goes.
+    pub console: Console,
+}
+
+/// Where a guest's standard output and error go.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// Kiln's log, line by line, tagged with the app.
+    #[default]
+    Log,
+    /// The process's standard error (`kiln run`, whose stdout carries results).
+    Stderr,
 }
 
 impl Sandbox {
     /// A sandbox with only the given grants.
     pub fn new(grants: &Grants) -> Self {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(GuestLog { app: grants.app.clone(), stream: "stdout" });
-        wasi.stderr(GuestLog { app: grants.app.clone(), stream: "stderr" });
+        match grants.capabilities.console {
+            Console::Log => {
+                wasi.stdout(GuestLog { app: grants.app.clone(), stream: "stdout" });
+                wasi.stderr(GuestLog { app: grants.app.clone(), stream: "stderr" });
+            }
+            Console::Stderr => {
+                wasi.stdout(tokio::io::stderr());
+                wasi.stderr(tokio::io::stderr());
+            }
+        }
         if let Some(stdin) = &grants.stdin {
             wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin.clone()));
         }
