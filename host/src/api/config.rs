@@ -35,14 +35,14 @@ pub struct ConfigValue {
 }
 
 /// Lists the configuration.
-#[utoipa::path(get, path = "/admin-api/v2/config", tag = "config", security(("bearer" = [])),
+#[utoipa::path(operation_id = "listConfig", get, path = "/admin-api/v2/config", tag = "config", security(("bearer" = [])),
     responses((status = 200, body = ConfigList), (status = 401, body = crate::api::openapi::ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ConfigList>, ApiError> {
     Ok(Json(ConfigList { config: state.platform.config().await? }))
 }
 
 /// Reads one config key.
-#[utoipa::path(get, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
+#[utoipa::path(operation_id = "getConfigValue", get, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
     params(("key" = String, Path, description = "config key")),
     responses((status = 200, body = ConfigEntry), (status = 400, body = crate::api::openapi::ErrorBody), (status = 401, body = crate::api::openapi::ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Result<Json<ConfigEntry>, ApiError> {
@@ -55,7 +55,7 @@ pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Resu
 }
 
 /// Sets one config key; values are validated and unknown keys refused.
-#[utoipa::path(put, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
+#[utoipa::path(operation_id = "setConfigValue", put, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
     params(("key" = String, Path, description = "config key")), request_body = ConfigValue,
     responses((status = 200, body = ConfigEntry), (status = 400, body = crate::api::openapi::ErrorBody), (status = 401, body = crate::api::openapi::ErrorBody)))]
 pub async fn set(State(state): State<AppState>, Path(key): Path<String>, JsonBody(body): JsonBody<ConfigValue>) -> Result<Json<ConfigEntry>, ApiError> {

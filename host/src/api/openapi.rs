@@ -23,20 +23,35 @@ pub struct ErrorBody {
     pub retryable: Option<bool>,
 }
 
-/// A request to a service, forwarded to its component: the guest sees the path below the mount
-/// (`/` + rest, query kept) and `x-forwarded-prefix: /api/v2/{name}`. Services with `jwt_check`
-/// need a bearer token signed with the admin secret.
-#[utoipa::path(method(get, post, put, delete, patch, head, options), path = "/api/v2/{name}/{rest}", tag = "services",
-    params(("name" = String, Path, description = "service name"), ("rest" = String, Path, description = "path below the service (may be empty: /api/v2/{name})")),
-    responses((status = 200, description = "whatever the service answers"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 500, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
-#[allow(dead_code, reason = "documents a route served by the server's fast path, not by this router")]
-pub fn service_traffic() {}
+/// Declares one documented method of the service route (served by the server's fast path, not by
+/// the admin router): the request goes to the service's component, which sees the path below the
+/// mount (`/` + rest, query kept) and `x-forwarded-prefix: /api/v2/{name}`. Services with
+/// `jwt_check` need a bearer token signed with the admin secret.
+macro_rules! service_route {
+    ($($method:ident => $fn_name:ident, $operation:literal;)*) => {$(
+        #[utoipa::path(operation_id = $operation, $method, path = "/api/v2/{name}/{rest}", tag = "services",
+            params(("name" = String, Path, description = "service name"),
+                ("rest" = String, Path, description = "path below the service (may be empty: /api/v2/{name})")),
+            responses((status = 200, description = "whatever the service answers"), (status = 401, body = ErrorBody),
+                (status = 404, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
+                (status = 504, body = ErrorBody)))]
+        #[allow(dead_code, reason = "documents a route served by the server's fast path")]
+        pub fn $fn_name() {}
+    )*};
+}
+
+service_route! {
+    get => service_get, "callServiceGet";
+    post => service_post, "callServicePost";
+    put => service_put, "callServicePut";
+    delete => service_delete, "callServiceDelete";
+    patch => service_patch, "callServicePatch";
+}
 
 /// Calls a function with a JSON body (empty = `{}`). A value answers `application/json`; a
 /// generator answers `text/event-stream`: `data: <json>` per yield, then `data: [DONE]<return value>`;
 /// an error after the stream started is sent as `event: error`.
-#[utoipa::path(post, path = "/functions/v2/{name}", tag = "functions",
+#[utoipa::path(operation_id = "callFunction", post, path = "/functions/v2/{name}", tag = "functions",
     params(("name" = String, Path, description = "function name")), request_body(content = Object, content_type = "application/json"),
     responses((status = 200, description = "the returned value (application/json) or the yields (text/event-stream)"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody, description = "the function threw (message and stack)"),
@@ -67,7 +82,11 @@ impl Modify for BearerAuth {
         super::public::docs,
         super::public::service_docs,
         super::public::service_openapi,
-        service_traffic,
+        service_get,
+        service_post,
+        service_put,
+        service_delete,
+        service_patch,
         super::services::list,
         super::services::create,
         super::services::get,

@@ -48,13 +48,13 @@ pub struct Status {
 }
 
 /// Liveness.
-#[utoipa::path(get, path = "/health", tag = "public", responses((status = 200, body = Health)))]
+#[utoipa::path(operation_id = "health", get, path = "/health", tag = "public", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// Status and counters.
-#[utoipa::path(get, path = "/status", tag = "public", responses((status = 200, body = Status)))]
+#[utoipa::path(operation_id = "status", get, path = "/status", tag = "public", responses((status = 200, body = Status)))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let platform = &state.platform;
     let services = platform.store.services(Family::Services).await?;
@@ -71,7 +71,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "public", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(operation_id = "openapi", get, path = "/openapi.json", tag = "public", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
@@ -99,7 +99,7 @@ fn swagger_page(title: &str, spec_url: &str) -> Html<String> {
 }
 
 /// Swagger UI for Kiln's API.
-#[utoipa::path(get, path = "/docs", tag = "public", responses((status = 200, description = "Swagger UI (HTML)")))]
+#[utoipa::path(operation_id = "docs", get, path = "/docs", tag = "public", responses((status = 200, description = "Swagger UI (HTML)")))]
 pub async fn docs() -> Html<String> {
     swagger_page("Kiln API", "/openapi.json")
 }
@@ -136,7 +136,7 @@ async fn stored_schema(state: &AppState, service: &str) -> Result<serde_json::Va
 }
 
 /// Swagger UI for a service's own schema.
-#[utoipa::path(get, path = "/api/docs/{service}", tag = "public", params(("service" = String, Path)),
+#[utoipa::path(operation_id = "serviceDocs", get, path = "/api/docs/{service}", tag = "public", params(("service" = String, Path)),
     responses((status = 200, description = "Swagger UI (HTML)"), (status = 404, body = ErrorBody)))]
 pub async fn service_docs(State(state): State<AppState>, Path(service): Path<String>) -> Result<Html<String>, ApiError> {
     stored_schema(&state, &service).await?;
@@ -144,7 +144,7 @@ pub async fn service_docs(State(state): State<AppState>, Path(service): Path<Str
 }
 
 /// A service's schema with `servers` pointing at its mount.
-#[utoipa::path(get, path = "/api/docs/openapi/{service}", tag = "public", params(("service" = String, Path)),
+#[utoipa::path(operation_id = "serviceOpenapi", get, path = "/api/docs/openapi/{service}", tag = "public", params(("service" = String, Path)),
     responses((status = 200, description = "the service's OpenAPI document"), (status = 404, body = ErrorBody)))]
 pub async fn service_openapi(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let mut schema = stored_schema(&state, &service).await?;

@@ -46,7 +46,7 @@ pub struct Message {
 }
 
 /// Lists services.
-#[utoipa::path(get, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])),
+#[utoipa::path(operation_id = "listServices", get, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])),
     responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
     let services = state.platform.list(SERVICES).await?.into_iter().map(|s| s.service_view()).collect();
@@ -54,7 +54,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, Ap
 }
 
 /// Creates a service from JavaScript.
-#[utoipa::path(post, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])), request_body = CreateService,
+#[utoipa::path(operation_id = "createService", post, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])), request_body = CreateService,
     responses((status = 201, body = ServiceView), (status = 400, body = ErrorBody, description = "invalid input or a source error with line and column"),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<CreateService>) -> Result<impl IntoResponse, ApiError> {
@@ -63,14 +63,14 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Crea
 }
 
 /// One service, with its code.
-#[utoipa::path(get, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
+#[utoipa::path(operation_id = "getService", get, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ServiceView>, ApiError> {
     Ok(Json(state.platform.get(SERVICES, &name).await?.service_view()))
 }
 
 /// Updates a service; new code is compiled and swapped in as a new version.
-#[utoipa::path(put, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])), request_body = UpdateService,
+#[utoipa::path(operation_id = "updateService", put, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])), request_body = UpdateService,
     params(("name" = String, Path)),
     responses((status = 200, body = ServiceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<UpdateService>) -> Result<Json<ServiceView>, ApiError> {
@@ -78,7 +78,7 @@ pub async fn update(State(state): State<AppState>, Path(name): Path<String>, Jso
 }
 
 /// Deletes a service; it stops being served at once.
-#[utoipa::path(delete, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
+#[utoipa::path(operation_id = "deleteService", delete, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
     state.platform.delete(SERVICES, &name).await?;
@@ -86,7 +86,7 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
 }
 
 /// Creates or replaces a service with a prebuilt wasi-http component (the raw `.wasm` body).
-#[utoipa::path(put, path = "/admin-api/v2/services/{name}/component", tag = "services", security(("bearer" = [])),
+#[utoipa::path(operation_id = "putServiceComponent", put, path = "/admin-api/v2/services/{name}/component", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = ServiceView, description = "created"), (status = 200, body = ServiceView, description = "replaced"),
         (status = 400, body = ErrorBody, description = "not a component, wrong exports or unknown imports"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -99,14 +99,14 @@ pub async fn put_component(State(state): State<AppState>, Path(name): Path<Strin
 }
 
 /// The immutable versions of a service.
-#[utoipa::path(get, path = "/admin-api/v2/services/{name}/versions", tag = "services", security(("bearer" = [])),
+#[utoipa::path(operation_id = "listServiceVersions", get, path = "/admin-api/v2/services/{name}/versions", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<VersionList>, ApiError> {
     Ok(Json(VersionList { versions: state.platform.versions(SERVICES, &name).await? }))
 }
 
 /// Makes an earlier version active again, without recompiling.
-#[utoipa::path(post, path = "/admin-api/v2/services/{name}/rollback", tag = "services", security(("bearer" = [])), request_body = Rollback,
+#[utoipa::path(operation_id = "rollbackService", post, path = "/admin-api/v2/services/{name}/rollback", tag = "services", security(("bearer" = [])), request_body = Rollback,
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rollback(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Rollback>) -> Result<Json<ServiceView>, ApiError> {
     Ok(Json(state.platform.rollback(SERVICES, &name, body.version).await?.service_view()))
