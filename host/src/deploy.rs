@@ -190,6 +190,7 @@ async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: 
 /// `kiln:function/invoke@0.1.x` (functions); the error says what was found instead.
 pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
     let mut exports = Vec::new();
+    let mut imports = Vec::new();
     let mut depth = 0usize;
     for (index, payload) in wasmparser::Parser::new(0).parse_all(wasm).enumerate() {
         let payload = payload.map_err(|e| ApiError::Validation(format!("the upload is not valid WebAssembly: {e}")))?;
@@ -203,6 +204,12 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
             }
             wasmparser::Payload::ModuleSection { .. } | wasmparser::Payload::ComponentSection { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(|e| ApiError::Validation(format!("the component's imports are malformed: {e}")))?;
+                    imports.push(import.name.name.to_string());
+                }
+            }
             wasmparser::Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
                     let export = export.map_err(|e| ApiError::Validation(format!("the component's exports are malformed: {e}")))?;
@@ -211,6 +218,13 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
             }
             _ => {}
         }
+    }
+    let foreign: Vec<&String> = imports.iter().filter(|name| !provided(name)).collect();
+    if !foreign.is_empty() {
+        let names = foreign.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+        return Err(ApiError::Validation(format!(
+            "the component imports {names}, which Kiln does not provide (Kiln provides the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)"
+        )));
     }
     let (prefix, wanted) = match kind {
         AppKind::Service => ("wasi:http/incoming-handler@0.2.", "wasi:http/incoming-handler@0.2.x"),
@@ -221,4 +235,11 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
         return Err(ApiError::Validation(format!("the component does not export {wanted} (it exports {found})")));
     }
     Ok(())
+}
+
+/// Whether Kiln's linker provides an imported interface (any WASI 0.2 package it links).
+fn provided(import: &str) -> bool {
+    ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:http/", "wasi:io/", "wasi:random/", "wasi:sockets/"]
+        .iter()
+        .any(|package| import.starts_with(package) && import.contains("@0.2."))
 }

@@ -171,6 +171,9 @@ fn every_error_row_has_its_status_and_json_body() {
     error(s, &b, 400, "ValidationError", "does not export wasi:http/incoming-handler");
     let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/wasm/component", &jwt).body("garbage"));
     error(s, &b, 400, "ValidationError", "not valid WebAssembly");
+    let foreign = wat::parse_str(r#"(component (import "acme:db/query@1.0.0" (instance)))"#).unwrap();
+    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/wasm/component", &jwt).body(foreign));
+    error(s, &b, 400, "ValidationError", "'acme:db/query@1.0.0', which Kiln does not provide");
 
     // 409 and 404.
     let (s, _) = create(json!({"name": "taken", "code": ok_code}));
