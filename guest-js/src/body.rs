@@ -2,7 +2,9 @@
 
 use std::cell::RefCell;
 
-use rquickjs::{ArrayBuffer, Class, Ctx, Exception, Function, Object, Promise, Result, TypedArray, Value};
+use rquickjs::{
+    ArrayBuffer, Class, Ctx, Exception, Function, Object, Promise, Result, TypedArray, Value,
+};
 
 use crate::apis::url::UrlSearchParams;
 use crate::bindings::wasi::http::types::IncomingBody;
@@ -69,7 +71,9 @@ pub fn read_incoming() -> std::result::Result<Vec<u8>, String> {
     };
     let mut bytes = Vec::new();
     {
-        let stream = body.stream().map_err(|()| "the request body was already taken".to_string())?;
+        let stream = body
+            .stream()
+            .map_err(|()| "the request body was already taken".to_string())?;
         loop {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
@@ -91,12 +95,18 @@ pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body, Option
         return Ok((Body::Empty, None));
     }
     if let Some(s) = value.as_string() {
-        return Ok((Body::Bytes(s.to_string()?.into_bytes()), Some("text/plain;charset=UTF-8")));
+        return Ok((
+            Body::Bytes(s.to_string()?.into_bytes()),
+            Some("text/plain;charset=UTF-8"),
+        ));
     }
     if let Some(bytes) = bytes_of(&value) {
         return Ok((Body::Bytes(bytes), None));
     }
-    if let Some(params) = value.as_object().and_then(Class::<UrlSearchParams>::from_object) {
+    if let Some(params) = value
+        .as_object()
+        .and_then(Class::<UrlSearchParams>::from_object)
+    {
         let text = params.borrow().serialize();
         return Ok((
             Body::Bytes(text.into_bytes()),
@@ -104,7 +114,10 @@ pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body, Option
         ));
     }
     let text: String = ctx.globals().get::<_, Function>("String")?.call((value,))?;
-    Ok((Body::Bytes(text.into_bytes()), Some("text/plain;charset=UTF-8")))
+    Ok((
+        Body::Bytes(text.into_bytes()),
+        Some("text/plain;charset=UTF-8"),
+    ))
 }
 
 /// The bytes of an ArrayBuffer or of any ArrayBuffer view (typed arrays, DataView).
@@ -119,7 +132,10 @@ pub fn bytes_of(value: &Value<'_>) -> Option<Vec<u8>> {
     let buffer = ArrayBuffer::from_value(object.get::<_, Value>("buffer").ok()?)?;
     let offset: usize = object.get("byteOffset").ok()?;
     let length: usize = object.get("byteLength").ok()?;
-    buffer.as_bytes().and_then(|b| b.get(offset..offset + length)).map(<[u8]>::to_vec)
+    buffer
+        .as_bytes()
+        .and_then(|b| b.get(offset..offset + length))
+        .map(<[u8]>::to_vec)
 }
 
 /// A promise already resolved with `value`.
@@ -142,7 +158,10 @@ pub fn text<'js>(ctx: &Ctx<'js>, body: &mut Body) -> Result<Promise<'js>> {
     match body.consume(ctx) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            resolved(ctx, rquickjs::String::from_str(ctx.clone(), &text)?.into_value())
+            resolved(
+                ctx,
+                rquickjs::String::from_str(ctx.clone(), &text)?.into_value(),
+            )
         }
         Err(_) => rejected(ctx),
     }
@@ -176,11 +195,18 @@ pub fn uint8_array<'js>(ctx: &Ctx<'js>, body: &mut Body) -> Result<Promise<'js>>
 }
 
 /// Reads an optional property of an init dictionary.
-pub fn member<'js, T: rquickjs::FromJs<'js>>(init: Option<&Object<'js>>, key: &str) -> Result<Option<T>> {
+pub fn member<'js, T: rquickjs::FromJs<'js>>(
+    init: Option<&Object<'js>>,
+    key: &str,
+) -> Result<Option<T>> {
     match init {
         Some(object) => {
             let value: Value = object.get(key)?;
-            if value.is_undefined() { Ok(None) } else { Ok(Some(T::from_js(object.ctx(), value)?)) }
+            if value.is_undefined() {
+                Ok(None)
+            } else {
+                Ok(Some(T::from_js(object.ctx(), value)?))
+            }
         }
         None => Ok(None),
     }

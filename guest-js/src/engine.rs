@@ -23,7 +23,11 @@ pub enum Kind {
 impl Kind {
     /// `"function"` or anything else (a service).
     pub fn parse(text: &str) -> Kind {
-        if text == "function" { Kind::Function } else { Kind::Service }
+        if text == "function" {
+            Kind::Function
+        } else {
+            Kind::Service
+        }
     }
 }
 
@@ -45,11 +49,18 @@ pub struct AppRef<'js> {
 
 /// The request handler of a service module and its receiver: the default-exported function,
 /// the `fetch` method of a default-exported object, or the handler given to `Deno.serve`.
-pub fn service_handler<'js>(ctx: &Ctx<'js>, default: &Value<'js>) -> Option<(Function<'js>, Value<'js>)> {
+pub fn service_handler<'js>(
+    ctx: &Ctx<'js>,
+    default: &Value<'js>,
+) -> Option<(Function<'js>, Value<'js>)> {
     if let Some(function) = default.as_function() {
         return Some((function.clone(), Value::new_undefined(ctx.clone())));
     }
-    if let Some(fetch) = default.as_object().and_then(|o| o.get::<_, Value>("fetch").ok()).and_then(|f| f.as_function().cloned()) {
+    if let Some(fetch) = default
+        .as_object()
+        .and_then(|o| o.get::<_, Value>("fetch").ok())
+        .and_then(|f| f.as_function().cloned())
+    {
         return Some((fetch, default.clone()));
     }
     apis::deno::serve_handler(ctx).map(|handler| (handler, Value::new_undefined(ctx.clone())))
@@ -78,7 +89,10 @@ fn new_runtime() -> javy::Runtime {
 fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
     ENGINE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let engine = slot.get_or_insert_with(|| Engine { runtime: new_runtime(), app: None });
+        let engine = slot.get_or_insert_with(|| Engine {
+            runtime: new_runtime(),
+            app: None,
+        });
         f(engine)
     })
 }
@@ -90,7 +104,8 @@ pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
             return Ok(());
         }
         let app = engine.runtime.context().with(|ctx| {
-            let module = Module::declare(ctx.clone(), name, source).map_err(|e| errors::catch(&ctx, e))?;
+            let module =
+                Module::declare(ctx.clone(), name, source).map_err(|e| errors::catch(&ctx, e))?;
             evaluate(&ctx, module, Some(kind))
         });
         engine.app = Some(app.map_err(|e| e.into_source_error(name))?);
@@ -120,7 +135,9 @@ fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>, kind: Option<Kind>) -> Res
     let (module, done) = module.eval().map_err(|e| errors::catch(ctx, e))?;
     settle(ctx, done)?;
     let namespace = module.namespace().map_err(|e| errors::catch(ctx, e))?;
-    let default: Value = namespace.get("default").map_err(|e| errors::catch(ctx, e))?;
+    let default: Value = namespace
+        .get("default")
+        .map_err(|e| errors::catch(ctx, e))?;
     match kind {
         Some(Kind::Service) if service_handler(ctx, &default).is_none() => {
             return Err(JsError::engine(
@@ -137,7 +154,10 @@ fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>, kind: Option<Kind>) -> Res
         _ => {}
     }
     let env = Object::new(ctx.clone()).map_err(|e| errors::catch(ctx, e))?;
-    Ok(App { default: Persistent::save(ctx, default), env: Persistent::save(ctx, env) })
+    Ok(App {
+        default: Persistent::save(ctx, default),
+        env: Persistent::save(ctx, env),
+    })
 }
 
 /// Loads the app from QuickJS bytecode on standard input (the bytecode tier).
@@ -153,7 +173,8 @@ fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
         // SAFETY: the bytecode comes from the host, which produced it with `compile` on this
         // same engine build; guest code never supplies bytecode.
         #[allow(unsafe_code)]
-        let module = unsafe { Module::load(ctx.clone(), &bytecode) }.map_err(|e| errors::catch(&ctx, e))?;
+        let module =
+            unsafe { Module::load(ctx.clone(), &bytecode) }.map_err(|e| errors::catch(&ctx, e))?;
         evaluate(&ctx, module, None)
     })?;
     engine.app = Some(app);
@@ -161,7 +182,9 @@ fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
 }
 
 /// Runs `f` with the app, loading it first if this engine has none yet.
-pub fn with_app<R>(f: impl for<'js> FnOnce(&Ctx<'js>, AppRef<'js>) -> Result<R, JsError>) -> Result<R, JsError> {
+pub fn with_app<R>(
+    f: impl for<'js> FnOnce(&Ctx<'js>, AppRef<'js>) -> Result<R, JsError>,
+) -> Result<R, JsError> {
     with_engine(|engine| {
         if engine.app.is_none() {
             load_from_stdin(engine)?;
@@ -195,7 +218,10 @@ fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsEr
     loop {
         match promise.state() {
             PromiseState::Resolved => {
-                return promise.result::<Value>().expect("settled").map_err(|e| errors::catch(ctx, e));
+                return promise
+                    .result::<Value>()
+                    .expect("settled")
+                    .map_err(|e| errors::catch(ctx, e));
             }
             PromiseState::Rejected => {
                 let error = promise.result::<Value>().expect("settled").err();
@@ -209,7 +235,9 @@ fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsEr
                     continue;
                 }
                 let Some((id, due)) = apis::timers::next_due() else {
-                    return Err(JsError::engine("the promise never settled: nothing is left to run"));
+                    return Err(JsError::engine(
+                        "the promise never settled: nothing is left to run",
+                    ));
                 };
                 if due > monotonic_clock::now() {
                     monotonic_clock::subscribe_instant(due).block();

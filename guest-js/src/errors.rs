@@ -17,7 +17,10 @@ pub struct JsError {
 impl JsError {
     /// An error raised by the engine itself rather than by JS code.
     pub fn engine(message: impl Into<String>) -> Self {
-        Self { message: message.into(), stack: None }
+        Self {
+            message: message.into(),
+            stack: None,
+        }
     }
 
     /// The (line, column) of the first `name:line:col` frame of the stack, if any.
@@ -53,7 +56,10 @@ pub fn catch(ctx: &Ctx<'_>, error: Error) -> JsError {
 
 /// Describes a thrown value: an `Error` keeps its name, message and stack.
 pub fn from_value<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> JsError {
-    if let Some(exception) = value.as_object().and_then(|o| Exception::from_object(o.clone())) {
+    if let Some(exception) = value
+        .as_object()
+        .and_then(|o| Exception::from_object(o.clone()))
+    {
         let name: Option<String> = exception.get("name").ok();
         let message = exception.message().unwrap_or_default();
         let message = match name {
@@ -64,5 +70,8 @@ pub fn from_value<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> JsError {
         return JsError { message, stack };
     }
     let message = javy::val_to_string(ctx, value).unwrap_or_else(|_| "uncaught exception".into());
-    JsError { message: format!("Uncaught {message}"), stack: None }
+    JsError {
+        message: format!("Uncaught {message}"),
+        stack: None,
+    }
 }

@@ -14,7 +14,10 @@ use crate::errors::{self, JsError};
 
 impl From<JsError> for invoke::Error {
     fn from(error: JsError) -> Self {
-        invoke::Error { message: error.message, stack: error.stack }
+        invoke::Error {
+            message: error.message,
+            stack: error.stack,
+        }
     }
 }
 
@@ -25,17 +28,27 @@ pub struct JsGenerator {
 }
 
 fn to_json<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Option<String>, JsError> {
-    match ctx.json_stringify(value).map_err(|e| errors::catch(ctx, e))? {
-        Some(text) => text.to_string().map(Some).map_err(|e| errors::catch(ctx, e)),
+    match ctx
+        .json_stringify(value)
+        .map_err(|e| errors::catch(ctx, e))?
+    {
+        Some(text) => text
+            .to_string()
+            .map(Some)
+            .map_err(|e| errors::catch(ctx, e)),
         None => Ok(None),
     }
 }
 
 fn is_generator(value: &Value<'_>) -> bool {
-    let Some(object) = value.as_object() else { return false };
+    let Some(object) = value.as_object() else {
+        return false;
+    };
     let tag: Option<String> = object.get(PredefinedAtom::SymbolToStringTag).ok();
     matches!(tag.as_deref(), Some("Generator" | "AsyncGenerator"))
-        && object.get::<_, Value>("next").is_ok_and(|n| n.is_function())
+        && object
+            .get::<_, Value>("next")
+            .is_ok_and(|n| n.is_function())
 }
 
 impl invoke::Guest for Component {
@@ -43,11 +56,10 @@ impl invoke::Guest for Component {
 
     fn call(input: String) -> Result<Outcome, invoke::Error> {
         engine::with_app(|ctx, app| {
-            let function = app
-                .default
-                .as_function()
-                .cloned()
-                .ok_or_else(|| JsError::engine("the module's default export is not a function"))?;
+            let function =
+                app.default.as_function().cloned().ok_or_else(|| {
+                    JsError::engine("the module's default export is not a function")
+                })?;
             let input = ctx.json_parse(input).map_err(|e| errors::catch(ctx, e))?;
             let result: Value = function.call((input,)).map_err(|e| errors::catch(ctx, e))?;
             if is_generator(&result) {
@@ -70,16 +82,28 @@ impl invoke::GuestGenerator for JsGenerator {
             return Ok(Step::Done(None));
         }
         let step = engine::with_app(|ctx, _| {
-            let generator = self.generator.clone().restore(ctx).map_err(|e| errors::catch(ctx, e))?;
+            let generator = self
+                .generator
+                .clone()
+                .restore(ctx)
+                .map_err(|e| errors::catch(ctx, e))?;
             let next: Function = generator.get("next").map_err(|e| errors::catch(ctx, e))?;
-            let result: Value = next.call((This(generator),)).map_err(|e| errors::catch(ctx, e))?;
+            let result: Value = next
+                .call((This(generator),))
+                .map_err(|e| errors::catch(ctx, e))?;
             // An async generator answers with a promise of the step.
             let result = engine::resolve(ctx, result)?;
-            let result = result.as_object().ok_or_else(|| JsError::engine("the generator's next() did not return an object"))?;
+            let result = result.as_object().ok_or_else(|| {
+                JsError::engine("the generator's next() did not return an object")
+            })?;
             let done: bool = result.get("done").unwrap_or(false);
             let value: Value = result.get("value").map_err(|e| errors::catch(ctx, e))?;
             let json = to_json(ctx, value)?;
-            Ok(if done { Step::Done(json) } else { Step::Yielded(json.unwrap_or_else(|| "null".into())) })
+            Ok(if done {
+                Step::Done(json)
+            } else {
+                Step::Yielded(json.unwrap_or_else(|| "null".into()))
+            })
         });
         if !matches!(step, Ok(Step::Yielded(_))) {
             self.finished.set(true);

@@ -58,13 +58,21 @@ fn serve(request: IncomingRequest) -> Result<Parts, JsError> {
             .collect(),
     );
     let has_body = !matches!(method.as_str(), "GET" | "HEAD");
-    body::set_incoming(if has_body { request.consume().ok() } else { None });
+    body::set_incoming(if has_body {
+        request.consume().ok()
+    } else {
+        None
+    });
     let result = engine::with_app(|ctx, app| {
         let (function, this) = engine::service_handler(ctx, &app.default)
             .ok_or_else(|| JsError::engine("the module has no request handler"))?;
-        let js_request = Request::incoming(ctx, method, url, headers, has_body).map_err(|e| errors::catch(ctx, e))?;
-        let js_request = Class::instance(ctx.clone(), js_request).map_err(|e| errors::catch(ctx, e))?;
-        let returned: Value = function.call((This(this), js_request, app.env)).map_err(|e| errors::catch(ctx, e))?;
+        let js_request = Request::incoming(ctx, method, url, headers, has_body)
+            .map_err(|e| errors::catch(ctx, e))?;
+        let js_request =
+            Class::instance(ctx.clone(), js_request).map_err(|e| errors::catch(ctx, e))?;
+        let returned: Value = function
+            .call((This(this), js_request, app.env))
+            .map_err(|e| errors::catch(ctx, e))?;
         let value = engine::resolve(ctx, returned)?;
         response_parts(ctx, value)
     });
@@ -76,9 +84,14 @@ fn serve(request: IncomingRequest) -> Result<Parts, JsError> {
 fn response_parts<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Parts, JsError> {
     let Some(response) = value.as_object().and_then(Class::<Response>::from_object) else {
         let got = crate::apis::console::format(ctx, value);
-        return Err(JsError::engine(format!("TypeError: the handler must return a Response, got {got}")));
+        return Err(JsError::engine(format!(
+            "TypeError: the handler must return a Response, got {got}"
+        )));
     };
-    let parts = response.borrow_mut().into_parts(ctx).map_err(|e| errors::catch(ctx, e));
+    let parts = response
+        .borrow_mut()
+        .into_parts(ctx)
+        .map_err(|e| errors::catch(ctx, e));
     parts
 }
 
@@ -107,7 +120,11 @@ fn request_url(request: &IncomingRequest) -> String {
         .authority()
         .filter(|a| !a.is_empty())
         .or_else(|| {
-            request.headers().get("host").first().map(|h| String::from_utf8_lossy(h).into_owned())
+            request
+                .headers()
+                .get("host")
+                .first()
+                .map(|h| String::from_utf8_lossy(h).into_owned())
         })
         .unwrap_or_else(|| "localhost".to_string());
     let path = request.path_with_query().unwrap_or_else(|| "/".to_string());

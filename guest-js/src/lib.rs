@@ -21,9 +21,9 @@ mod bindings {
     });
 }
 
-use errors::SourceError;
 use bindings::exports::wasi::http::incoming_handler;
 use bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
+use errors::SourceError;
 
 /// The component's exports.
 pub struct Component;

@@ -16,7 +16,10 @@ use kiln::runtime;
 const HELLO: &str = "export default { fetch() { return new Response('Hello, World!'); } };";
 
 fn request() -> http::Request<Empty<Bytes>> {
-    http::Request::builder().uri("http://localhost/").body(Empty::new()).unwrap()
+    http::Request::builder()
+        .uri("http://localhost/")
+        .body(Empty::new())
+        .unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -25,7 +28,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn serve_once(registry: &Registry, name: &str) -> bool {
-    let Some(deployment) = registry.get(name) else { return false };
+    let Some(deployment) = registry.get(name) else {
+        return false;
+    };
     match deployment.handle(request()).await {
         Ok(response) => {
             let ok = response.status().is_success();
@@ -45,8 +50,14 @@ async fn wait_for_snapshot(registry: &Registry, name: &str) -> Duration {
 }
 
 fn main() {
-    let iterations: usize = std::env::var("KILN_BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let iterations: usize = std::env::var("KILN_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let data = tempfile::tempdir().unwrap();
         let config = Config {

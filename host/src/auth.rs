@@ -24,49 +24,73 @@ pub struct Claims {
 /// Checks the `Authorization: Bearer <jwt>` header against `secret`.
 pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, ApiError> {
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-        return Err(ApiError::Unauthorized("missing bearer token: send 'Authorization: Bearer <JWT>'".into()));
+        return Err(ApiError::Unauthorized(
+            "missing bearer token: send 'Authorization: Bearer <JWT>'".into(),
+        ));
     };
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <JWT>'".into()))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be 'Bearer <JWT>'".into())
+        })?;
     if secret.is_empty() {
         return Err(ApiError::Unauthorized("no JWT secret is configured".into()));
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
     validation.leeway = 0;
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
-        .map(|data| data.claims)
-        .map_err(|e| {
-            ApiError::Unauthorized(
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired",
-                    ErrorKind::InvalidSignature => "the token's signature is invalid",
-                    ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
-                    ErrorKind::MissingRequiredClaim(_) => "the token has no 'exp' claim",
-                    _ => "the token is malformed",
-                }
-                .into(),
-            )
-        })
+    jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map(|data| data.claims)
+    .map_err(|e| {
+        ApiError::Unauthorized(
+            match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::InvalidSignature => "the token's signature is invalid",
+                ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
+                ErrorKind::MissingRequiredClaim(_) => "the token has no 'exp' claim",
+                _ => "the token is malformed",
+            }
+            .into(),
+        )
+    })
 }
 
 /// Mints a token for `sub` valid for `ttl`.
 pub fn mint(secret: &str, sub: &str, ttl: Duration) -> anyhow::Result<String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let claims = Claims { sub: sub.to_string(), exp: now + ttl.as_secs(), iat: Some(now) };
-    Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+    let claims = Claims {
+        sub: sub.to_string(),
+        exp: now + ttl.as_secs(),
+        iat: Some(now),
+    };
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
 }
 
 /// Parses a duration like `3600`, `90s`, `30m`, `12h` or `7d`.
 pub fn parse_ttl(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 = number.parse().map_err(|_| anyhow::anyhow!("invalid duration '{text}'"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let number: u64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid duration '{text}'"))?;
     let seconds = match unit {
         "" | "s" => number,
         "m" => number * 60,
@@ -83,7 +107,12 @@ mod tests {
 
     fn bearer(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap_or_else(|_| unreachable!()));
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}")
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
         headers
     }
 
@@ -101,9 +130,20 @@ mod tests {
         // {"alg":"none"} . {"sub":"x","exp":9999999999} . (no signature)
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert!(verify(&bearer(none), SECRET).is_err());
-        let claims = Claims { sub: "x".into(), exp: 1, iat: None };
-        let expired = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("encode");
-        assert_eq!(verify(&bearer(&expired), SECRET).unwrap_err().to_string(), "the token has expired");
+        let claims = Claims {
+            sub: "x".into(),
+            exp: 1,
+            iat: None,
+        };
+        let expired = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("encode");
+        assert!(
+            matches!(verify(&bearer(&expired), SECRET), Err(e) if e.to_string() == "the token has expired")
+        );
         assert!(verify(&HeaderMap::new(), SECRET).is_err());
     }
 

@@ -13,10 +13,10 @@ use crate::compile::{AppKind, CompileError, Compiler};
 use crate::config::{Config, Isolation, Limits};
 use crate::deploy::Deployer;
 use crate::logging::LogFormat;
-use crate::registry::Registry;
-use crate::runtime;
 use crate::platform::Platform;
+use crate::registry::Registry;
 use crate::registry::{Deployment, RunSpec, Tier};
+use crate::runtime;
 use crate::server::{PlatformRoutes, Routes, Server};
 use crate::store::Store;
 
@@ -25,7 +25,13 @@ use crate::store::Store;
 #[command(name = "kiln", version, about)]
 pub struct Cli {
     /// Log format.
-    #[arg(long, env = "KILN_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "KILN_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -115,19 +121,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &data_dir),
-        Command::Compile { file, output, data_dir } => compile(&file, &output, &data_dir),
-        Command::Run { file, input, timeout_ms, data_dir } => run_function(&file, &input, timeout_ms, &data_dir),
+        Command::Compile {
+            file,
+            output,
+            data_dir,
+        } => compile(&file, &output, &data_dir),
+        Command::Run {
+            file,
+            input,
+            timeout_ms,
+            data_dir,
+        } => run_function(&file, &input, timeout_ms, &data_dir),
     }
 }
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future))
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future))
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let config = Config {
-        listen: args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+        listen: args
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
         data_dir: args.data_dir,
         threads,
         isolation: args.isolation,
@@ -139,20 +161,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         max_instances: 1000,
     };
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine = runtime::engine(&config)?;
     let linker = runtime::linker(&engine)?;
     if args.app.is_none() {
         return serve_platform(config, engine, linker, args.listen.is_some());
     }
-    let compiler = Arc::new(block_on(Compiler::new(engine, linker, &config.cache_dir()))??);
+    let compiler = Arc::new(block_on(Compiler::new(
+        engine,
+        linker,
+        &config.cache_dir(),
+    ))??);
     let registry = Arc::new(Registry::new());
     let deployer = Arc::new(Deployer::new(compiler, registry.clone()));
 
     let root_app = match &args.app {
         Some(dir) => {
             let app = AppDir::open(dir)?;
-            block_on(app.deploy(&deployer, &config))??.map_err(|e| anyhow::anyhow!("{}: {e}", app.entry.display()))?;
+            block_on(app.deploy(&deployer, &config))??
+                .map_err(|e| anyhow::anyhow!("{}: {e}", app.entry.display()))?;
             let name = app.name.clone();
             app.watch(deployer.clone(), config.clone());
             Some(name)
@@ -164,18 +192,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = server.local_addr();
     tracing::info!(%addr, threads = config.threads, "listening");
     println!("kiln listening on http://{addr}");
-    server.run(Arc::new(Routes { registry, root_app, platform: None }))?;
+    server.run(Arc::new(Routes {
+        registry,
+        root_app,
+        platform: None,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Platform mode: the store, the admin API and every stored service.
-fn serve_platform(mut config: Config, engine: wasmtime::Engine, linker: wasmtime::component::Linker<runtime::Sandbox>, listen_given: bool) -> anyhow::Result<ExitCode> {
+fn serve_platform(
+    mut config: Config,
+    engine: wasmtime::Engine,
+    linker: wasmtime::component::Linker<runtime::Sandbox>,
+    listen_given: bool,
+) -> anyhow::Result<ExitCode> {
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("kiln-control")
         .enable_all()
         .build()?;
-    let env_secret = std::env::var("KILN_JWT_SECRET").ok().filter(|s| !s.is_empty());
+    let env_secret = std::env::var("KILN_JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
     let platform = control.block_on(async {
         let store = Store::open(&config.data_dir).await?;
         let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()).await?);
@@ -191,7 +230,11 @@ fn serve_platform(mut config: Config, engine: wasmtime::Engine, linker: wasmtime
     let routes = Routes {
         registry: platform.registry.clone(),
         root_app: None,
-        platform: Some(PlatformRoutes { router: crate::api::router(platform.clone()), platform, control: control.handle().clone() }),
+        platform: Some(PlatformRoutes {
+            router: crate::api::router(platform.clone()),
+            platform,
+            control: control.handle().clone(),
+        }),
     };
     server.run(Arc::new(routes))?;
     drop(control);
@@ -200,16 +243,25 @@ fn serve_platform(mut config: Config, engine: wasmtime::Engine, linker: wasmtime
 
 fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let ttl = crate::auth::parse_ttl(ttl)?;
-    let secret = match std::env::var("KILN_JWT_SECRET").ok().filter(|s| !s.is_empty()) {
+    let secret = match std::env::var("KILN_JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
         Some(secret) => secret,
         None => {
             if !data_dir.join("kiln.db").exists() {
-                anyhow::bail!("{} has no kiln.db: start `kiln serve` once, or set KILN_JWT_SECRET", data_dir.display());
+                anyhow::bail!(
+                    "{} has no kiln.db: start `kiln serve` once, or set KILN_JWT_SECRET",
+                    data_dir.display()
+                );
             }
             block_on(async {
                 let store = Store::open(data_dir).await?;
                 let config = store.config().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                config.get("jwt_secret").cloned().context("no jwt_secret stored")
+                config
+                    .get("jwt_secret")
+                    .cloned()
+                    .context("no jwt_secret stored")
             })??
         }
     };
@@ -239,14 +291,25 @@ impl AppDir {
         anyhow::bail!("{} has neither index.js nor app.wasm", dir.display())
     }
 
-    async fn deploy(&self, deployer: &Deployer, config: &Config) -> anyhow::Result<Result<(), crate::error::ApiError>> {
+    async fn deploy(
+        &self,
+        deployer: &Deployer,
+        config: &Config,
+    ) -> anyhow::Result<Result<(), crate::error::ApiError>> {
         let bytes = runtime::read(&self.entry)?;
-        let file = self.entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = self
+            .entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let result = if file.ends_with(".wasm") {
             deployer.deploy_component(&self.name, &bytes, config.isolation, config.limits)
         } else {
-            let source = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", self.entry.display()))?;
-            deployer.deploy_js(&self.name, &file, &source, config.isolation, config.limits).await
+            let source = String::from_utf8(bytes)
+                .with_context(|| format!("{} is not UTF-8", self.entry.display()))?;
+            deployer
+                .deploy_js(&self.name, &file, &source, config.isolation, config.limits)
+                .await
         };
         Ok(result.map(|_| ()))
     }
@@ -274,8 +337,12 @@ impl AppDir {
 
 fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.js".into());
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app.js".into());
     let config = Config {
         listen: "127.0.0.1:0".parse()?,
         data_dir: data_dir.to_path_buf(),
@@ -288,11 +355,15 @@ fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCo
     let linker = runtime::linker(&engine)?;
     let result = block_on(async {
         let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
-        compiler.snapshot(&name, &source, AppKind::Service).await.map_err(anyhow::Error::from)
+        compiler
+            .snapshot(&name, &source, AppKind::Service)
+            .await
+            .map_err(anyhow::Error::from)
     })?;
     match result {
         Ok(component) => {
-            std::fs::write(output, &component).with_context(|| format!("writing {}", output.display()))?;
+            std::fs::write(output, &component)
+                .with_context(|| format!("writing {}", output.display()))?;
             eprintln!(
                 "compiled {} -> {} ({} bytes) in {} ms",
                 file.display(),
@@ -313,25 +384,41 @@ fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCo
     }
 }
 
-fn run_function(file: &Path, input: &str, timeout_ms: u64, data_dir: &Path) -> anyhow::Result<ExitCode> {
+fn run_function(
+    file: &Path,
+    input: &str,
+    timeout_ms: u64,
+    data_dir: &Path,
+) -> anyhow::Result<ExitCode> {
     use crate::invoke::{Pulled, Started};
-    let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let input: serde_json::Value = serde_json::from_str(input).context("--input is not JSON")?;
-    let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function.js".into());
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "function.js".into());
     let config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_path_buf(),
         threads: 1,
         isolation: Isolation::Request,
-        limits: Limits { timeout: Duration::from_millis(timeout_ms), ..Limits::default() },
+        limits: Limits {
+            timeout: Duration::from_millis(timeout_ms),
+            ..Limits::default()
+        },
         max_instances: 8,
     };
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine = runtime::engine(&config)?;
     let linker = runtime::linker(&engine)?;
     block_on(async {
         let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
-        let bytecode = match compiler.bytecode(&file_name, &source, AppKind::Function).await {
+        let bytecode = match compiler
+            .bytecode(&file_name, &source, AppKind::Function)
+            .await
+        {
             Ok(bytecode) => bytecode,
             Err(CompileError::Source { message, .. }) => {
                 eprintln!("error: {}", source_location(file, &message));
@@ -343,9 +430,15 @@ fn run_function(file: &Path, input: &str, timeout_ms: u64, data_dir: &Path) -> a
             isolation: Isolation::Request,
             limits: config.limits,
             max_concurrency: 1,
-            capabilities: Arc::new(runtime::Capabilities { console: runtime::Console::Stderr, ..Default::default() }),
+            capabilities: Arc::new(runtime::Capabilities {
+                console: runtime::Console::Stderr,
+                ..Default::default()
+            }),
         };
-        let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "function".into());
+        let name = file
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "function".into());
         let deployment = Deployment::new(
             &name,
             compiler.base(),

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How instances are used across requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// An instance serves up to `max_requests_per_instance` requests one after another.

@@ -50,7 +50,15 @@ struct SnapshotJob {
 impl From<CompileError> for ApiError {
     fn from(error: CompileError) -> Self {
         match error {
-            CompileError::Source { message, line, column } => ApiError::Source { message, line, column },
+            CompileError::Source {
+                message,
+                line,
+                column,
+            } => ApiError::Source {
+                message,
+                line,
+                column,
+            },
             CompileError::Other(e) => ApiError::Internal(e),
         }
     }
@@ -73,16 +81,42 @@ impl Deployer {
     }
 
     /// Deploys JavaScript at once (see [`Deployer::prepare_js`]).
-    pub async fn deploy_js(&self, name: &str, file: &str, source: &str, isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
-        let prepared = self.prepare_js(name, file, source, AppKind::Service, RunSpec::new(isolation, limits)).await?;
+    pub async fn deploy_js(
+        &self,
+        name: &str,
+        file: &str,
+        source: &str,
+        isolation: Isolation,
+        limits: Limits,
+    ) -> Result<Outcome, ApiError> {
+        let prepared = self
+            .prepare_js(
+                name,
+                file,
+                source,
+                AppKind::Service,
+                RunSpec::new(isolation, limits),
+            )
+            .await?;
         let outcome = prepared.outcome;
         self.activate(prepared)?;
         Ok(outcome)
     }
 
     /// Deploys a component at once (see [`Deployer::prepare_component`]).
-    pub fn deploy_component(&self, name: &str, wasm: &[u8], isolation: Isolation, limits: Limits) -> Result<Outcome, ApiError> {
-        let prepared = self.prepare_component(name, wasm, AppKind::Service, RunSpec::new(isolation, limits))?;
+    pub fn deploy_component(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        isolation: Isolation,
+        limits: Limits,
+    ) -> Result<Outcome, ApiError> {
+        let prepared = self.prepare_component(
+            name,
+            wasm,
+            AppKind::Service,
+            RunSpec::new(isolation, limits),
+        )?;
         let outcome = prepared.outcome;
         self.activate(prepared)?;
         Ok(outcome)
@@ -90,40 +124,95 @@ impl Deployer {
 
     /// Prepares JavaScript: the cached snapshot if there is one; otherwise the source is checked
     /// and compiled to bytecode (milliseconds), and the snapshot is built after activation.
-    pub async fn prepare_js(&self, name: &str, file: &str, source: &str, kind: AppKind, spec: RunSpec) -> Result<Prepared, ApiError> {
+    pub async fn prepare_js(
+        &self,
+        name: &str,
+        file: &str,
+        source: &str,
+        kind: AppKind,
+        spec: RunSpec,
+    ) -> Result<Prepared, ApiError> {
         let started = Instant::now();
         let key = self.compiler.key(source, kind);
         let path = self.compiler.snapshot_path(&key);
         if let Some(component) = self.compiler.load_precompiled(&path) {
-            let deployment = self.deployment(name, &component, Tier::Snapshot, &key, None, &spec)?;
-            tracing::info!(app = name, key = &key[..16], elapsed_us = started.elapsed().as_micros() as u64, "cache hit: serving the precompiled snapshot, nothing recompiled");
-            return Ok(Prepared { deployment, snapshot: None, outcome: Outcome::CacheHit, artifact: key });
+            let deployment =
+                self.deployment(name, &component, Tier::Snapshot, &key, None, &spec)?;
+            tracing::info!(
+                app = name,
+                key = &key[..16],
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "cache hit: serving the precompiled snapshot, nothing recompiled"
+            );
+            return Ok(Prepared {
+                deployment,
+                snapshot: None,
+                outcome: Outcome::CacheHit,
+                artifact: key,
+            });
         }
         let bytecode = self.compiler.bytecode(file, source, kind).await?;
-        let deployment = self.deployment(name, self.compiler.base(), Tier::Bytecode, &key, Some(Bytes::from(bytecode)), &spec)?;
-        tracing::info!(app = name, elapsed_us = started.elapsed().as_micros() as u64, "compiled to bytecode: serving");
-        let snapshot = SnapshotJob { kind, file: file.to_string(), source: source.to_string(), path, spec };
-        Ok(Prepared { deployment, snapshot: Some(snapshot), outcome: Outcome::Compiled, artifact: key })
+        let deployment = self.deployment(
+            name,
+            self.compiler.base(),
+            Tier::Bytecode,
+            &key,
+            Some(Bytes::from(bytecode)),
+            &spec,
+        )?;
+        tracing::info!(
+            app = name,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "compiled to bytecode: serving"
+        );
+        let snapshot = SnapshotJob {
+            kind,
+            file: file.to_string(),
+            source: source.to_string(),
+            path,
+            spec,
+        };
+        Ok(Prepared {
+            deployment,
+            snapshot: Some(snapshot),
+            outcome: Outcome::Compiled,
+            artifact: key,
+        })
     }
 
     /// Prepares a prebuilt wasi-http component after checking what it is.
-    pub fn prepare_component(&self, name: &str, wasm: &[u8], kind: AppKind, spec: RunSpec) -> Result<Prepared, ApiError> {
+    pub fn prepare_component(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        kind: AppKind,
+        spec: RunSpec,
+    ) -> Result<Prepared, ApiError> {
         validate_component(wasm, kind)?;
         let key = component_key(wasm);
         let path = self.compiler.snapshot_path(&key);
         let (component, outcome) = match self.compiler.load_precompiled(&path) {
             Some(component) => (component, Outcome::CacheHit),
             None => {
-                let component = self
-                    .compiler
-                    .precompile_to(wasm, &path)
-                    .map_err(|e| ApiError::Validation(format!("the component does not compile: {e:#}")))?;
+                let component = self.compiler.precompile_to(wasm, &path).map_err(|e| {
+                    ApiError::Validation(format!("the component does not compile: {e:#}"))
+                })?;
                 (component, Outcome::Compiled)
             }
         };
         let deployment = self.deployment(name, &component, Tier::Component, &key, None, &spec)?;
-        tracing::info!(app = name, key = &key[..16], cached = (outcome == Outcome::CacheHit), "component ready");
-        Ok(Prepared { deployment, snapshot: None, outcome, artifact: key })
+        tracing::info!(
+            app = name,
+            key = &key[..16],
+            cached = (outcome == Outcome::CacheHit),
+            "component ready"
+        );
+        Ok(Prepared {
+            deployment,
+            snapshot: None,
+            outcome,
+            artifact: key,
+        })
     }
 
     /// Makes a prepared version the one served under its name (requests in flight finish on the
@@ -132,31 +221,65 @@ impl Deployer {
         let version = prepared.deployment.version;
         let name = prepared.deployment.name.to_string();
         self.registry.deploy(prepared.deployment);
-        let Some(job) = prepared.snapshot else { return Ok(()) };
+        let Some(job) = prepared.snapshot else {
+            return Ok(());
+        };
         let compiler = self.compiler.clone();
         let registry = self.registry.clone();
         std::thread::Builder::new()
             .name(format!("kiln-snapshot-{name}"))
             .spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
                 runtime.block_on(build_snapshot(compiler, registry, name, version, job));
             })
             .map_err(|e| ApiError::Internal(e.into()))?;
         Ok(())
     }
 
-    fn deployment(&self, name: &str, component: &Component, tier: Tier, artifact: &str, stdin: Option<Bytes>, spec: &RunSpec) -> Result<Deployment, ApiError> {
-        Deployment::new(name, component, self.compiler.linker(), tier, artifact, stdin, spec, self.registry.live_counter())
-            .map_err(|e| ApiError::Validation(format!("the component cannot be served: {e:#}")))
+    fn deployment(
+        &self,
+        name: &str,
+        component: &Component,
+        tier: Tier,
+        artifact: &str,
+        stdin: Option<Bytes>,
+        spec: &RunSpec,
+    ) -> Result<Deployment, ApiError> {
+        Deployment::new(
+            name,
+            component,
+            self.compiler.linker(),
+            tier,
+            artifact,
+            stdin,
+            spec,
+            self.registry.live_counter(),
+        )
+        .map_err(|e| ApiError::Validation(format!("the component cannot be served: {e:#}")))
     }
 }
 
 /// The cache key of an uploaded component.
 pub fn component_key(wasm: &[u8]) -> String {
-    cache::digest(&[b"kiln-component-v1", crate::compile::wasmtime_version().as_bytes(), wasm])
+    cache::digest(&[
+        b"kiln-component-v1",
+        crate::compile::wasmtime_version().as_bytes(),
+        wasm,
+    ])
 }
 
-async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: String, version: u64, job: SnapshotJob) {
+async fn build_snapshot(
+    compiler: Arc<Compiler>,
+    registry: Arc<Registry>,
+    name: String,
+    version: u64,
+    job: SnapshotJob,
+) {
     let started = Instant::now();
     let snapshot = match compiler.snapshot(&job.file, &job.source, job.kind).await {
         Ok(snapshot) => snapshot,
@@ -173,16 +296,30 @@ async fn build_snapshot(compiler: Arc<Compiler>, registry: Arc<Registry>, name: 
         }
     };
     // Swap only if the bytecode version is still the one served.
-    if !registry.get(&name).is_some_and(|current| current.version == version) {
+    if registry
+        .get(&name)
+        .is_none_or(|current| current.version != version)
+    {
         return;
     }
     let artifact = compiler.key(&job.source, job.kind);
-    match Deployment::new(&name, &component, compiler.linker(), Tier::Snapshot, &artifact, None, &job.spec, registry.live_counter()) {
+    match Deployment::new(
+        &name,
+        &component,
+        compiler.linker(),
+        Tier::Snapshot,
+        &artifact,
+        None,
+        &job.spec,
+        registry.live_counter(),
+    ) {
         Ok(deployment) => {
             registry.deploy(deployment);
             tracing::info!(app = %name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
         }
-        Err(error) => tracing::warn!(app = %name, error = format!("{error:#}"), "snapshot not deployable"),
+        Err(error) => {
+            tracing::warn!(app = %name, error = format!("{error:#}"), "snapshot not deployable")
+        }
     }
 }
 
@@ -193,26 +330,36 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
     let mut imports = Vec::new();
     let mut depth = 0usize;
     for (index, payload) in wasmparser::Parser::new(0).parse_all(wasm).enumerate() {
-        let payload = payload.map_err(|e| ApiError::Validation(format!("the upload is not valid WebAssembly: {e}")))?;
+        let payload = payload.map_err(|e| {
+            ApiError::Validation(format!("the upload is not valid WebAssembly: {e}"))
+        })?;
         match payload {
-            wasmparser::Payload::Version { encoding: wasmparser::Encoding::Module, .. } if index == 0 => {
+            wasmparser::Payload::Version {
+                encoding: wasmparser::Encoding::Module,
+                ..
+            } if index == 0 => {
                 return Err(ApiError::Validation(
                     "the upload is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
                      or turn it into a component that exports wasi:http/incoming-handler"
                         .into(),
                 ));
             }
-            wasmparser::Payload::ModuleSection { .. } | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
             wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
-                    let import = import.map_err(|e| ApiError::Validation(format!("the component's imports are malformed: {e}")))?;
+                    let import = import.map_err(|e| {
+                        ApiError::Validation(format!("the component's imports are malformed: {e}"))
+                    })?;
                     imports.push(import.name.name.to_string());
                 }
             }
             wasmparser::Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
-                    let export = export.map_err(|e| ApiError::Validation(format!("the component's exports are malformed: {e}")))?;
+                    let export = export.map_err(|e| {
+                        ApiError::Validation(format!("the component's exports are malformed: {e}"))
+                    })?;
                     exports.push(export.name.name.to_string());
                 }
             }
@@ -221,25 +368,46 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), ApiError> {
     }
     let foreign: Vec<&String> = imports.iter().filter(|name| !provided(name)).collect();
     if !foreign.is_empty() {
-        let names = foreign.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+        let names = foreign
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(ApiError::Validation(format!(
             "the component imports {names}, which Kiln does not provide (Kiln provides the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)"
         )));
     }
     let (prefix, wanted) = match kind {
-        AppKind::Service => ("wasi:http/incoming-handler@0.2.", "wasi:http/incoming-handler@0.2.x"),
+        AppKind::Service => (
+            "wasi:http/incoming-handler@0.2.",
+            "wasi:http/incoming-handler@0.2.x",
+        ),
         AppKind::Function => ("kiln:function/invoke@0.1.", "kiln:function/invoke@0.1.x"),
     };
     if !exports.iter().any(|e| e.starts_with(prefix)) {
-        let found = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
-        return Err(ApiError::Validation(format!("the component does not export {wanted} (it exports {found})")));
+        let found = if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        };
+        return Err(ApiError::Validation(format!(
+            "the component does not export {wanted} (it exports {found})"
+        )));
     }
     Ok(())
 }
 
 /// Whether Kiln's linker provides an imported interface (any WASI 0.2 package it links).
 fn provided(import: &str) -> bool {
-    ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:http/", "wasi:io/", "wasi:random/", "wasi:sockets/"]
-        .iter()
-        .any(|package| import.starts_with(package) && import.contains("@0.2."))
+    [
+        "wasi:cli/",
+        "wasi:clocks/",
+        "wasi:filesystem/",
+        "wasi:http/",
+        "wasi:io/",
+        "wasi:random/",
+        "wasi:sockets/",
+    ]
+    .iter()
+    .any(|package| import.starts_with(package) && import.contains("@0.2."))
 }

@@ -74,7 +74,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Execution(_) | ApiError::Thrown { .. } | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Execution(_) | ApiError::Thrown { .. } | ApiError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Resource(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -120,7 +122,8 @@ impl ApiError {
                 }
             }
             ApiError::Execution(_) | ApiError::Resource(_) | ApiError::Timeout(_) => {
-                body["retryable"] = matches!(self, ApiError::Resource(_) | ApiError::Timeout(_)).into();
+                body["retryable"] =
+                    matches!(self, ApiError::Resource(_) | ApiError::Timeout(_)).into();
             }
             _ => {}
         }
@@ -133,12 +136,20 @@ impl ApiError {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
         let mut response = http::Response::new(
-            Full::new(Bytes::from(self.to_json().to_string())).map_err(|never| match never {}).boxed_unsync(),
+            Full::new(Bytes::from(self.to_json().to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
         );
         *response.status_mut() = self.status();
-        response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if matches!(self, ApiError::Unauthorized(_)) {
-            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }

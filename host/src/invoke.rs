@@ -29,8 +29,8 @@ mod bindings {
     });
 }
 
-pub use bindings::{Function, FunctionPre};
 use bindings::exports::kiln::function::invoke::{Error as Thrown, Outcome, Step};
+pub use bindings::{Function, FunctionPre};
 
 /// One message of the event stream.
 fn event(data: &str) -> Bytes {
@@ -46,7 +46,10 @@ fn error_event(kind: &str, message: &str, stack: Option<&str>) -> Bytes {
 }
 
 fn thrown(error: Thrown) -> ApiError {
-    ApiError::Thrown { message: error.message, stack: error.stack }
+    ApiError::Thrown {
+        message: error.message,
+        stack: error.stack,
+    }
 }
 
 /// The body of an event stream: frames arrive from the task that pulls the generator.
@@ -56,8 +59,13 @@ impl http_body::Body for EventStream {
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
     }
 }
 
@@ -101,7 +109,11 @@ impl Steps {
             return Ok(Pulled::Done(None));
         }
         let invoke = self.call.bindings.kiln_function_invoke().generator();
-        let step = tokio::time::timeout_at(self.call.deadline.into(), invoke.call_next(&mut self.call.store, self.generator)).await;
+        let step = tokio::time::timeout_at(
+            self.call.deadline.into(),
+            invoke.call_next(&mut self.call.store, self.generator),
+        )
+        .await;
         let result = match step {
             Err(_) => Err(self.deployment.timeout()),
             Ok(Err(trap)) => Err(self.deployment.failure(trap, &self.call.store)),
@@ -117,38 +129,69 @@ impl Steps {
 /// Starts a call of a function deployment with its JSON input (always a fresh instance).
 pub async fn start(deployment: Arc<Deployment>, input: String) -> Result<Started, ApiError> {
     let Some(pre) = deployment.function_pre() else {
-        return Err(ApiError::NotFound(format!("'{}' is not a function", deployment.name)));
+        return Err(ApiError::NotFound(format!(
+            "'{}' is not a function",
+            deployment.name
+        )));
     };
     let permit = deployment.admit()?;
     let (mut store, live) = deployment.new_store();
     let deadline = Instant::now() + deployment.limits.timeout;
     store.data_mut().deadline = deadline;
-    let instantiated = tokio::time::timeout_at(deadline.into(), pre.instantiate_async(&mut store)).await;
+    let instantiated =
+        tokio::time::timeout_at(deadline.into(), pre.instantiate_async(&mut store)).await;
     let bindings = match instantiated {
         Err(_) => return Err(deployment.timeout()),
         Ok(Err(trap)) => return Err(deployment.failure(trap, &store)),
         Ok(Ok(bindings)) => bindings,
     };
-    let mut call = Call { store, bindings, deadline, _live: live, _permit: permit };
-    let outcome = tokio::time::timeout_at(deadline.into(), call.bindings.kiln_function_invoke().call_call(&mut call.store, &input)).await;
+    let mut call = Call {
+        store,
+        bindings,
+        deadline,
+        _live: live,
+        _permit: permit,
+    };
+    let outcome = tokio::time::timeout_at(
+        deadline.into(),
+        call.bindings
+            .kiln_function_invoke()
+            .call_call(&mut call.store, &input),
+    )
+    .await;
     match outcome {
         Err(_) => Err(deployment.timeout()),
         Ok(Err(trap)) => Err(deployment.failure(trap, &call.store)),
         Ok(Ok(Err(error))) => Err(thrown(error)),
         Ok(Ok(Ok(Outcome::Value(json)))) => Ok(Started::Value(json)),
-        Ok(Ok(Ok(Outcome::Stream(generator)))) => Ok(Started::Stream(Steps { call, generator, deployment, finished: false })),
+        Ok(Ok(Ok(Outcome::Stream(generator)))) => Ok(Started::Stream(Steps {
+            call,
+            generator,
+            deployment,
+            finished: false,
+        })),
     }
 }
 
 /// Calls a function deployment over HTTP. A value answers `200 application/json`; a stream
 /// answers `200 text/event-stream` once its first step is known (so a throw or timeout before
 /// the first yield is a plain 500 or 504), each later step written as soon as it is produced.
-pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Response<Body>, ApiError> {
+pub async fn call(
+    deployment: Arc<Deployment>,
+    input: String,
+) -> Result<http::Response<Body>, ApiError> {
     let mut steps = match start(deployment, input).await? {
         Started::Value(json) => {
             let body = Bytes::from(json.unwrap_or_else(|| "null".into()));
-            let mut response = http::Response::new(Full::new(body).map_err(|never| match never {}).boxed_unsync());
-            response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let mut response = http::Response::new(
+                Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             return Ok(response);
         }
         Started::Stream(steps) => steps,
@@ -170,7 +213,10 @@ pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Re
                         let last = matches!(step, Pulled::Done(_));
                         (step_event(step), last)
                     }
-                    Err(error) => (error_event(error.kind(), &error.to_string(), error.stack()), true),
+                    Err(error) => (
+                        error_event(error.kind(), &error.to_string(), error.stack()),
+                        true,
+                    ),
                 };
                 if sender.send(frame).await.is_err() || last {
                     return;
@@ -181,8 +227,14 @@ pub async fn call(deployment: Arc<Deployment>, input: String) -> Result<http::Re
     let mut response = http::Response::new(EventStream(receiver).boxed_unsync());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
 }

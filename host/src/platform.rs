@@ -172,7 +172,10 @@ impl Stored {
             jwt_check: row.jwt_check,
             version: row.active_version,
             permissions: parse_json(&row.permissions),
-            schema: row.schema.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+            schema: row
+                .schema
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
             limits: parse_json(&row.limits),
             isolation: row.isolation.unwrap_or_else(|| "reuse".into()),
             created_at: row.created_at,
@@ -327,7 +330,9 @@ pub struct UpdateService {
     pub isolation: Option<Isolation>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<serde_json::Value>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 
@@ -335,12 +340,19 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(ApiError::Validation(format!("invalid name '{name}': names match ^[a-z0-9][a-z0-9-]{{0,62}}$")))
+        Err(ApiError::Validation(format!(
+            "invalid name '{name}': names match ^[a-z0-9][a-z0-9-]{{0,62}}$"
+        )))
     }
 }
 
@@ -354,7 +366,9 @@ fn validate_permissions(p: &Permissions) -> Result<(), ApiError> {
     for dir in p.read.iter().chain(&p.write) {
         let path = std::path::Path::new(dir);
         if !path.is_absolute() || !path.is_dir() {
-            return Err(ApiError::Validation(format!("permission path '{dir}' is not an existing absolute directory")));
+            return Err(ApiError::Validation(format!(
+                "permission path '{dir}' is not an existing absolute directory"
+            )));
         }
     }
     Ok(())
@@ -364,13 +378,19 @@ fn parse_schema(schema: Option<serde_json::Value>) -> Result<Option<serde_json::
     match schema {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
-        Some(serde_json::Value::String(text)) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
-            Ok(_) => Err(ApiError::Validation("schema must be a JSON object".into())),
-            Err(e) => Err(ApiError::Validation(format!("schema is not valid JSON: {e}"))),
-        },
+        Some(serde_json::Value::String(text)) => {
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
+                Ok(_) => Err(ApiError::Validation("schema must be a JSON object".into())),
+                Err(e) => Err(ApiError::Validation(format!(
+                    "schema is not valid JSON: {e}"
+                ))),
+            }
+        }
         Some(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
-        Some(_) => Err(ApiError::Validation("schema must be a JSON object or a JSON string".into())),
+        Some(_) => Err(ApiError::Validation(
+            "schema must be a JSON object or a JSON string".into(),
+        )),
     }
 }
 
@@ -446,15 +466,24 @@ export default function (input) {
 impl Platform {
     /// Opens the platform over an existing store: settings (secret from `KILN_JWT_SECRET` or the
     /// store, generated on first start), seeds on first start, then every stored app deployed.
-    pub async fn open(store: Store, compiler: Arc<Compiler>, env_secret: Option<String>) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(
+        store: Store,
+        compiler: Arc<Compiler>,
+        env_secret: Option<String>,
+    ) -> anyhow::Result<Arc<Self>> {
         let mut values = store.config().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let first_start = !values.contains_key("jwt_secret");
         if first_start {
             let secret = env_secret.clone().unwrap_or_else(settings::random_secret);
-            store.set_config("jwt_secret", &secret).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .set_config("jwt_secret", &secret)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             values.insert("jwt_secret".into(), secret);
             if env_secret.is_none() {
-                tracing::info!("first start: generated a random JWT secret (mint admin tokens with `kiln token`)");
+                tracing::info!(
+                    "first start: generated a random JWT secret (mint admin tokens with `kiln token`)"
+                );
             }
         }
         let mut parsed = Settings::from_map(&values);
@@ -475,13 +504,19 @@ impl Platform {
             requests_total: AtomicU64::new(0),
         });
         if first_start {
-            for (family, name, code) in
-                [(Family::Services, "hello", HELLO_SERVICE), (Family::Services, "calculator", CALCULATOR_SERVICE), (Family::Functions, "hello", HELLO_FUNCTION)]
-            {
+            for (family, name, code) in [
+                (Family::Services, "hello", HELLO_SERVICE),
+                (Family::Services, "calculator", CALCULATOR_SERVICE),
+                (Family::Functions, "hello", HELLO_FUNCTION),
+            ] {
                 let spec = AppSpec {
                     name: name.into(),
                     code: code.into(),
-                    description: if family == Family::Functions { "Seeded greeting function".into() } else { String::new() },
+                    description: if family == Family::Functions {
+                        "Seeded greeting function".into()
+                    } else {
+                        String::new()
+                    },
                     enabled: true,
                     jwt_check: false,
                     permissions: Permissions::default(),
@@ -489,7 +524,10 @@ impl Platform {
                     limits: LimitsSpec::default(),
                     isolation: None,
                 };
-                platform.create(family, spec).await.map_err(|e| anyhow::anyhow!("seeding {} '{name}': {e}", family.noun()))?;
+                platform
+                    .create(family, spec)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding {} '{name}': {e}", family.noun()))?;
             }
         } else {
             platform.restore(Family::Services).await;
@@ -534,7 +572,9 @@ impl Platform {
             }
         };
         for row in rows {
-            let Some(active) = row.active_version else { continue };
+            let Some(active) = row.active_version else {
+                continue;
+            };
             let version = match self.store.version(family, &row.name, active).await {
                 Ok(Some(version)) => version,
                 _ => {
@@ -547,7 +587,8 @@ impl Platform {
                     if let Err(error) = self.deployer(family).activate(prepared) {
                         tracing::error!(name = %row.name, error = %error, "restoring failed");
                     }
-                    self.registry_of(family).set_access(&row.name, row.enabled, row.jwt_check);
+                    self.registry_of(family)
+                        .set_access(&row.name, row.enabled, row.jwt_check);
                 }
                 Err(error) => tracing::error!(name = %row.name, error = %error, "restoring failed"),
             }
@@ -567,7 +608,11 @@ impl Platform {
             Family::Functions => settings.function_execution_timeout_ms,
         };
         let capabilities = Capabilities {
-            env: permissions.env.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))).collect(),
+            env: permissions
+                .env
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+                .collect(),
             read: permissions.read.iter().map(Into::into).collect(),
             write: permissions.write.iter().map(Into::into).collect(),
             console: crate::runtime::Console::Log,
@@ -575,7 +620,8 @@ impl Platform {
         RunSpec {
             isolation,
             limits: Limits {
-                memory_bytes: (limits.memory_mb.unwrap_or(settings.default_memory_mb) as usize) << 20,
+                memory_bytes: (limits.memory_mb.unwrap_or(settings.default_memory_mb) as usize)
+                    << 20,
                 timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(default_timeout)),
                 ..Limits::default()
             },
@@ -591,21 +637,44 @@ impl Platform {
         }
     }
 
-    async fn prepare(&self, family: Family, row: &ServiceRow, version: &VersionRow) -> Result<Prepared, ApiError> {
+    async fn prepare(
+        &self,
+        family: Family,
+        row: &ServiceRow,
+        version: &VersionRow,
+    ) -> Result<Prepared, ApiError> {
         let spec = self.spec(family, row);
         let deployer = self.deployer(family);
         let kind = Self::app_kind(family);
         match (version.kind.as_str(), &version.code, &version.component) {
-            ("js", Some(code), _) => deployer.prepare_js(&row.name, &format!("{}.js", row.name), code, kind, spec).await,
+            ("js", Some(code), _) => {
+                deployer
+                    .prepare_js(&row.name, &format!("{}.js", row.name), code, kind, spec)
+                    .await
+            }
             ("component", _, Some(wasm)) => deployer.prepare_component(&row.name, wasm, kind, spec),
-            _ => Err(ApiError::Internal(anyhow::anyhow!("version {} of '{}' has no content", version.version, row.name))),
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "version {} of '{}' has no content",
+                version.version,
+                row.name
+            ))),
         }
     }
 
-    async fn stored(&self, family: Family, row: ServiceRow, with_content: bool) -> Result<Stored, ApiError> {
+    async fn stored(
+        &self,
+        family: Family,
+        row: ServiceRow,
+        with_content: bool,
+    ) -> Result<Stored, ApiError> {
         let active = match row.active_version {
             Some(v) if with_content => self.store.version(family, &row.name, v).await?,
-            Some(v) => self.store.versions(family, &row.name).await?.into_iter().find(|r| r.version == v),
+            Some(v) => self
+                .store
+                .versions(family, &row.name)
+                .await?
+                .into_iter()
+                .find(|r| r.version == v),
             None => None,
         };
         Ok(Stored { row, active })
@@ -639,7 +708,11 @@ impl Platform {
         validate_permissions(&spec.permissions)?;
         let schema = parse_schema(spec.schema)?;
         if self.store.service(family, &spec.name).await?.is_some() {
-            return Err(ApiError::Conflict(format!("{} '{}' already exists", family.noun(), spec.name)));
+            return Err(ApiError::Conflict(format!(
+                "{} '{}' already exists",
+                family.noun(),
+                spec.name
+            )));
         }
         let now = crate::store::now();
         let row = ServiceRow {
@@ -656,23 +729,46 @@ impl Platform {
             updated_at: now,
         };
         let file = format!("{}.js", row.name);
-        let prepared = self.deployer(family).prepare_js(&row.name, &file, &spec.code, Self::app_kind(family), self.spec(family, &row)).await?;
+        let prepared = self
+            .deployer(family)
+            .prepare_js(
+                &row.name,
+                &file,
+                &spec.code,
+                Self::app_kind(family),
+                self.spec(family, &row),
+            )
+            .await?;
         let version = js_version(&spec.code, &prepared);
-        self.store.save_service(family, &row, true, Some(version)).await?;
+        self.store
+            .save_service(family, &row, true, Some(version))
+            .await?;
         self.deployer(family).activate(prepared)?;
-        self.registry_of(family).set_access(&row.name, row.enabled, row.jwt_check);
+        self.registry_of(family)
+            .set_access(&row.name, row.enabled, row.jwt_check);
         self.get(family, &row.name).await
     }
 
     /// Applies a partial update; new code becomes a new version, swapped in atomically.
-    pub async fn update(&self, family: Family, name: &str, body: UpdateService) -> Result<Stored, ApiError> {
-        if let Some(other) = &body.name {
-            if other != name {
-                return Err(ApiError::Validation(format!("the body's name '{other}' differs from '{name}'; renaming is not supported")));
-            }
+    pub async fn update(
+        &self,
+        family: Family,
+        name: &str,
+        body: UpdateService,
+    ) -> Result<Stored, ApiError> {
+        if let Some(other) = &body.name
+            && other != name
+        {
+            return Err(ApiError::Validation(format!(
+                "the body's name '{other}' differs from '{name}'; renaming is not supported"
+            )));
         }
         let mut row = self.row(family, name).await?;
-        let spec_before = (row.permissions.clone(), row.limits.clone(), row.isolation.clone());
+        let spec_before = (
+            row.permissions.clone(),
+            row.limits.clone(),
+            row.isolation.clone(),
+        );
         if let Some(description) = body.description {
             row.description = description;
         }
@@ -696,17 +792,32 @@ impl Platform {
             row.isolation = Some(isolation_name(isolation));
         }
         row.updated_at = crate::store::now();
-        let spec_changed = spec_before != (row.permissions.clone(), row.limits.clone(), row.isolation.clone());
+        let spec_changed = spec_before
+            != (
+                row.permissions.clone(),
+                row.limits.clone(),
+                row.isolation.clone(),
+            );
 
         let active = match row.active_version {
             Some(v) => self.store.version(family, name, v).await?,
             None => None,
         };
-        let new_code = body.code.filter(|code| active.as_ref().is_none_or(|a| a.code.as_deref() != Some(code.as_str())));
+        let new_code = body.code.filter(|code| {
+            active
+                .as_ref()
+                .is_none_or(|a| a.code.as_deref() != Some(code.as_str()))
+        });
         let (prepared, version) = if let Some(code) = new_code {
             let prepared = self
                 .deployer(family)
-                .prepare_js(name, &format!("{name}.js"), &code, Self::app_kind(family), self.spec(family, &row))
+                .prepare_js(
+                    name,
+                    &format!("{name}.js"),
+                    &code,
+                    Self::app_kind(family),
+                    self.spec(family, &row),
+                )
                 .await?;
             let version = js_version(&code, &prepared);
             (Some(prepared), Some(version))
@@ -718,16 +829,24 @@ impl Platform {
         } else {
             (None, None)
         };
-        self.store.save_service(family, &row, false, version).await?;
+        self.store
+            .save_service(family, &row, false, version)
+            .await?;
         if let Some(prepared) = prepared {
             self.deployer(family).activate(prepared)?;
         }
-        self.registry_of(family).set_access(name, row.enabled, row.jwt_check);
+        self.registry_of(family)
+            .set_access(name, row.enabled, row.jwt_check);
         self.get(family, name).await
     }
 
     /// Creates or replaces with a prebuilt component. Returns whether it was created.
-    pub async fn put_component(&self, family: Family, name: &str, wasm: Vec<u8>) -> Result<(bool, Stored), ApiError> {
+    pub async fn put_component(
+        &self,
+        family: Family,
+        name: &str,
+        wasm: Vec<u8>,
+    ) -> Result<(bool, Stored), ApiError> {
         validate_name(name)?;
         let existing = self.store.service(family, name).await?;
         let create = existing.is_none();
@@ -746,7 +865,12 @@ impl Platform {
             updated_at: now.clone(),
         });
         row.updated_at = now;
-        let prepared = self.deployer(family).prepare_component(name, &wasm, Self::app_kind(family), self.spec(family, &row))?;
+        let prepared = self.deployer(family).prepare_component(
+            name,
+            &wasm,
+            Self::app_kind(family),
+            self.spec(family, &row),
+        )?;
         let version = NewVersion {
             kind: "component",
             sha256: sha256_hex(&wasm),
@@ -754,16 +878,22 @@ impl Platform {
             code: None,
             component: Some(wasm),
         };
-        self.store.save_service(family, &row, create, Some(version)).await?;
+        self.store
+            .save_service(family, &row, create, Some(version))
+            .await?;
         self.deployer(family).activate(prepared)?;
-        self.registry_of(family).set_access(name, row.enabled, row.jwt_check);
+        self.registry_of(family)
+            .set_access(name, row.enabled, row.jwt_check);
         Ok((create, self.get(family, name).await?))
     }
 
     /// Deletes: it stops being served at once.
     pub async fn delete(&self, family: Family, name: &str) -> Result<(), ApiError> {
         if !self.store.delete_service(family, name).await? {
-            return Err(ApiError::NotFound(format!("{} '{name}' not found", family.noun())));
+            return Err(ApiError::NotFound(format!(
+                "{} '{name}' not found",
+                family.noun()
+            )));
         }
         self.registry_of(family).remove(name);
         Ok(())
@@ -788,17 +918,28 @@ impl Platform {
     }
 
     /// Makes an earlier version active again, from its cached artifact.
-    pub async fn rollback(&self, family: Family, name: &str, version: i64) -> Result<Stored, ApiError> {
+    pub async fn rollback(
+        &self,
+        family: Family,
+        name: &str,
+        version: i64,
+    ) -> Result<Stored, ApiError> {
         let row = self.row(family, name).await?;
         let target = self
             .store
             .version(family, name, version)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("{} '{name}' has no version {version}", family.noun())))?;
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "{} '{name}' has no version {version}",
+                    family.noun()
+                ))
+            })?;
         let prepared = self.prepare(family, &row, &target).await?;
         self.store.set_active_version(family, name, version).await?;
         self.deployer(family).activate(prepared)?;
-        self.registry_of(family).set_access(name, row.enabled, row.jwt_check);
+        self.registry_of(family)
+            .set_access(name, row.enabled, row.jwt_check);
         self.get(family, name).await
     }
 
@@ -821,7 +962,9 @@ impl Platform {
     pub async fn config(&self) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
         let mut values = self.store.config().await?;
         for (key, default) in settings::KEYS {
-            values.entry(key.to_string()).or_insert_with(|| default.to_string());
+            values
+                .entry(key.to_string())
+                .or_insert_with(|| default.to_string());
         }
         values.insert("jwt_secret".into(), settings::MASKED.into());
         Ok(values)

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use crate::config::{Isolation, Limits};
 use crate::error::ApiError;
@@ -70,7 +70,12 @@ pub struct RunSpec {
 impl RunSpec {
     /// No capabilities, the given isolation and limits, 64 concurrent requests.
     pub fn new(isolation: Isolation, limits: Limits) -> Self {
-        Self { isolation, limits, max_concurrency: 64, capabilities: Arc::default() }
+        Self {
+            isolation,
+            limits,
+            max_concurrency: 64,
+            capabilities: Arc::default(),
+        }
     }
 }
 
@@ -97,7 +102,10 @@ static VERSIONS: AtomicU64 = AtomicU64::new(1);
 impl Deployment {
     /// Prepares a version: links the component once (`InstancePre`) and checks that it is a
     /// wasi-http proxy.
-    #[expect(clippy::too_many_arguments, reason = "a plain constructor of an immutable value")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a plain constructor of an immutable value"
+    )]
     pub fn new(
         name: &str,
         component: &Component,
@@ -108,11 +116,15 @@ impl Deployment {
         spec: &RunSpec,
         live: Arc<AtomicUsize>,
     ) -> anyhow::Result<Self> {
-        let pre = linker.instantiate_pre(component).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let proxy = ProxyPre::new(pre.clone()).ok();
         let function = crate::invoke::FunctionPre::new(pre).ok();
         if proxy.is_none() && function.is_none() {
-            anyhow::bail!("the component exports neither wasi:http/incoming-handler nor kiln:function/invoke");
+            anyhow::bail!(
+                "the component exports neither wasi:http/incoming-handler nor kiln:function/invoke"
+            );
         }
         Ok(Self {
             name: Arc::from(name),
@@ -164,19 +176,33 @@ impl Deployment {
 
     /// A semaphore permit, or 503 at the concurrency limit.
     pub(crate) fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        self.concurrency
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError::Resource(format!("'{}' is at its concurrency limit; retry shortly", self.name)))
+        self.concurrency.clone().try_acquire_owned().map_err(|_| {
+            ApiError::Resource(format!(
+                "'{}' is at its concurrency limit; retry shortly",
+                self.name
+            ))
+        })
     }
 
     async fn instantiate(&self) -> Result<Instance, ApiError> {
         let Some(pre) = &self.proxy else {
-            return Err(ApiError::NotFound(format!("'{}' does not serve HTTP (it is a function)", self.name)));
+            return Err(ApiError::NotFound(format!(
+                "'{}' does not serve HTTP (it is a function)",
+                self.name
+            )));
         };
         let (mut store, live) = self.new_store();
-        let proxy = pre.instantiate_async(&mut store).await.map_err(|e| self.failure(e, &store))?;
-        Ok(Instance { store, proxy, served: 0, idle_since: Instant::now(), _live: live })
+        let proxy = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.failure(e, &store))?;
+        Ok(Instance {
+            store,
+            proxy,
+            served: 0,
+            idle_since: Instant::now(),
+            _live: live,
+        })
     }
 
     async fn checkout(&self) -> Result<Instance, ApiError> {
@@ -209,17 +235,27 @@ impl Deployment {
     /// Drops instances idle for longer than the idle timeout.
     pub fn sweep(&self) {
         let now = Instant::now();
-        self.idle.lock().expect("pool lock").retain(|i| now.duration_since(i.idle_since) < self.limits.idle_timeout);
+        self.idle
+            .lock()
+            .expect("pool lock")
+            .retain(|i| now.duration_since(i.idle_since) < self.limits.idle_timeout);
     }
 
     /// The error for a request past its deadline.
     pub(crate) fn timeout(&self) -> ApiError {
-        ApiError::Timeout(format!("'{}' did not answer within its {} ms deadline", self.name, self.limits.timeout.as_millis()))
+        ApiError::Timeout(format!(
+            "'{}' did not answer within its {} ms deadline",
+            self.name,
+            self.limits.timeout.as_millis()
+        ))
     }
 
     /// Maps a trap to the error the caller sees: 504 past the deadline, 503 out of memory, else 500.
     pub(crate) fn failure(&self, error: wasmtime::Error, store: &Store<Sandbox>) -> ApiError {
-        if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        if matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        ) {
             return self.timeout();
         }
         if store.data().hit_memory_limit() {
@@ -235,7 +271,10 @@ impl Deployment {
 
     /// Serves one HTTP request. The instance is reused afterwards only if the call completed
     /// without a trap or limit hit.
-    pub async fn handle<B>(self: Arc<Self>, request: http::Request<B>) -> Result<http::Response<Body>, ApiError>
+    pub async fn handle<B>(
+        self: Arc<Self>,
+        request: http::Request<B>,
+    ) -> Result<http::Response<Body>, ApiError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
@@ -246,12 +285,22 @@ impl Deployment {
         instance.store.set_epoch_deadline(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let data = instance.store.data_mut();
-        let request = data.http().new_incoming_request(Scheme::Http, request).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let out = data.http().new_response_outparam(sender).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let request = data
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let out = data
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let deployment = self.clone();
         let task = tokio::spawn(async move {
             let deadline = instance.store.data().deadline;
-            let call = instance.proxy.wasi_http_incoming_handler().call_handle(&mut instance.store, request, out);
+            let call = instance.proxy.wasi_http_incoming_handler().call_handle(
+                &mut instance.store,
+                request,
+                out,
+            );
             // The epoch deadline stops running code; this one also stops a guest waiting on a timer.
             let result = tokio::time::timeout_at(deadline.into(), call).await;
             drop(permit);
@@ -266,11 +315,19 @@ impl Deployment {
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(ApiError::Execution(format!("'{}' answered with an error: {code:?}", self.name))),
+            Ok(Err(code)) => Err(ApiError::Execution(format!(
+                "'{}' answered with an error: {code:?}",
+                self.name
+            ))),
             Err(_) => match task.await {
                 Ok(Err(error)) => Err(error),
-                Ok(Ok(())) => Err(ApiError::Execution(format!("'{}' returned without sending a response", self.name))),
-                Err(join) => Err(ApiError::Internal(anyhow::anyhow!("request task failed: {join}"))),
+                Ok(Ok(())) => Err(ApiError::Execution(format!(
+                    "'{}' returned without sending a response",
+                    self.name
+                ))),
+                Err(join) => Err(ApiError::Internal(anyhow::anyhow!(
+                    "request task failed: {join}"
+                ))),
             },
         }
     }
@@ -323,7 +380,10 @@ impl Registry {
 
     /// An empty registry counting its instances in `live` (shared with another registry).
     pub fn with_counter(live: Arc<AtomicUsize>) -> Self {
-        Self { slots: RwLock::default(), live }
+        Self {
+            slots: RwLock::default(),
+            live,
+        }
     }
 
     /// The counter of live instances, shared by every deployment made for this registry.
@@ -338,7 +398,11 @@ impl Registry {
 
     /// The version currently served under `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Deployment>> {
-        self.slots.read().expect("registry lock").get(name).map(|slot| slot.deployment())
+        self.slots
+            .read()
+            .expect("registry lock")
+            .get(name)
+            .map(|slot| slot.deployment())
     }
 
     /// The slot of `name`.
@@ -362,7 +426,11 @@ impl Registry {
         match slots.get(&name) {
             Some(slot) => Some(slot.current.swap(deployment)),
             None => {
-                let slot = Slot { current: ArcSwap::new(deployment), enabled: AtomicBool::new(true), jwt_check: AtomicBool::new(false) };
+                let slot = Slot {
+                    current: ArcSwap::new(deployment),
+                    enabled: AtomicBool::new(true),
+                    jwt_check: AtomicBool::new(false),
+                };
                 slots.insert(name, Arc::new(slot));
                 None
             }
@@ -371,7 +439,11 @@ impl Registry {
 
     /// Stops serving `name`.
     pub fn remove(&self, name: &str) -> Option<Arc<Deployment>> {
-        self.slots.write().expect("registry lock").remove(name).map(|slot| slot.deployment())
+        self.slots
+            .write()
+            .expect("registry lock")
+            .remove(name)
+            .map(|slot| slot.deployment())
     }
 
     /// Drops idle instances past their idle timeout.

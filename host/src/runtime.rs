@@ -44,12 +44,17 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     let cache_dir = config.cache_dir();
-    std::fs::create_dir_all(&cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
+    std::fs::create_dir_all(&cache_dir)
+        .with_context(|| format!("creating {}", cache_dir.display()))?;
     let mut cache = wasmtime::CacheConfig::new();
     cache.with_directory(cache_dir.join("wasmtime"));
-    wasm.cache(Some(wasmtime::Cache::new(cache).map_err(|e| anyhow::anyhow!("{e}"))?));
-    wasm.enable_incremental_compilation(Arc::new(DiskCacheStore::open(&cache_dir.join("cranelift"))?))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    wasm.cache(Some(
+        wasmtime::Cache::new(cache).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ));
+    wasm.enable_incremental_compilation(Arc::new(DiskCacheStore::open(
+        &cache_dir.join("cranelift"),
+    )?))
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let engine = Engine::new(&wasm).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     start_epoch_ticker(&engine);
@@ -74,7 +79,8 @@ fn start_epoch_ticker(engine: &Engine) {
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }
 
@@ -130,8 +136,14 @@ impl Sandbox {
         let mut wasi = WasiCtxBuilder::new();
         match grants.capabilities.console {
             Console::Log => {
-                wasi.stdout(GuestLog { app: grants.app.clone(), stream: "stdout" });
-                wasi.stderr(GuestLog { app: grants.app.clone(), stream: "stderr" });
+                wasi.stdout(GuestLog {
+                    app: grants.app.clone(),
+                    stream: "stdout",
+                });
+                wasi.stderr(GuestLog {
+                    app: grants.app.clone(),
+                    stream: "stderr",
+                });
             }
             Console::Stderr => {
                 wasi.stdout(tokio::io::stderr());
@@ -145,7 +157,10 @@ impl Sandbox {
         for (name, value) in &caps.env {
             wasi.env(name, value);
         }
-        for (dirs, perms) in [(&caps.read, wasmtime_wasi::FsPerms::ReadOnly), (&caps.write, wasmtime_wasi::FsPerms::ReadWrite)] {
+        for (dirs, perms) in [
+            (&caps.read, wasmtime_wasi::FsPerms::ReadOnly),
+            (&caps.write, wasmtime_wasi::FsPerms::ReadWrite),
+        ] {
             for dir in dirs {
                 let guest = dir.to_string_lossy();
                 if let Err(error) = wasi.preopened_dir(dir, guest.as_ref(), perms) {
@@ -158,7 +173,10 @@ impl Sandbox {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             network: NetworkPolicy,
-            memory: MemoryLimiter { max: grants.memory_bytes, hit: false },
+            memory: MemoryLimiter {
+                max: grants.memory_bytes,
+                hit: false,
+            },
             deadline: Instant::now() + Duration::from_secs(3600),
         }
     }
@@ -176,13 +194,20 @@ impl Sandbox {
 
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for Sandbox {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.network }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.network,
+        }
     }
 }
 
@@ -193,7 +218,12 @@ struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max {
             self.hit = true;
             return Ok(false);
@@ -201,7 +231,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -244,7 +279,10 @@ impl IsTerminal for GuestLog {
 
 impl StdoutStream for GuestLog {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(GuestLogWriter { log: self.clone(), line: Vec::new() })
+        Box::new(GuestLogWriter {
+            log: self.clone(),
+            line: Vec::new(),
+        })
     }
 }
 
@@ -267,7 +305,11 @@ impl GuestLogWriter {
 }
 
 impl tokio::io::AsyncWrite for GuestLogWriter {
-    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         for &byte in buf {
             self.line.push(byte);
             if byte == b'\n' || self.line.len() >= 16 * 1024 {

@@ -40,20 +40,40 @@ pub struct PlatformRoutes {
 }
 
 fn axum_to_body(response: http::Response<axum::body::Body>) -> http::Response<Body> {
-    response.map(|body| body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))).boxed_unsync())
+    response.map(|body| {
+        body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    })
 }
 
 /// Calls `POST /functions/v2/{name}` with the JSON body (empty = `{}`).
-async fn function(routes: &PlatformRoutes, request: hyper::Request<Incoming>) -> Result<http::Response<Body>, ApiError> {
-    let name = request.uri().path().trim_start_matches("/functions/v2/").trim_end_matches('/').to_string();
+async fn function(
+    routes: &PlatformRoutes,
+    request: hyper::Request<Incoming>,
+) -> Result<http::Response<Body>, ApiError> {
+    let name = request
+        .uri()
+        .path()
+        .trim_start_matches("/functions/v2/")
+        .trim_end_matches('/')
+        .to_string();
     if name.contains('/') {
-        return Err(ApiError::NotFound(format!("no route for {}", request.uri().path())));
+        return Err(ApiError::NotFound(format!(
+            "no route for {}",
+            request.uri().path()
+        )));
     }
     if request.method() != Method::POST {
-        return Err(ApiError::MethodNotAllowed(format!("{} is not allowed on /functions/v2/{name}: use POST", request.method())));
+        return Err(ApiError::MethodNotAllowed(format!(
+            "{} is not allowed on /functions/v2/{name}: use POST",
+            request.method()
+        )));
     }
     let platform = &routes.platform;
-    let slot = platform.function_registry.slot(&name).ok_or_else(|| ApiError::NotFound(format!("function '{name}' not found")))?;
+    let slot = platform
+        .function_registry
+        .slot(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("function '{name}' not found")))?;
     if !slot.enabled() {
         return Err(ApiError::Resource(format!("function '{name}' is disabled")));
     }
@@ -61,13 +81,18 @@ async fn function(routes: &PlatformRoutes, request: hyper::Request<Incoming>) ->
     let body = http_body_util::Limited::new(request.into_body(), limit)
         .collect()
         .await
-        .map_err(|_| ApiError::PayloadTooLarge(format!("the body is larger than max_upload_mb ({} MiB)", limit >> 20)))?
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "the body is larger than max_upload_mb ({} MiB)",
+                limit >> 20
+            ))
+        })?
         .to_bytes();
     let input = if body.iter().all(u8::is_ascii_whitespace) {
         "{}".to_string()
     } else {
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ApiError::Validation(format!("the body is not JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Validation(format!("the body is not JSON: {e}")))?;
         value.to_string()
     };
     crate::invoke::call(slot.deployment(), input).await
@@ -75,7 +100,10 @@ async fn function(routes: &PlatformRoutes, request: hyper::Request<Incoming>) ->
 
 /// Serves `/api/v2/{name}/{rest}`: token first (for `jwt_check` services), then unknown → 404,
 /// disabled → 503; the guest sees `/{rest}` and `x-forwarded-prefix`.
-async fn service(routes: &PlatformRoutes, mut request: hyper::Request<Incoming>) -> Result<http::Response<Body>, ApiError> {
+async fn service(
+    routes: &PlatformRoutes,
+    mut request: hyper::Request<Incoming>,
+) -> Result<http::Response<Body>, ApiError> {
     let path = request.uri().path().to_string();
     let below = path.strip_prefix("/api/v2/").unwrap_or_default();
     let (name, rest) = below.split_once('/').unwrap_or((below, ""));
@@ -92,27 +120,41 @@ async fn service(routes: &PlatformRoutes, mut request: hyper::Request<Incoming>)
         target.push('?');
         target.push_str(query);
     }
-    *request.uri_mut() = target.parse().map_err(|_| ApiError::Validation(format!("invalid path '{target}'")))?;
-    let prefix = HeaderValue::from_str(&format!("/api/v2/{name}")).map_err(|_| ApiError::Validation("invalid service name".into()))?;
+    *request.uri_mut() = target
+        .parse()
+        .map_err(|_| ApiError::Validation(format!("invalid path '{target}'")))?;
+    let prefix = HeaderValue::from_str(&format!("/api/v2/{name}"))
+        .map_err(|_| ApiError::Validation("invalid service name".into()))?;
     request.headers_mut().insert("x-forwarded-prefix", prefix);
     if !request.headers().contains_key(http::header::HOST) {
-        request.headers_mut().insert(http::header::HOST, HeaderValue::from_static("localhost"));
+        request
+            .headers_mut()
+            .insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
     slot.deployment().handle(request).await
 }
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> http::Response<Body> {
-    let mut response = http::Response::new(Full::new(Bytes::from(value.to_string())).map_err(|never| match never {}).boxed_unsync());
+    let mut response = http::Response::new(
+        Full::new(Bytes::from(value.to_string()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 impl Routes {
     async fn route(self: Arc<Self>, request: hyper::Request<Incoming>) -> http::Response<Body> {
         let path = request.uri().path();
-        if matches!(path, "/health" | "/healthz") && matches!(*request.method(), Method::GET | Method::HEAD) {
+        if matches!(path, "/health" | "/healthz")
+            && matches!(*request.method(), Method::GET | Method::HEAD)
+        {
             return json(StatusCode::OK, &serde_json::json!({ "status": "ok" }));
         }
         let to_service = path.starts_with("/api/v2/");
@@ -120,10 +162,14 @@ impl Routes {
         if let Some(platform) = &self.platform {
             platform.platform.count_request();
             if to_service {
-                return service(platform, request).await.unwrap_or_else(ApiError::into_response);
+                return service(platform, request)
+                    .await
+                    .unwrap_or_else(ApiError::into_response);
             }
             if to_function {
-                return function(platform, request).await.unwrap_or_else(ApiError::into_response);
+                return function(platform, request)
+                    .await
+                    .unwrap_or_else(ApiError::into_response);
             }
             let router = platform.router.clone();
             let answer = platform.control.spawn(async move {
@@ -133,7 +179,9 @@ impl Routes {
             return match answer.await {
                 Ok(Ok(response)) => axum_to_body(response),
                 Ok(Err(never)) => match never {},
-                Err(join) => ApiError::Internal(anyhow::anyhow!("API task failed: {join}")).into_response(),
+                Err(join) => {
+                    ApiError::Internal(anyhow::anyhow!("API task failed: {join}")).into_response()
+                }
             };
         }
         let result = match &self.root_app {
@@ -141,7 +189,10 @@ impl Routes {
                 Some(deployment) => deployment.handle(request).await,
                 None => Err(ApiError::NotFound(format!("app '{name}' is not deployed"))),
             },
-            None => Err(ApiError::NotFound(format!("no route for {}", request.uri().path()))),
+            None => Err(ApiError::NotFound(format!(
+                "no route for {}",
+                request.uri().path()
+            ))),
         };
         result.unwrap_or_else(ApiError::into_response)
     }
@@ -173,27 +224,43 @@ impl Server {
     /// Serves forever: one thread and current-thread runtime per listener.
     pub fn run(self, routes: Arc<Routes>) -> anyhow::Result<()> {
         let registry = routes.registry.clone();
-        std::thread::Builder::new().name("kiln-sweeper".into()).spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(1));
-            registry.sweep();
-        })?;
+        std::thread::Builder::new()
+            .name("kiln-sweeper".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    registry.sweep();
+                }
+            })?;
         let mut threads = Vec::new();
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let routes = routes.clone();
-            threads.push(std::thread::Builder::new().name(format!("kiln-http-{index}")).spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                runtime.block_on(accept_loop(listener, routes))
-            })?);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("kiln-http-{index}"))
+                    .spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        runtime.block_on(accept_loop(listener, routes))
+                    })?,
+            );
         }
         for thread in threads {
-            thread.join().map_err(|_| anyhow::anyhow!("a serving thread panicked"))??;
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("a serving thread panicked"))??;
         }
         Ok(())
     }
 }
 
 fn reuseport_listener(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;

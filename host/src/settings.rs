@@ -40,7 +40,10 @@ impl std::fmt::Debug for Settings {
             .field("main_port", &self.main_port)
             .field("cors_origins", &self.cors_origins)
             .field("jwt_secret", &MASKED)
-            .field("function_execution_timeout_ms", &self.function_execution_timeout_ms)
+            .field(
+                "function_execution_timeout_ms",
+                &self.function_execution_timeout_ms,
+            )
             .field("default_memory_mb", &self.default_memory_mb)
             .field("max_upload_mb", &self.max_upload_mb)
             .finish()
@@ -52,7 +55,9 @@ pub fn validate(key: &str, value: &str) -> Result<(), ApiError> {
     let number = |min: u64, max: u64| -> Result<(), ApiError> {
         match value.trim().parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(()),
-            _ => Err(ApiError::Validation(format!("'{key}' must be an integer from {min} to {max}, got '{value}'"))),
+            _ => Err(ApiError::Validation(format!(
+                "'{key}' must be an integer from {min} to {max}, got '{value}'"
+            ))),
         }
     };
     match key {
@@ -62,14 +67,18 @@ pub fn validate(key: &str, value: &str) -> Result<(), ApiError> {
         "max_upload_mb" => number(1, 1024),
         "cors_origins" => {
             if value.trim().is_empty() || value.chars().any(|c| c.is_control()) {
-                Err(ApiError::Validation("'cors_origins' must be '*' or a comma-separated list of origins".into()))
+                Err(ApiError::Validation(
+                    "'cors_origins' must be '*' or a comma-separated list of origins".into(),
+                ))
             } else {
                 Ok(())
             }
         }
         "jwt_secret" => {
             if value.len() < 16 {
-                Err(ApiError::Validation("'jwt_secret' must be at least 16 characters".into()))
+                Err(ApiError::Validation(
+                    "'jwt_secret' must be at least 16 characters".into(),
+                ))
             } else {
                 Ok(())
             }
@@ -90,16 +99,20 @@ impl Settings {
     /// Settings from stored values (missing keys take their defaults).
     pub fn from_map(values: &BTreeMap<String, String>) -> Self {
         let get = |key: &str| -> String {
-            values
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| KEYS.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()).unwrap_or_default())
+            values.get(key).cloned().unwrap_or_else(|| {
+                KEYS.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default()
+            })
         };
         Self {
             main_port: get("main_port").parse().unwrap_or(8000),
             cors_origins: get("cors_origins"),
             jwt_secret: get("jwt_secret"),
-            function_execution_timeout_ms: get("function_execution_timeout").parse().unwrap_or(30_000),
+            function_execution_timeout_ms: get("function_execution_timeout")
+                .parse()
+                .unwrap_or(30_000),
             default_memory_mb: get("default_memory_mb").parse().unwrap_or(128),
             max_upload_mb: get("max_upload_mb").parse().unwrap_or(50),
         }

@@ -113,17 +113,19 @@ pub struct Store {
 }
 
 fn db_err(error: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &error {
-        if db.is_unique_violation() {
-            return ApiError::Conflict("it already exists".into());
-        }
+    if let sqlx::Error::Database(db) = &error
+        && db.is_unique_violation()
+    {
+        return ApiError::Conflict("it already exists".into());
     }
     ApiError::Internal(anyhow::Error::new(error).context("database"))
 }
 
 /// Now, as RFC 3339 (UTC).
 pub fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn service_from(row: &sqlx::sqlite::SqliteRow) -> ServiceRow {
@@ -154,8 +156,7 @@ fn version_from(row: &sqlx::sqlite::SqliteRow) -> VersionRow {
     }
 }
 
-const SERVICE_COLUMNS: &str =
-    "name, description, enabled, jwt_check, permissions, schema, limits, isolation, active_version, created_at, updated_at";
+const SERVICE_COLUMNS: &str = "name, description, enabled, jwt_check, permissions, schema, limits, isolation, active_version, created_at, updated_at";
 
 impl Store {
     /// Opens (creating) `{data_dir}/kiln.db` with WAL, foreign keys and a busy timeout, and runs
@@ -168,15 +169,24 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("../sql").run(&pool).await?;
         Ok(Self { pool })
     }
 
     /// Every stored config value.
     pub async fn config(&self) -> Result<BTreeMap<String, String>, ApiError> {
-        let rows = sqlx::query("SELECT key, value FROM config").fetch_all(&self.pool).await.map_err(db_err)?;
-        Ok(rows.iter().map(|r| (r.get("key"), r.get("value"))).collect())
+        let rows = sqlx::query("SELECT key, value FROM config")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("key"), r.get("value")))
+            .collect())
     }
 
     /// Sets one config value.
@@ -192,31 +202,49 @@ impl Store {
 
     /// All services or functions, by name.
     pub async fn services(&self, family: Family) -> Result<Vec<ServiceRow>, ApiError> {
-        let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM {} ORDER BY name", family.table()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM {} ORDER BY name",
+            family.table()
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(rows.iter().map(service_from).collect())
     }
 
     /// One service or function.
-    pub async fn service(&self, family: Family, name: &str) -> Result<Option<ServiceRow>, ApiError> {
-        let row = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM {} WHERE name = ?", family.table()))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+    pub async fn service(
+        &self,
+        family: Family,
+        name: &str,
+    ) -> Result<Option<ServiceRow>, ApiError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM {} WHERE name = ?",
+            family.table()
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(row.as_ref().map(service_from))
     }
 
     /// One version.
-    pub async fn version(&self, family: Family, name: &str, version: i64) -> Result<Option<VersionRow>, ApiError> {
-        let row = sqlx::query(&format!("SELECT * FROM {} WHERE name = ? AND version = ?", family.versions()))
-            .bind(name)
-            .bind(version)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+    pub async fn version(
+        &self,
+        family: Family,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<VersionRow>, ApiError> {
+        let row = sqlx::query(&format!(
+            "SELECT * FROM {} WHERE name = ? AND version = ?",
+            family.versions()
+        ))
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(row.as_ref().map(version_from))
     }
 
@@ -236,7 +264,13 @@ impl Store {
 
     /// Writes a service (insert when `create`, else update) and, if given, a new version made
     /// active, in one transaction. Returns the new version number.
-    pub async fn save_service(&self, family: Family, service: &ServiceRow, create: bool, version: Option<NewVersion>) -> Result<Option<i64>, ApiError> {
+    pub async fn save_service(
+        &self,
+        family: Family,
+        service: &ServiceRow,
+        create: bool,
+        version: Option<NewVersion>,
+    ) -> Result<Option<i64>, ApiError> {
         let (table, versions) = (family.table(), family.versions());
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         if create {
@@ -275,16 +309,22 @@ impl Store {
             .await
             .map_err(db_err)?;
             if updated.rows_affected() == 0 {
-                return Err(ApiError::NotFound(format!("{} '{}' not found", family.noun(), service.name)));
+                return Err(ApiError::NotFound(format!(
+                    "{} '{}' not found",
+                    family.noun(),
+                    service.name
+                )));
             }
         }
         let mut number = None;
         if let Some(version) = version {
-            let next: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(version), 0) + 1 FROM {versions} WHERE name = ?"))
-                .bind(&service.name)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let next: i64 = sqlx::query_scalar(&format!(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM {versions} WHERE name = ?"
+            ))
+            .bind(&service.name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
             sqlx::query(&format!(
                 "INSERT INTO {versions} (name, version, kind, code, component, sha256, artifact, created_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -300,12 +340,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            sqlx::query(&format!("UPDATE {table} SET active_version = ? WHERE name = ?"))
-                .bind(next)
-                .bind(&service.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(&format!(
+                "UPDATE {table} SET active_version = ? WHERE name = ?"
+            ))
+            .bind(next)
+            .bind(&service.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
             number = Some(next);
         }
         tx.commit().await.map_err(db_err)?;
@@ -313,14 +355,22 @@ impl Store {
     }
 
     /// Makes an existing version active.
-    pub async fn set_active_version(&self, family: Family, name: &str, version: i64) -> Result<(), ApiError> {
-        sqlx::query(&format!("UPDATE {} SET active_version = ?, updated_at = ? WHERE name = ?", family.table()))
-            .bind(version)
-            .bind(now())
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+    pub async fn set_active_version(
+        &self,
+        family: Family,
+        name: &str,
+        version: i64,
+    ) -> Result<(), ApiError> {
+        sqlx::query(&format!(
+            "UPDATE {} SET active_version = ?, updated_at = ? WHERE name = ?",
+            family.table()
+        ))
+        .bind(version)
+        .bind(now())
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 

@@ -41,7 +41,10 @@ fn workers_style_module_sees_the_request_and_shapes_the_response() {
     let json: serde_json::Value = response.json().unwrap();
     assert_eq!(json["method"], "PUT");
     assert_eq!(json["path"], "/items/42");
-    assert_eq!(json["query"], serde_json::json!({"color": "red", "size": "xl"}));
+    assert_eq!(
+        json["query"],
+        serde_json::json!({"color": "red", "size": "xl"})
+    );
     assert_eq!(json["header"], "hello");
     assert_eq!(json["missing"], serde_json::Value::Null);
     assert_eq!(json["body"], "payload ✓");
@@ -61,9 +64,18 @@ export default async function handler(req) {
     );
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
-    let response = client().post(kiln.url("/")).json(&serde_json::json!({"a": 2, "b": 40})).send().unwrap();
+    let response = client()
+        .post(kiln.url("/"))
+        .json(&serde_json::json!({"a": 2, "b": 40}))
+        .send()
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let json: serde_json::Value = response.json().unwrap();
     assert_eq!(json["sum"], 42);
     assert_eq!(json["ct"], "application/json");
@@ -106,7 +118,10 @@ export default {
     );
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
-    let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let go = http.get(kiln.url("/go")).send().unwrap();
     assert_eq!(go.status().as_u16(), 307);
     assert_eq!(go.headers()["location"], "https://example.com/next");
@@ -142,8 +157,16 @@ export default {
     assert_eq!(status, 500);
     assert_eq!(json["message"], "TypeError: rejected on purpose");
     // The error and its JS stack reach the server log, tagged with the app.
-    assert!(kiln.wait_for_log("handler exploded", std::time::Duration::from_secs(5)), "{}", kiln.log());
-    assert!(kiln.log().contains("index.js:"), "stack with file position expected:\n{}", kiln.log());
+    assert!(
+        kiln.wait_for_log("handler exploded", std::time::Duration::from_secs(5)),
+        "{}",
+        kiln.log()
+    );
+    assert!(
+        kiln.log().contains("index.js:"),
+        "stack with file position expected:\n{}",
+        kiln.log()
+    );
 }
 
 #[test]
@@ -154,7 +177,13 @@ fn a_handler_that_returns_no_response_is_an_execution_error() {
     let (status, json) = get_json(&kiln.url("/"));
     assert_eq!(status, 500);
     assert_eq!(json["error"], "ExecutionError");
-    assert!(json["message"].as_str().unwrap().contains("must return a Response"), "{json}");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("must return a Response"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -172,12 +201,35 @@ export default {
     );
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
-    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "ok");
-    assert!(kiln.wait_for_log("visible log line {\"n\":1}", std::time::Duration::from_secs(5)), "{}", kiln.log());
+    assert_eq!(
+        client().get(kiln.url("/")).send().unwrap().text().unwrap(),
+        "ok"
+    );
+    assert!(
+        kiln.wait_for_log(
+            "visible log line {\"n\":1}",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        kiln.log()
+    );
     assert!(kiln.wait_for_log("visible error line", std::time::Duration::from_secs(5)));
-    let line = kiln.log().lines().find(|l| l.contains("visible log line")).unwrap().to_string();
-    let app_name = app.path().file_name().unwrap().to_string_lossy().to_lowercase();
-    assert!(line.contains(&app_name), "log line should name the app: {line}");
+    let line = kiln
+        .log()
+        .lines()
+        .find(|l| l.contains("visible log line"))
+        .unwrap()
+        .to_string();
+    let app_name = app
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    assert!(
+        line.contains(&app_name),
+        "log line should name the app: {line}"
+    );
 }
 
 #[test]
@@ -190,5 +242,13 @@ fn health_endpoints_answer_beside_the_app() {
         assert_eq!(status, 200);
         assert_eq!(json, serde_json::json!({"status": "ok"}));
     }
-    assert_eq!(client().get(kiln.url("/other")).send().unwrap().text().unwrap(), "app");
+    assert_eq!(
+        client()
+            .get(kiln.url("/other"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "app"
+    );
 }

@@ -27,14 +27,19 @@ export default { fetch(request) { return Response.json({ greeting, path: new URL
         .arg(work.path().join("data"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // Only standard WASI interfaces are imported, so other wasi-http hosts can run it.
     let wasm = std::fs::read(out_dir.join("app.wasm")).unwrap();
     let mut depth = 0;
     for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
         match payload.unwrap() {
-            wasmparser::Payload::ModuleSection { .. } | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth -= 1,
             wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
@@ -54,7 +59,8 @@ export default { fetch(request) { return Response.json({ greeting, path: new URL
     assert_eq!(json["path"], "/hi");
 }
 
-const BROKEN: &str = "export default {\n  fetch(request) {\n    return new Response(\"x\";\n  }\n};\n";
+const BROKEN: &str =
+    "export default {\n  fetch(request) {\n    return new Response(\"x\";\n  }\n};\n";
 
 #[test]
 fn kiln_compile_reports_a_syntax_error_with_file_line_and_column() {
@@ -72,7 +78,10 @@ fn kiln_compile_reports_a_syntax_error_with_file_line_and_column() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("broken.js:3:"), "expected file:line:col in: {stderr}");
+    assert!(
+        stderr.contains("broken.js:3:"),
+        "expected file:line:col in: {stderr}"
+    );
     assert!(stderr.contains("SyntaxError"), "{stderr}");
     assert!(!work.path().join("out.wasm").exists());
 }
@@ -81,7 +90,9 @@ fn kiln_compile_reports_a_syntax_error_with_file_line_and_column() {
 fn serving_an_app_with_a_syntax_error_fails_with_its_line() {
     let app = js_app(BROKEN);
     let data = tempfile::tempdir().unwrap();
-    let log = Kiln::try_serve_app(app.path(), data.path(), &[]).err().expect("the server must refuse the app");
+    let log = Kiln::try_serve_app(app.path(), data.path(), &[])
+        .err()
+        .expect("the server must refuse the app");
     assert!(log.contains("index.js:3:"), "{log}");
 }
 
@@ -89,15 +100,21 @@ fn serving_an_app_with_a_syntax_error_fails_with_its_line() {
 fn a_module_without_a_handler_is_rejected_with_a_clear_message() {
     let app = js_app("export const notAHandler = 1;\n");
     let data = tempfile::tempdir().unwrap();
-    let log = Kiln::try_serve_app(app.path(), data.path(), &[]).err().expect("the server must refuse the app");
+    let log = Kiln::try_serve_app(app.path(), data.path(), &[])
+        .err()
+        .expect("the server must refuse the app");
     assert!(log.contains("no request handler"), "{log}");
 }
 
 #[test]
 fn top_level_code_that_throws_is_reported_with_its_position() {
-    let app = js_app("const x = 1;\nnull.boom;\nexport default { fetch() { return new Response('x'); } };\n");
+    let app = js_app(
+        "const x = 1;\nnull.boom;\nexport default { fetch() { return new Response('x'); } };\n",
+    );
     let data = tempfile::tempdir().unwrap();
-    let log = Kiln::try_serve_app(app.path(), data.path(), &[]).err().expect("the server must refuse the app");
+    let log = Kiln::try_serve_app(app.path(), data.path(), &[])
+        .err()
+        .expect("the server must refuse the app");
     assert!(log.contains("index.js:2:"), "{log}");
     assert!(log.contains("TypeError"), "{log}");
 }

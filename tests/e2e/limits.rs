@@ -18,7 +18,10 @@ fn an_infinite_loop_gets_504_within_its_deadline_while_other_requests_keep_answe
     let app = js_app(LOOPER);
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::serve_app(app.path(), data.path(), &["--timeout-ms", "1500"]);
-    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "healthy");
+    assert_eq!(
+        client().get(kiln.url("/")).send().unwrap().text().unwrap(),
+        "healthy"
+    );
 
     let spin_url = kiln.url("/spin");
     let started = Instant::now();
@@ -32,7 +35,10 @@ fn an_infinite_loop_gets_504_within_its_deadline_while_other_requests_keep_answe
     // While the loop spins, healthy requests (new connections, so both serving threads) answer.
     let mut answered = Vec::new();
     for _ in 0..6 {
-        let http = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        let http = reqwest::blocking::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         let text = http.get(kiln.url("/")).send().unwrap().text().unwrap();
         assert_eq!(text, "healthy");
         answered.push(Instant::now());
@@ -42,10 +48,19 @@ fn an_infinite_loop_gets_504_within_its_deadline_while_other_requests_keep_answe
     assert_eq!(json["error"], "TimeoutError");
     assert_eq!(json["retryable"], true);
     let elapsed = spun_until - started;
-    assert!(elapsed >= Duration::from_millis(1400) && elapsed < Duration::from_secs(5), "deadline not honoured: {elapsed:?}");
-    assert!(answered.iter().all(|t| *t < spun_until), "healthy requests waited for the loop");
+    assert!(
+        elapsed >= Duration::from_millis(1400) && elapsed < Duration::from_secs(5),
+        "deadline not honoured: {elapsed:?}"
+    );
+    assert!(
+        answered.iter().all(|t| *t < spun_until),
+        "healthy requests waited for the loop"
+    );
     // The server is still fine afterwards.
-    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "healthy");
+    assert_eq!(
+        client().get(kiln.url("/")).send().unwrap().text().unwrap(),
+        "healthy"
+    );
 }
 
 #[test]
@@ -69,8 +84,14 @@ export default {
     let (status, json) = get_json(&kiln.url("/hog"));
     assert_eq!(status, 503, "{json}");
     assert_eq!(json["error"], "ResourceError");
-    assert!(json["message"].as_str().unwrap().contains("memory"), "{json}");
-    assert_eq!(client().get(kiln.url("/")).send().unwrap().text().unwrap(), "fine");
+    assert!(
+        json["message"].as_str().unwrap().contains("memory"),
+        "{json}"
+    );
+    assert_eq!(
+        client().get(kiln.url("/")).send().unwrap().text().unwrap(),
+        "fine"
+    );
 }
 
 const COUNTER: &str = r#"
@@ -84,7 +105,9 @@ fn module_state_grows_across_requests_in_reuse_mode() {
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::serve_app(app.path(), data.path(), &["--isolation", "reuse"]);
     kiln.wait_for_snapshot();
-    let counts: Vec<i64> = (0..5).map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap()).collect();
+    let counts: Vec<i64> = (0..5)
+        .map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap())
+        .collect();
     assert_eq!(counts, vec![1, 2, 3, 4, 5]);
 }
 
@@ -93,7 +116,9 @@ fn module_state_is_fresh_for_every_request_in_request_mode() {
     let app = js_app(COUNTER);
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::serve_app(app.path(), data.path(), &["--isolation", "request"]);
-    let counts: Vec<i64> = (0..5).map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap()).collect();
+    let counts: Vec<i64> = (0..5)
+        .map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap())
+        .collect();
     assert_eq!(counts, vec![1, 1, 1, 1, 1]);
 }
 
@@ -101,8 +126,14 @@ fn module_state_is_fresh_for_every_request_in_request_mode() {
 fn reuse_mode_retires_an_instance_after_its_request_budget() {
     let app = js_app(COUNTER);
     let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::serve_app(app.path(), data.path(), &["--max-requests-per-instance", "3"]);
+    let kiln = Kiln::serve_app(
+        app.path(),
+        data.path(),
+        &["--max-requests-per-instance", "3"],
+    );
     kiln.wait_for_snapshot();
-    let counts: Vec<i64> = (0..7).map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap()).collect();
+    let counts: Vec<i64> = (0..7)
+        .map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap())
+        .collect();
     assert_eq!(counts, vec![1, 2, 3, 1, 2, 3, 1]);
 }

@@ -22,7 +22,12 @@ const README_SERVICE: &str = r#"{
     "schema": "{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"My Awesome Service\",\"version\":\"1.0.0\"}}"
   }"#;
 
-fn admin(method: reqwest::Method, kiln: &Kiln, path: &str, token: &str) -> reqwest::blocking::RequestBuilder {
+fn admin(
+    method: reqwest::Method,
+    kiln: &Kiln,
+    path: &str,
+    token: &str,
+) -> reqwest::blocking::RequestBuilder {
     client().request(method, kiln.url(path)).bearer_auth(token)
 }
 
@@ -45,12 +50,19 @@ fn nanoedgert_readme_service_management_flow() {
 
     // Create with the README's body.
     let (status, created) = call(
-        admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt).header("content-type", "application/json").body(README_SERVICE),
+        admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+            .header("content-type", "application/json")
+            .body(README_SERVICE),
     );
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["name"], "my-awesome-service");
     assert_eq!(created["schema"]["info"]["title"], "My Awesome Service");
-    assert!(created["code"].as_str().unwrap().contains("Hello from my awesome service!"));
+    assert!(
+        created["code"]
+            .as_str()
+            .unwrap()
+            .contains("Hello from my awesome service!")
+    );
     assert_eq!(created["version"], 1);
 
     // Call it, at its mount and below.
@@ -58,51 +70,137 @@ fn nanoedgert_readme_service_management_flow() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Hello from my awesome service!");
     assert_eq!(body["path"], "/");
-    assert!(body["timestamp"].as_str().unwrap().starts_with("20"), "{body}");
+    assert!(
+        body["timestamp"].as_str().unwrap().starts_with("20"),
+        "{body}"
+    );
     let (_, body) = call(client().post(kiln.url("/api/v2/my-awesome-service/deeper/path?q=1")));
-    assert_eq!((body["method"].clone(), body["path"].clone()), (json!("POST"), json!("/deeper/path")));
+    assert_eq!(
+        (body["method"].clone(), body["path"].clone()),
+        (json!("POST"), json!("/deeper/path"))
+    );
 
     // Update enabled and jwt_check, as in the README.
     let (status, updated) = call(
-        admin(Method::PUT, &kiln, "/admin-api/v2/services/my-awesome-service", &jwt).json(&json!({"enabled": false, "jwt_check": true})),
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/my-awesome-service",
+            &jwt,
+        )
+        .json(&json!({"enabled": false, "jwt_check": true})),
     );
     assert_eq!(status, 200, "{updated}");
-    assert_eq!((updated["enabled"].clone(), updated["jwt_check"].clone()), (json!(false), json!(true)));
+    assert_eq!(
+        (updated["enabled"].clone(), updated["jwt_check"].clone()),
+        (json!(false), json!(true))
+    );
     let (status, body) = call(client().get(kiln.url("/api/v2/my-awesome-service")));
-    assert_eq!((status, body["error"].clone()), (401, json!("Unauthorized")));
-    let (status, body) = call(client().get(kiln.url("/api/v2/my-awesome-service")).bearer_auth(&jwt));
-    assert_eq!((status, body["error"].clone()), (503, json!("ResourceError")));
-    let (status, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/my-awesome-service", &jwt).json(&json!({"enabled": true})));
+    assert_eq!(
+        (status, body["error"].clone()),
+        (401, json!("Unauthorized"))
+    );
+    let (status, body) = call(
+        client()
+            .get(kiln.url("/api/v2/my-awesome-service"))
+            .bearer_auth(&jwt),
+    );
+    assert_eq!(
+        (status, body["error"].clone()),
+        (503, json!("ResourceError"))
+    );
+    let (status, _) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/my-awesome-service",
+            &jwt,
+        )
+        .json(&json!({"enabled": true})),
+    );
     assert_eq!(status, 200);
     let (status, _) = call(client().get(kiln.url("/api/v2/my-awesome-service")));
     assert_eq!(status, 401);
-    let (status, body) = call(client().get(kiln.url("/api/v2/my-awesome-service")).bearer_auth(&jwt));
-    assert_eq!((status, body["message"].clone()), (200, json!("Hello from my awesome service!")));
+    let (status, body) = call(
+        client()
+            .get(kiln.url("/api/v2/my-awesome-service"))
+            .bearer_auth(&jwt),
+    );
+    assert_eq!(
+        (status, body["message"].clone()),
+        (200, json!("Hello from my awesome service!"))
+    );
 
     // Config: main_port, as in the README; jwt_secret is never shown.
-    let (status, entry) = call(admin(Method::PUT, &kiln, "/admin-api/v2/config/main_port", &jwt).json(&json!({"value": "8080"})));
-    assert_eq!((status, entry), (200, json!({"key": "main_port", "value": "8080"})));
+    let (status, entry) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/config/main_port", &jwt)
+            .json(&json!({"value": "8080"})),
+    );
+    assert_eq!(
+        (status, entry),
+        (200, json!({"key": "main_port", "value": "8080"}))
+    );
     let (_, config) = call(admin(Method::GET, &kiln, "/admin-api/v2/config", &jwt));
     assert_eq!(config["config"]["main_port"], "8080");
     assert_eq!(config["config"]["jwt_secret"], "********");
-    let (_, entry) = call(admin(Method::GET, &kiln, "/admin-api/v2/config/main_port", &jwt));
+    let (_, entry) = call(admin(
+        Method::GET,
+        &kiln,
+        "/admin-api/v2/config/main_port",
+        &jwt,
+    ));
     assert_eq!(entry, json!({"key": "main_port", "value": "8080"}));
 
     // List (summaries, no code) and get (with code).
     let (status, list) = call(admin(Method::GET, &kiln, "/admin-api/v2/services", &jwt));
     assert_eq!(status, 200);
-    let names: Vec<&str> = list["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["calculator", "hello", "my-awesome-service"]);
-    assert!(list["services"].as_array().unwrap().iter().all(|s| s.get("code").is_none()));
-    let (status, one) = call(admin(Method::GET, &kiln, "/admin-api/v2/services/my-awesome-service", &jwt));
+    assert!(
+        list["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.get("code").is_none())
+    );
+    let (status, one) = call(admin(
+        Method::GET,
+        &kiln,
+        "/admin-api/v2/services/my-awesome-service",
+        &jwt,
+    ));
     assert_eq!(status, 200);
-    assert!(one["code"].as_str().unwrap().starts_with("export default async function handler"));
+    assert!(
+        one["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("export default async function handler")
+    );
 
     // Delete: it stops being served at once.
-    let (status, deleted) = call(admin(Method::DELETE, &kiln, "/admin-api/v2/services/my-awesome-service", &jwt));
+    let (status, deleted) = call(admin(
+        Method::DELETE,
+        &kiln,
+        "/admin-api/v2/services/my-awesome-service",
+        &jwt,
+    ));
     assert_eq!(status, 200);
-    assert!(deleted["message"].as_str().unwrap().contains("my-awesome-service"));
-    let (status, body) = call(client().get(kiln.url("/api/v2/my-awesome-service")).bearer_auth(&jwt));
+    assert!(
+        deleted["message"]
+            .as_str()
+            .unwrap()
+            .contains("my-awesome-service")
+    );
+    let (status, body) = call(
+        client()
+            .get(kiln.url("/api/v2/my-awesome-service"))
+            .bearer_auth(&jwt),
+    );
     assert_eq!((status, body["error"].clone()), (404, json!("NotFound")));
 }
 
@@ -110,7 +208,10 @@ fn error(status: u16, body: &serde_json::Value, want_status: u16, kind: &str, me
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"], kind, "{body}");
     let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains(message_part), "message {message:?} should contain {message_part:?}");
+    assert!(
+        message.contains(message_part),
+        "message {message:?} should contain {message_part:?}"
+    );
 }
 
 #[test]
@@ -128,7 +229,11 @@ fn every_error_row_has_its_status_and_json_body() {
     error(s, &b, 401, "Unauthorized", "bearer token");
     let (s, b) = call(client().get(kiln.url(services)).bearer_auth("not.a.jwt"));
     error(s, &b, 401, "Unauthorized", "malformed");
-    let foreign = token(data.path(), &[("KILN_JWT_SECRET", "some-other-secret-entirely")], &[]);
+    let foreign = token(
+        data.path(),
+        &[("KILN_JWT_SECRET", "some-other-secret-entirely")],
+        &[],
+    );
     let (s, b) = call(client().get(kiln.url(services)).bearer_auth(foreign));
     error(s, &b, 401, "Unauthorized", "signature");
     let expired = token(data.path(), &[("KILN_JWT_SECRET", SECRET)], &["--ttl", "1"]);
@@ -141,11 +246,17 @@ fn every_error_row_has_its_status_and_json_body() {
     // Unknown admin paths: 401 without a token, 404 with one.
     let (s, b) = call(client().get(kiln.url("/admin-api/v2/nothing-here")));
     error(s, &b, 401, "Unauthorized", "");
-    let (s, b) = call(admin(Method::GET, &kiln, "/admin-api/v2/nothing-here", &jwt));
+    let (s, b) = call(admin(
+        Method::GET,
+        &kiln,
+        "/admin-api/v2/nothing-here",
+        &jwt,
+    ));
     error(s, &b, 404, "NotFound", "/admin-api/v2/nothing-here");
 
     // 400s at upload.
-    let create = |body: serde_json::Value| call(admin(Method::POST, &kiln, services, &jwt).json(&body));
+    let create =
+        |body: serde_json::Value| call(admin(Method::POST, &kiln, services, &jwt).json(&body));
     let ok_code = "export default { fetch() { return new Response('ok'); } };";
     let (s, b) = create(json!({"name": "Bad_Name", "code": ok_code}));
     error(s, &b, 400, "ValidationError", "invalid name");
@@ -155,32 +266,105 @@ fn every_error_row_has_its_status_and_json_body() {
     assert!(b["column"].as_u64().is_some(), "{b}");
     let (s, b) = create(json!({"name": "nohandler", "code": "export const x = 1;"}));
     error(s, &b, 400, "ValidationError", "no request handler");
-    let (s, b) = create(json!({"name": "runner", "code": ok_code, "permissions": {"run": ["curl"]}}));
-    error(s, &b, 400, "ValidationError", "permissions.run must be empty");
-    let (s, b) = create(json!({"name": "reader", "code": ok_code, "permissions": {"read": ["/definitely/not/here"]}}));
+    let (s, b) =
+        create(json!({"name": "runner", "code": ok_code, "permissions": {"run": ["curl"]}}));
+    error(
+        s,
+        &b,
+        400,
+        "ValidationError",
+        "permissions.run must be empty",
+    );
+    let (s, b) = create(
+        json!({"name": "reader", "code": ok_code, "permissions": {"read": ["/definitely/not/here"]}}),
+    );
     error(s, &b, 400, "ValidationError", "/definitely/not/here");
     let (s, b) = create(json!({"name": "extra", "code": ok_code, "colour": "blue"}));
     error(s, &b, 400, "ValidationError", "colour");
-    let (s, b) = call(admin(Method::POST, &kiln, services, &jwt).header("content-type", "application/json").body("{not json"));
+    let (s, b) = call(
+        admin(Method::POST, &kiln, services, &jwt)
+            .header("content-type", "application/json")
+            .body("{not json"),
+    );
     error(s, &b, 400, "ValidationError", "invalid JSON");
-    let (s, b) = call(admin(Method::POST, &kiln, services, &jwt).header("content-type", "text/plain").body("hi"));
+    let (s, b) = call(
+        admin(Method::POST, &kiln, services, &jwt)
+            .header("content-type", "text/plain")
+            .body("hi"),
+    );
     error(s, &b, 415, "UnsupportedMediaType", "application/json");
-    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/wasm/component", &jwt).body(b"\0asm\x01\0\0\0".to_vec()));
-    error(s, &b, 400, "ValidationError", "core WebAssembly module, not a component");
-    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/wasm/component", &jwt).body(b"\0asm\x0d\0\x01\0".to_vec()));
-    error(s, &b, 400, "ValidationError", "does not export wasi:http/incoming-handler");
-    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/wasm/component", &jwt).body("garbage"));
+    let (s, b) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/wasm/component",
+            &jwt,
+        )
+        .body(b"\0asm\x01\0\0\0".to_vec()),
+    );
+    error(
+        s,
+        &b,
+        400,
+        "ValidationError",
+        "core WebAssembly module, not a component",
+    );
+    let (s, b) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/wasm/component",
+            &jwt,
+        )
+        .body(b"\0asm\x0d\0\x01\0".to_vec()),
+    );
+    error(
+        s,
+        &b,
+        400,
+        "ValidationError",
+        "does not export wasi:http/incoming-handler",
+    );
+    let (s, b) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/wasm/component",
+            &jwt,
+        )
+        .body("garbage"),
+    );
     error(s, &b, 400, "ValidationError", "not valid WebAssembly");
-    let foreign = wat::parse_str(r#"(component (import "acme:db/query@1.0.0" (instance)))"#).unwrap();
-    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/wasm/component", &jwt).body(foreign));
-    error(s, &b, 400, "ValidationError", "'acme:db/query@1.0.0', which Kiln does not provide");
+    let foreign =
+        wat::parse_str(r#"(component (import "acme:db/query@1.0.0" (instance)))"#).unwrap();
+    let (s, b) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/wasm/component",
+            &jwt,
+        )
+        .body(foreign),
+    );
+    error(
+        s,
+        &b,
+        400,
+        "ValidationError",
+        "'acme:db/query@1.0.0', which Kiln does not provide",
+    );
 
     // 409 and 404.
     let (s, _) = create(json!({"name": "taken", "code": ok_code}));
     assert_eq!(s, 201);
     let (s, b) = create(json!({"name": "taken", "code": ok_code}));
     error(s, &b, 409, "Conflict", "taken");
-    let (s, b) = call(admin(Method::GET, &kiln, "/admin-api/v2/services/ghost", &jwt));
+    let (s, b) = call(admin(
+        Method::GET,
+        &kiln,
+        "/admin-api/v2/services/ghost",
+        &jwt,
+    ));
     error(s, &b, 404, "NotFound", "ghost");
     let (s, b) = call(client().get(kiln.url("/api/v2/ghost/x")));
     error(s, &b, 404, "NotFound", "ghost");
@@ -190,25 +374,48 @@ fn every_error_row_has_its_status_and_json_body() {
     error(s, &b, 405, "MethodNotAllowed", "DELETE");
 
     // Config validation.
-    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/config/available_port_start", &jwt).json(&json!({"value": "9000"})));
+    let (s, b) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/config/available_port_start",
+            &jwt,
+        )
+        .json(&json!({"value": "9000"})),
+    );
     error(s, &b, 400, "ValidationError", "unknown config key");
-    let (s, b) = call(admin(Method::PUT, &kiln, "/admin-api/v2/config/main_port", &jwt).json(&json!({"value": "eighty"})));
+    let (s, b) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/config/main_port", &jwt)
+            .json(&json!({"value": "eighty"})),
+    );
     error(s, &b, 400, "ValidationError", "main_port");
 
     // 413 above max_upload_mb.
-    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/config/max_upload_mb", &jwt).json(&json!({"value": "1"})));
+    let (s, _) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/config/max_upload_mb",
+            &jwt,
+        )
+        .json(&json!({"value": "1"})),
+    );
     assert_eq!(s, 200);
     let big = format!("// {}\n{ok_code}", "x".repeat(2 << 20));
     let (s, b) = create(json!({"name": "big", "code": big}));
     error(s, &b, 413, "PayloadTooLarge", "max_upload_mb");
 
     // Execution errors: 500 thrown, 504 past the deadline, 503 disabled, 401 jwt_check.
-    let (s, _) = create(json!({"name": "thrower", "code": "export default { fetch() { throw new Error('kaput'); } };"}));
+    let (s, _) = create(
+        json!({"name": "thrower", "code": "export default { fetch() { throw new Error('kaput'); } };"}),
+    );
     assert_eq!(s, 201);
     let (s, b) = call(client().get(kiln.url("/api/v2/thrower")));
     error(s, &b, 500, "ExecutionError", "kaput");
     assert_eq!(b["retryable"], false);
-    let (s, _) = create(json!({"name": "sleeper", "code": "export default { fetch() { for (;;) {} } };", "limits": {"timeout_ms": 300}}));
+    let (s, _) = create(
+        json!({"name": "sleeper", "code": "export default { fetch() { for (;;) {} } };", "limits": {"timeout_ms": 300}}),
+    );
     assert_eq!(s, 201);
     let (s, b) = call(client().get(kiln.url("/api/v2/sleeper")));
     error(s, &b, 504, "TimeoutError", "300 ms");
@@ -216,7 +423,8 @@ fn every_error_row_has_its_status_and_json_body() {
     assert_eq!(s, 201);
     let (s, b) = call(client().get(kiln.url("/api/v2/off")));
     error(s, &b, 503, "ResourceError", "disabled");
-    let (s, _) = create(json!({"name": "locked", "code": ok_code, "jwt_check": true, "enabled": false}));
+    let (s, _) =
+        create(json!({"name": "locked", "code": ok_code, "jwt_check": true, "enabled": false}));
     assert_eq!(s, 201);
     let (s, b) = call(client().get(kiln.url("/api/v2/locked")));
     error(s, &b, 401, "Unauthorized", "");
@@ -236,23 +444,45 @@ fn services_survive_a_restart_without_recompiling() {
         })));
         assert_eq!(s, 201);
         let wasm = std::fs::read(repo().join("components/hello-rust.wasm")).unwrap();
-        let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/rusty/component", &jwt).header("content-type", "application/wasm").body(wasm));
+        let (s, _) = call(
+            admin(
+                Method::PUT,
+                &kiln,
+                "/admin-api/v2/services/rusty/component",
+                &jwt,
+            )
+            .header("content-type", "application/wasm")
+            .body(wasm),
+        );
         assert_eq!(s, 201);
         // Let the snapshots land in the cache: seeded hello, calculator and hello function, and keeper.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while kiln.log().matches("snapshot ready").count() < 4 && std::time::Instant::now() < deadline {
+        while kiln.log().matches("snapshot ready").count() < 4
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
     let kiln = Kiln::platform(data.path());
     let (s, body) = call(client().get(kiln.url("/api/v2/keeper")));
-    assert_eq!((s, body), (200, json!({"kept": true, "prefix": "/api/v2/keeper"})));
-    let text = client().get(kiln.url("/api/v2/rusty/x")).send().unwrap().text().unwrap();
+    assert_eq!(
+        (s, body),
+        (200, json!({"kept": true, "prefix": "/api/v2/keeper"}))
+    );
+    let text = client()
+        .get(kiln.url("/api/v2/rusty/x"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(text, "Hello from Rust! Method::Get /x\n");
     let (s, body) = call(client().get(kiln.url("/api/v2/hello?name=again")));
     assert_eq!((s, body["message"].clone()), (200, json!("Hello, again!")));
     let log = kiln.log();
-    assert!(!log.contains("compiled to bytecode"), "recompiled after restart:\n{log}");
+    assert!(
+        !log.contains("compiled to bytecode"),
+        "recompiled after restart:\n{log}"
+    );
     assert!(log.matches("cache hit").count() >= 4, "{log}");
     let (_, list) = call(admin(Method::GET, &kiln, "/admin-api/v2/services", &jwt));
     assert_eq!(list["services"].as_array().unwrap().len(), 4);
@@ -265,14 +495,37 @@ fn a_prebuilt_component_is_uploaded_called_and_replaced() {
     let kiln = Kiln::platform(data.path());
     let jwt = admin_token(data.path());
     let wasm = std::fs::read(repo().join("components/hello-rust.wasm")).unwrap();
-    let (s, view) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/rust-hello/component", &jwt).header("content-type", "application/wasm").body(wasm.clone()));
+    let (s, view) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/rust-hello/component",
+            &jwt,
+        )
+        .header("content-type", "application/wasm")
+        .body(wasm.clone()),
+    );
     assert_eq!(s, 201, "{view}");
     assert_eq!(view["kind"], "component");
     assert_eq!(view["version"], 1);
-    let response = client().get(kiln.url("/api/v2/rust-hello/greet?who=me")).send().unwrap();
+    let response = client()
+        .get(kiln.url("/api/v2/rust-hello/greet?who=me"))
+        .send()
+        .unwrap();
     assert_eq!(response.headers()["x-component"], "hello-rust");
-    assert_eq!(response.text().unwrap(), "Hello from Rust! Method::Get /greet?who=me\n");
-    let (s, view) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/rust-hello/component", &jwt).body(wasm));
+    assert_eq!(
+        response.text().unwrap(),
+        "Hello from Rust! Method::Get /greet?who=me\n"
+    );
+    let (s, view) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/rust-hello/component",
+            &jwt,
+        )
+        .body(wasm),
+    );
     assert_eq!((s, view["version"].clone()), (200, json!(2)));
 }
 
@@ -284,27 +537,77 @@ fn versions_and_rollback_follow_without_recompiling() {
     let jwt = admin_token(data.path());
     let v1 = "export default { fetch() { return new Response('version one'); } };";
     let v2 = "export default { fetch() { return new Response('version two'); } };";
-    let (s, _) = call(admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt).json(&json!({"name": "flip", "code": v1})));
+    let (s, _) = call(
+        admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+            .json(&json!({"name": "flip", "code": v1})),
+    );
     assert_eq!(s, 201);
-    let get = || client().get(kiln.url("/api/v2/flip")).send().unwrap().text().unwrap();
+    let get = || {
+        client()
+            .get(kiln.url("/api/v2/flip"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
     assert_eq!(get(), "version one");
-    assert!(kiln.wait_for_log("snapshot ready: swapped in app=flip", Duration::from_secs(60)), "{}", kiln.log());
-    let (s, view) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/flip", &jwt).json(&json!({"code": v2})));
+    assert!(
+        kiln.wait_for_log(
+            "snapshot ready: swapped in app=flip",
+            Duration::from_secs(60)
+        ),
+        "{}",
+        kiln.log()
+    );
+    let (s, view) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/flip", &jwt).json(&json!({"code": v2})),
+    );
     assert_eq!((s, view["version"].clone()), (200, json!(2)));
     assert_eq!(get(), "version two");
-    let (_, versions) = call(admin(Method::GET, &kiln, "/admin-api/v2/services/flip/versions", &jwt));
+    let (_, versions) = call(admin(
+        Method::GET,
+        &kiln,
+        "/admin-api/v2/services/flip/versions",
+        &jwt,
+    ));
     let list = versions["versions"].as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!((list[0]["version"].clone(), list[0]["active"].clone()), (json!(1), json!(false)));
-    assert_eq!((list[1]["version"].clone(), list[1]["active"].clone()), (json!(2), json!(true)));
+    assert_eq!(
+        (list[0]["version"].clone(), list[0]["active"].clone()),
+        (json!(1), json!(false))
+    );
+    assert_eq!(
+        (list[1]["version"].clone(), list[1]["active"].clone()),
+        (json!(2), json!(true))
+    );
     assert_eq!(list[0]["sha256"].as_str().unwrap().len(), 64);
 
     let compiles_before = kiln.log().matches("compiled to bytecode").count();
-    let (s, view) = call(admin(Method::POST, &kiln, "/admin-api/v2/services/flip/rollback", &jwt).json(&json!({"version": 1})));
+    let (s, view) = call(
+        admin(
+            Method::POST,
+            &kiln,
+            "/admin-api/v2/services/flip/rollback",
+            &jwt,
+        )
+        .json(&json!({"version": 1})),
+    );
     assert_eq!((s, view["version"].clone()), (200, json!(1)));
     assert_eq!(get(), "version one");
-    assert_eq!(kiln.log().matches("compiled to bytecode").count(), compiles_before, "rollback recompiled");
-    let (s, b) = call(admin(Method::POST, &kiln, "/admin-api/v2/services/flip/rollback", &jwt).json(&json!({"version": 7})));
+    assert_eq!(
+        kiln.log().matches("compiled to bytecode").count(),
+        compiles_before,
+        "rollback recompiled"
+    );
+    let (s, b) = call(
+        admin(
+            Method::POST,
+            &kiln,
+            "/admin-api/v2/services/flip/rollback",
+            &jwt,
+        )
+        .json(&json!({"version": 7})),
+    );
     error(s, &b, 404, "NotFound", "version 7");
 }
 
@@ -316,13 +619,24 @@ fn cors_preflights_are_answered_without_auth() {
         .request(reqwest::Method::OPTIONS, kiln.url("/admin-api/v2/services"))
         .header("origin", "https://app.example")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 204);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    assert!(response.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    assert_eq!(response.headers()["access-control-allow-headers"], "authorization, content-type");
+    assert!(
+        response.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert_eq!(
+        response.headers()["access-control-allow-headers"],
+        "authorization, content-type"
+    );
 }
 
 #[test]
@@ -336,9 +650,16 @@ fn status_counts_services_and_requests() {
     assert_eq!(s, 200);
     assert_eq!(status["status"], "ok");
     assert_eq!(status["services"], json!({"total": 2, "enabled": 2}));
-    assert_eq!(status["functions"], json!({"total": 1, "enabled": 1}), "the seeded function");
+    assert_eq!(
+        status["functions"],
+        json!({"total": 1, "enabled": 1}),
+        "the seeded function"
+    );
     assert!(status["requests_total"].as_u64().unwrap() >= 3, "{status}");
-    assert!(status["instances_active"].as_u64().unwrap() >= 1, "{status}");
+    assert!(
+        status["instances_active"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
     assert!(status["uptime_seconds"].is_u64());
 }
 
@@ -376,31 +697,59 @@ fn openapi_describes_every_route_and_service_docs_come_from_the_stored_schema() 
         ("/admin-api/v2/config", "get"),
         ("/admin-api/v2/config/{key}", "put"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from /openapi.json");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from /openapi.json"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     validate_with_openapi_spec_validator(&doc);
 
-    let (s, _) = call(admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt).header("content-type", "application/json").body(README_SERVICE));
+    let (s, _) = call(
+        admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+            .header("content-type", "application/json")
+            .body(README_SERVICE),
+    );
     assert_eq!(s, 201);
     let (s, schema) = call(client().get(kiln.url("/api/docs/openapi/my-awesome-service")));
     assert_eq!(s, 200);
     assert_eq!(schema["info"]["title"], "My Awesome Service");
-    assert_eq!(schema["servers"], json!([{"url": "/api/v2/my-awesome-service"}]));
-    let page = client().get(kiln.url("/api/docs/my-awesome-service")).send().unwrap().text().unwrap();
+    assert_eq!(
+        schema["servers"],
+        json!([{"url": "/api/v2/my-awesome-service"}])
+    );
+    let page = client()
+        .get(kiln.url("/api/docs/my-awesome-service"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(page.contains("/api/docs/openapi/my-awesome-service"));
     let (s, b) = call(client().get(kiln.url("/api/docs/openapi/hello")));
     error(s, &b, 404, "NotFound", "no schema");
-    let css = client().get(kiln.url("/docs/assets/swagger-ui.css")).send().unwrap();
+    let css = client()
+        .get(kiln.url("/docs/assets/swagger-ui.css"))
+        .send()
+        .unwrap();
     assert_eq!(css.status().as_u16(), 200);
-    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
 }
 
 #[test]
 fn swagger_ui_in_a_headless_browser_lists_kilns_operations() {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
     let Some(chromium) = chromium else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium for the browser test");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium for the browser test"
+        );
         eprintln!("skipping: chromium is not installed (apt-get install chromium)");
         return;
     };
@@ -425,8 +774,17 @@ fn swagger_ui_in_a_headless_browser_lists_kilns_operations() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&output.stdout);
-    for operation in ["/admin-api/v2/services", "/admin-api/v2/config/{key}", "/api/v2/{name}/{rest}", "/health"] {
-        assert!(dom.contains(operation), "Swagger UI did not render {operation}:\n{}", &dom[..dom.len().min(3000)]);
+    for operation in [
+        "/admin-api/v2/services",
+        "/admin-api/v2/config/{key}",
+        "/api/v2/{name}/{rest}",
+        "/health",
+    ] {
+        assert!(
+            dom.contains(operation),
+            "Swagger UI did not render {operation}:\n{}",
+            &dom[..dom.len().min(3000)]
+        );
     }
     assert!(dom.contains("opblock"), "no operation blocks rendered");
 }
@@ -436,12 +794,20 @@ fn first_start_generates_a_secret_that_kiln_token_signs_with() {
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::start(data.path(), &[], &[]).unwrap_or_else(|log| panic!("{log}"));
     let jwt = token(data.path(), &[], &["--sub", "ops", "--ttl", "10m"]);
-    let (s, list) = call(client().get(kiln.url("/admin-api/v2/services")).bearer_auth(&jwt));
+    let (s, list) = call(
+        client()
+            .get(kiln.url("/admin-api/v2/services"))
+            .bearer_auth(&jwt),
+    );
     assert_eq!(s, 200, "{list}");
     // A token signed with any fixed, guessable secret is refused.
     for guess in ["default-secret-change-me", "secret", SECRET] {
         let forged = token(data.path(), &[("KILN_JWT_SECRET", guess)], &[]);
-        let (s, _) = call(client().get(kiln.url("/admin-api/v2/services")).bearer_auth(forged));
+        let (s, _) = call(
+            client()
+                .get(kiln.url("/admin-api/v2/services"))
+                .bearer_auth(forged),
+        );
         assert_eq!(s, 401, "a token signed with '{guess}' was accepted");
     }
 }
@@ -452,13 +818,25 @@ fn validate_with_openapi_spec_validator(doc: &serde_json::Value) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), doc.to_string()).unwrap();
     let script = "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')";
-    let output = std::process::Command::new("python3").args(["-c", script]).arg(file.path()).output();
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(file.path())
+        .output();
     match output {
         Ok(output) if output.status.success() => {}
-        Ok(output) if String::from_utf8_lossy(&output.stderr).contains("No module named") && std::env::var_os("CI").is_none() => {
+        Ok(output)
+            if String::from_utf8_lossy(&output.stderr).contains("No module named")
+                && std::env::var_os("CI").is_none() =>
+        {
             eprintln!("skipping OpenAPI validation: pip install openapi-spec-validator");
         }
-        Ok(output) => panic!("/openapi.json is not valid OpenAPI:\n{}", String::from_utf8_lossy(&output.stderr)),
-        Err(error) => assert!(std::env::var_os("CI").is_none(), "python3 is needed to validate /openapi.json: {error}"),
+        Ok(output) => panic!(
+            "/openapi.json is not valid OpenAPI:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is needed to validate /openapi.json: {error}"
+        ),
     }
 }

@@ -13,7 +13,10 @@ pub fn kiln_bin() -> &'static str {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// A directory holding `index.js` with the given source.
@@ -37,7 +40,8 @@ pub struct Kiln {
 impl Kiln {
     /// `kiln serve --app DIR --listen 127.0.0.1:0 --data-dir DATA ARGS...`
     pub fn serve_app(app: &Path, data: &Path, args: &[&str]) -> Kiln {
-        Self::try_serve_app(app, data, args).unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
+        Self::try_serve_app(app, data, args)
+            .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
     }
 
     /// Like [`Kiln::serve_app`], returning the log if the server exits instead of listening.
@@ -49,7 +53,8 @@ impl Kiln {
 
     /// `kiln serve` in platform mode on a data dir, with `KILN_JWT_SECRET` set to [`SECRET`].
     pub fn platform(data: &Path) -> Kiln {
-        Self::start(data, &[], &[("KILN_JWT_SECRET", SECRET)]).unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
+        Self::start(data, &[], &[("KILN_JWT_SECRET", SECRET)])
+            .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
     }
 
     /// `kiln serve --listen 127.0.0.1:0 --data-dir DATA ARGS...` with extra environment.
@@ -161,7 +166,10 @@ fn strip_ansi(line: &str) -> String {
 
 /// A blocking HTTP client with a generous timeout.
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
 }
 
 /// GET `url` and parse the JSON body, returning the status too.
@@ -183,8 +191,15 @@ pub fn token(data: &Path, env: &[(&str, &str)], extra: &[&str]) -> String {
         .envs(env.iter().copied())
         .output()
         .expect("kiln token");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).expect("utf-8").trim().to_string()
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
 }
 
 /// An admin token for [`Kiln::platform`] servers.
@@ -200,5 +215,9 @@ pub fn call(request: reqwest::blocking::RequestBuilder) -> (u16, serde_json::Val
     if text.is_empty() {
         return (status, serde_json::Value::Null);
     }
-    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}) with status {status}: {text}")))
+    (
+        status,
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}) with status {status}: {text}")),
+    )
 }

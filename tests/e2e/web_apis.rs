@@ -73,27 +73,55 @@ fn url_search_params_headers_text_encoding_request_and_response_follow_the_stand
             "user"
         ])
     );
-    assert_eq!(out["afterAppend"], "https://user:pw@example.com:8080/a/c?x=1&y=2&z=a+b#frag");
-    assert_eq!(out["afterSearch"], json!(["https://user:pw@example.com:8080/a/c?q=%C3%BCn%C3%AF#frag", "ünï"]));
+    assert_eq!(
+        out["afterAppend"],
+        "https://user:pw@example.com:8080/a/c?x=1&y=2&z=a+b#frag"
+    );
+    assert_eq!(
+        out["afterSearch"],
+        json!([
+            "https://user:pw@example.com:8080/a/c?q=%C3%BCn%C3%AF#frag",
+            "ünï"
+        ])
+    );
     assert_eq!(out["relative"], "http://h/a/d?k");
     assert_eq!(out["invalid"], true);
     assert_eq!(out["canParse"], json!([true, false]));
     assert_eq!(out["toJSON"], r#"{"u":"http://h/p"}"#);
-    assert_eq!(out["params"], json!(["1", ["1", "3"], true, null, 3, "a=1&b=2&a=3"]));
+    assert_eq!(
+        out["params"],
+        json!(["1", ["1", "3"], true, null, 3, "a=1&b=2&a=3"])
+    );
     assert_eq!(out["sorted"], "a=1&a=3");
     assert_eq!(out["paramsFromObject"], "x=1&y=two+words");
     assert_eq!(out["paramsIter"], json!([["k", "v"], ["k2", "v2"]]));
     assert_eq!(
         out["headers"],
-        json!(["1, 2", "text/plain", true, [["content-type", "text/plain"], ["x-a", "1, 2"], ["x-b", "3"]], null])
+        json!([
+            "1, 2",
+            "text/plain",
+            true,
+            [
+                ["content-type", "text/plain"],
+                ["x-a", "1, 2"],
+                ["x-b", "3"]
+            ],
+            null
+        ])
     );
     assert_eq!(out["headersAfterDelete"], json!(["content-type", "x-b"]));
     assert_eq!(out["badHeader"], true);
     assert_eq!(out["encoded"], json!([104, 195, 169, 108, 108, 111]));
     assert_eq!(out["decoded"], "héllo");
-    assert_eq!(out["response"], json!([404, false, "y", "text/plain;charset=UTF-8", false]));
+    assert_eq!(
+        out["response"],
+        json!([404, false, "y", "text/plain;charset=UTF-8", false])
+    );
     assert_eq!(out["responseJson"], json!(["application/json", 200]));
-    assert_eq!(out["request"], json!(["POST", "https://example.com/p?q=1", "1"]));
+    assert_eq!(
+        out["request"],
+        json!(["POST", "https://example.com/p?q=1", "1"])
+    );
     assert_eq!(out["texts"], json!(["body text", "data", {"a": 1}, true]));
     assert_eq!(out["reread"], true);
     assert_eq!(out["badStatus"], true);

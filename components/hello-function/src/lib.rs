@@ -14,7 +14,9 @@ mod bindings {
 
 use std::cell::Cell;
 
-use bindings::exports::kiln::function::invoke::{Error, Generator, Guest, GuestGenerator, Outcome, Step};
+use bindings::exports::kiln::function::invoke::{
+    Error, Generator, Guest, GuestGenerator, Outcome, Step,
+};
 use serde_json::{Value, json};
 
 struct HelloFunction;
@@ -30,15 +32,27 @@ impl Guest for HelloFunction {
     type Generator = Counter;
 
     fn call(input: String) -> Result<Outcome, Error> {
-        let input: Value = serde_json::from_str(&input).map_err(|e| Error { message: format!("SyntaxError: {e}"), stack: None })?;
+        let input: Value = serde_json::from_str(&input).map_err(|e| Error {
+            message: format!("SyntaxError: {e}"),
+            stack: None,
+        })?;
         if let Some(reason) = input.get("fail").and_then(Value::as_str) {
-            return Err(Error { message: format!("Error: {reason}"), stack: Some("at call (hello-function/src/lib.rs)".into()) });
+            return Err(Error {
+                message: format!("Error: {reason}"),
+                stack: Some("at call (hello-function/src/lib.rs)".into()),
+            });
         }
         let name = input.get("name").and_then(Value::as_str).unwrap_or("World");
         let message = format!("Hello, {name}!");
         match input.get("count").and_then(Value::as_u64) {
-            None => Ok(Outcome::Value(Some(json!({ "message": message }).to_string()))),
-            Some(total) => Ok(Outcome::Stream(Generator::new(Counter { message, next: Cell::new(1), total }))),
+            None => Ok(Outcome::Value(Some(
+                json!({ "message": message }).to_string(),
+            ))),
+            Some(total) => Ok(Outcome::Stream(Generator::new(Counter {
+                message,
+                next: Cell::new(1),
+                total,
+            }))),
         }
     }
 }
@@ -50,7 +64,9 @@ impl GuestGenerator for Counter {
             return Ok(Step::Done(Some(json!({ "total": self.total }).to_string())));
         }
         self.next.set(n + 1);
-        Ok(Step::Yielded(json!({ "n": n, "message": self.message }).to_string()))
+        Ok(Step::Yielded(
+            json!({ "n": n, "message": self.message }).to_string(),
+        ))
     }
 }
 

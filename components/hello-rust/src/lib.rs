@@ -2,7 +2,9 @@
 //! method and path, so tests can tell that the request reached it.
 
 use wasi::exports::http::incoming_handler::Guest;
-use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::http::types::{
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
 
 struct Hello;
 
@@ -20,7 +22,9 @@ impl Guest for Hello {
         ResponseOutparam::set(out, Ok(response));
         {
             let stream = outgoing.write().expect("stream");
-            stream.blocking_write_and_flush(body.as_bytes()).expect("write");
+            stream
+                .blocking_write_and_flush(body.as_bytes())
+                .expect("write");
         }
         OutgoingBody::finish(outgoing, None).expect("finish");
     }

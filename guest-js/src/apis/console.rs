@@ -10,10 +10,16 @@ use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     let console = Object::new(ctx.clone())?;
     for name in ["log", "info", "debug", "trace"] {
-        console.set(name, Function::new(ctx.clone(), |ctx, args| write(ctx, args, false))?)?;
+        console.set(
+            name,
+            Function::new(ctx.clone(), |ctx, args| write(ctx, args, false))?,
+        )?;
     }
     for name in ["warn", "error"] {
-        console.set(name, Function::new(ctx.clone(), |ctx, args| write(ctx, args, true))?)?;
+        console.set(
+            name,
+            Function::new(ctx.clone(), |ctx, args| write(ctx, args, true))?,
+        )?;
     }
     ctx.globals().set("console", console)
 }
@@ -23,7 +29,10 @@ pub fn format<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
     if let Some(s) = value.as_string() {
         return s.to_string().unwrap_or_default();
     }
-    if let Some(exception) = value.as_object().and_then(|o| Exception::from_object(o.clone())) {
+    if let Some(exception) = value
+        .as_object()
+        .and_then(|o| Exception::from_object(o.clone()))
+    {
         let text = crate::errors::from_value(ctx, exception.into_value());
         return match text.stack {
             Some(stack) => format!("{}\n{}", text.message, stack.trim_end()),
@@ -41,7 +50,12 @@ pub fn format<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
 }
 
 fn write<'js>(ctx: Ctx<'js>, args: Rest<Value<'js>>, to_stderr: bool) {
-    let line = args.0.into_iter().map(|v| format(&ctx, v)).collect::<Vec<_>>().join(" ");
+    let line = args
+        .0
+        .into_iter()
+        .map(|v| format(&ctx, v))
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = if to_stderr {
         writeln!(std::io::stderr(), "{line}")
     } else {

@@ -1,9 +1,9 @@
 //! `Headers`: an ordered, case-insensitive list of header fields (WHATWG Fetch).
 
+use crate::apis::Nullable;
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::class::Trace;
 use rquickjs::function::{Opt, This};
-use crate::apis::Nullable;
 use rquickjs::{Array, Class, Ctx, Exception, Function, JsLifetime, Object, Result, Value};
 
 /// Registers `Headers`.
@@ -21,7 +21,9 @@ pub struct Headers {
 
 fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn normalize_value(value: &str) -> &str {
@@ -66,11 +68,17 @@ impl Headers {
 
     fn checked(ctx: &Ctx<'_>, name: &str, value: &str) -> Result<(String, String)> {
         if !is_token(name) {
-            return Err(Exception::throw_type(ctx, &format!("Invalid header name: \"{name}\"")));
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("Invalid header name: \"{name}\""),
+            ));
         }
         let value = normalize_value(value);
         if value.bytes().any(|b| b == 0 || b == b'\r' || b == b'\n') {
-            return Err(Exception::throw_type(ctx, &format!("Invalid header value for \"{name}\"")));
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("Invalid header value for \"{name}\""),
+            ));
         }
         Ok((name.to_ascii_lowercase(), value.to_string()))
     }
@@ -93,7 +101,8 @@ impl Headers {
                 let pair = entry.as_array().filter(|a| a.len() == 2).ok_or_else(|| {
                     Exception::throw_type(ctx, "Headers init pairs must be [name, value] arrays")
                 })?;
-                let (name, value) = Self::checked(ctx, &pair.get::<String>(0)?, &pair.get::<String>(1)?)?;
+                let (name, value) =
+                    Self::checked(ctx, &pair.get::<String>(0)?, &pair.get::<String>(1)?)?;
                 headers.list.push((name, value));
             }
             return Ok(headers);
@@ -115,7 +124,10 @@ impl Headers {
         let mut out = Vec::new();
         for name in names {
             if name == "set-cookie" {
-                out.extend(self.values_of(name).map(|v| (name.to_string(), v.to_string())));
+                out.extend(
+                    self.values_of(name)
+                        .map(|v| (name.to_string(), v.to_string())),
+                );
             } else if let Some(joined) = self.joined(name) {
                 out.push((name.to_string(), joined));
             }
@@ -124,7 +136,10 @@ impl Headers {
     }
 
     fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.list.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.list
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn joined(&self, name: &str) -> Option<String> {
@@ -202,9 +217,15 @@ impl Headers {
 
     /// Calls `callback(value, name, headers)` for each combined field, in name order.
     #[qjs(rename = "forEach")]
-    pub fn for_each<'js>(this: This<Class<'js, Headers>>, callback: Function<'js>, this_arg: Opt<Value<'js>>) -> Result<()> {
+    pub fn for_each<'js>(
+        this: This<Class<'js, Headers>>,
+        callback: Function<'js>,
+        this_arg: Opt<Value<'js>>,
+    ) -> Result<()> {
         let entries = this.0.borrow().sorted();
-        let receiver = this_arg.0.unwrap_or_else(|| Value::new_undefined(callback.ctx().clone()));
+        let receiver = this_arg
+            .0
+            .unwrap_or_else(|| Value::new_undefined(callback.ctx().clone()));
         for (name, value) in entries {
             callback.call::<_, ()>((This(receiver.clone()), value, name, this.0.clone()))?;
         }
@@ -243,7 +264,11 @@ pub fn from_member<'js>(ctx: &Ctx<'js>, init: Option<&Object<'js>>) -> Result<Op
     match init {
         Some(object) => {
             let value: Value = object.get("headers")?;
-            if value.is_undefined() { Ok(None) } else { Headers::from_init(ctx, value).map(Some) }
+            if value.is_undefined() {
+                Ok(None)
+            } else {
+                Headers::from_init(ctx, value).map(Some)
+            }
         }
         None => Ok(None),
     }

@@ -32,12 +32,22 @@ const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST
 
 impl<'js> Request<'js> {
     /// A request as received from the network; its body is read lazily.
-    pub fn incoming(ctx: &Ctx<'js>, method: String, url: String, headers: Headers, has_body: bool) -> Result<Self> {
+    pub fn incoming(
+        ctx: &Ctx<'js>,
+        method: String,
+        url: String,
+        headers: Headers,
+        has_body: bool,
+    ) -> Result<Self> {
         Ok(Self {
             method,
             url,
             headers: Class::instance(ctx.clone(), headers)?,
-            body: if has_body { Body::Incoming } else { Body::Empty },
+            body: if has_body {
+                Body::Incoming
+            } else {
+                Body::Empty
+            },
         })
     }
 }
@@ -52,22 +62,40 @@ impl<'js> Request<'js> {
             if let Some(other) = input.as_object().and_then(Class::<Request>::from_object) {
                 let mut other = other.borrow_mut();
                 let body = other.body.duplicate(&ctx)?;
-                (other.method.clone(), other.url.clone(), other.headers.borrow().clone(), body)
+                (
+                    other.method.clone(),
+                    other.url.clone(),
+                    other.headers.borrow().clone(),
+                    body,
+                )
             } else {
                 let text = match input.as_object().and_then(Class::<Url>::from_object) {
                     Some(url) => url.borrow().href(),
                     None => input.get::<String>()?,
                 };
-                let parsed = url::Url::parse(&text)
-                    .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: \"{text}\": {e}")))?;
-                ("GET".to_string(), parsed.to_string(), Headers::default(), Body::Empty)
+                let parsed = url::Url::parse(&text).map_err(|e| {
+                    Exception::throw_type(&ctx, &format!("Invalid URL: \"{text}\": {e}"))
+                })?;
+                (
+                    "GET".to_string(),
+                    parsed.to_string(),
+                    Headers::default(),
+                    Body::Empty,
+                )
             };
         if let Some(m) = body::member::<String>(init.as_ref(), "method")? {
             let upper = m.to_ascii_uppercase();
             if FORBIDDEN_METHODS.contains(&upper.as_str()) {
-                return Err(Exception::throw_type(&ctx, &format!("Method '{m}' is forbidden")));
+                return Err(Exception::throw_type(
+                    &ctx,
+                    &format!("Method '{m}' is forbidden"),
+                ));
             }
-            method = if NORMALIZED_METHODS.contains(&upper.as_str()) { upper } else { m };
+            method = if NORMALIZED_METHODS.contains(&upper.as_str()) {
+                upper
+            } else {
+                m
+            };
         }
         if let Some(h) = headers::from_member(&ctx, init.as_ref())? {
             headers = h;
@@ -75,7 +103,10 @@ impl<'js> Request<'js> {
         if let Some(value) = body::member::<Value>(init.as_ref(), "body")? {
             if method == "GET" || method == "HEAD" {
                 if !value.is_null() {
-                    return Err(Exception::throw_type(&ctx, "Request with GET/HEAD method cannot have body"));
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        "Request with GET/HEAD method cannot have body",
+                    ));
                 }
             }
             let (new_body, content_type) = body::from_init(&ctx, value)?;
@@ -84,7 +115,12 @@ impl<'js> Request<'js> {
             }
             body = new_body;
         }
-        Ok(Self { method, url, headers: Class::instance(ctx, headers)?, body })
+        Ok(Self {
+            method,
+            url,
+            headers: Class::instance(ctx, headers)?,
+            body,
+        })
     }
 
     /// The request method.
@@ -137,7 +173,12 @@ impl<'js> Request<'js> {
     pub fn duplicate(&mut self, ctx: Ctx<'js>) -> Result<Self> {
         let body = self.body.duplicate(&ctx)?;
         let headers = self.headers.borrow().clone();
-        Ok(Self { method: self.method.clone(), url: self.url.clone(), headers: Class::instance(ctx, headers)?, body })
+        Ok(Self {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: Class::instance(ctx, headers)?,
+            body,
+        })
     }
 
     #[qjs(prop, rename = PredefinedAtom::SymbolToStringTag, configurable)]

@@ -37,7 +37,12 @@ pub struct Parts {
 }
 
 impl<'js> Response<'js> {
-    fn build(ctx: &Ctx<'js>, body: Value<'js>, init: Option<Object<'js>>, content_type: Option<&'static str>) -> Result<Self> {
+    fn build(
+        ctx: &Ctx<'js>,
+        body: Value<'js>,
+        init: Option<Object<'js>>,
+        content_type: Option<&'static str>,
+    ) -> Result<Self> {
         let status = body::member::<f64>(init.as_ref(), "status")?.unwrap_or(200.0);
         if !(200.0..=599.0).contains(&status) || status.fract() != 0.0 {
             return Err(Exception::throw_range(
@@ -51,18 +56,30 @@ impl<'js> Response<'js> {
         let (body, implied_type) = body::from_init(ctx, body)?;
         let content_type = content_type.or(implied_type);
         if matches!(body, Body::Bytes(_)) && matches!(status, 101 | 103 | 204 | 205 | 304) {
-            return Err(Exception::throw_type(ctx, &format!("Response with null body status {status} cannot have body")));
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("Response with null body status {status} cannot have body"),
+            ));
         }
         if let (Some(ct), false) = (content_type, headers.contains("content-type")) {
             headers.push("content-type", ct);
         }
-        Ok(Self { status, status_text, headers: Class::instance(ctx.clone(), headers)?, body })
+        Ok(Self {
+            status,
+            status_text,
+            headers: Class::instance(ctx.clone(), headers)?,
+            body,
+        })
     }
 
     /// Takes status, headers and body out of the response for sending.
     pub fn into_parts(&mut self, ctx: &Ctx<'js>) -> Result<Parts> {
         let body = self.body.consume(ctx)?;
-        Ok(Parts { status: self.status, headers: self.headers.borrow().pairs().to_vec(), body })
+        Ok(Parts {
+            status: self.status,
+            headers: self.headers.borrow().pairs().to_vec(),
+            body,
+        })
     }
 }
 
@@ -72,7 +89,10 @@ fn init_object<'js>(ctx: &Ctx<'js>, init: Opt<Value<'js>>) -> Result<Option<Obje
         Some(v) if v.is_undefined() || v.is_null() => Ok(None),
         Some(v) => match v.into_object() {
             Some(o) => Ok(Some(o)),
-            None => Err(Exception::throw_type(ctx, "Response init must be an object")),
+            None => Err(Exception::throw_type(
+                ctx,
+                "Response init must be an object",
+            )),
         },
     }
 }
@@ -91,7 +111,10 @@ impl<'js> Response<'js> {
     #[qjs(static, rename = "json")]
     pub fn from_json(ctx: Ctx<'js>, data: Value<'js>, init: Opt<Value<'js>>) -> Result<Self> {
         let Some(text) = ctx.json_stringify(data)? else {
-            return Err(Exception::throw_type(&ctx, "Response.json: the data is not JSON-serialisable"));
+            return Err(Exception::throw_type(
+                &ctx,
+                "Response.json: the data is not JSON-serialisable",
+            ));
         };
         let init = init_object(&ctx, init)?;
         Self::build(&ctx, text.into_value(), init, Some("application/json"))
@@ -102,13 +125,21 @@ impl<'js> Response<'js> {
     pub fn redirect(ctx: Ctx<'js>, url: String, status: Opt<u16>) -> Result<Self> {
         let status = status.0.unwrap_or(302);
         if ![301, 302, 303, 307, 308].contains(&status) {
-            return Err(Exception::throw_range(&ctx, &format!("Invalid redirect status code: {status}")));
+            return Err(Exception::throw_range(
+                &ctx,
+                &format!("Invalid redirect status code: {status}"),
+            ));
         }
         let location = url::Url::parse(&url)
             .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: \"{url}\": {e}")))?;
         let mut headers = Headers::default();
         headers.push("location", location.as_str());
-        Ok(Self { status, status_text: String::new(), headers: Class::instance(ctx, headers)?, body: Body::Empty })
+        Ok(Self {
+            status,
+            status_text: String::new(),
+            headers: Class::instance(ctx, headers)?,
+            body: Body::Empty,
+        })
     }
 
     /// The status code.

@@ -29,11 +29,26 @@ thread_local! {
 /// Registers the timer globals.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     let globals = ctx.globals();
-    globals.set("setTimeout", Function::new(ctx.clone(), set_timeout)?.with_name("setTimeout")?)?;
-    globals.set("setInterval", Function::new(ctx.clone(), set_interval)?.with_name("setInterval")?)?;
-    globals.set("clearTimeout", Function::new(ctx.clone(), clear)?.with_name("clearTimeout")?)?;
-    globals.set("clearInterval", Function::new(ctx.clone(), clear)?.with_name("clearInterval")?)?;
-    globals.set("queueMicrotask", Function::new(ctx.clone(), queue_microtask)?.with_name("queueMicrotask")?)?;
+    globals.set(
+        "setTimeout",
+        Function::new(ctx.clone(), set_timeout)?.with_name("setTimeout")?,
+    )?;
+    globals.set(
+        "setInterval",
+        Function::new(ctx.clone(), set_interval)?.with_name("setInterval")?,
+    )?;
+    globals.set(
+        "clearTimeout",
+        Function::new(ctx.clone(), clear)?.with_name("clearTimeout")?,
+    )?;
+    globals.set(
+        "clearInterval",
+        Function::new(ctx.clone(), clear)?.with_name("clearInterval")?,
+    )?;
+    globals.set(
+        "queueMicrotask",
+        Function::new(ctx.clone(), queue_microtask)?.with_name("queueMicrotask")?,
+    )?;
     Ok(())
 }
 
@@ -42,13 +57,23 @@ fn millis_to_nanos(ms: Option<f64>) -> u64 {
     (ms * 1_000_000.0) as u64
 }
 
-fn add<'js>(ctx: Ctx<'js>, callback: Function<'js>, delay: Opt<f64>, args: Rest<Value<'js>>, repeat: bool) -> u32 {
+fn add<'js>(
+    ctx: Ctx<'js>,
+    callback: Function<'js>,
+    delay: Opt<f64>,
+    args: Rest<Value<'js>>,
+    repeat: bool,
+) -> u32 {
     let delay = millis_to_nanos(delay.0);
     let timer = Timer {
         due: monotonic_clock::now().saturating_add(delay),
         interval: repeat.then_some(delay.max(1_000_000)),
         callback: Persistent::save(&ctx, callback),
-        args: args.0.into_iter().map(|v| Persistent::save(&ctx, v)).collect(),
+        args: args
+            .0
+            .into_iter()
+            .map(|v| Persistent::save(&ctx, v))
+            .collect(),
     };
     TIMERS.with(|timers| {
         let mut timers = timers.borrow_mut();
@@ -59,11 +84,21 @@ fn add<'js>(ctx: Ctx<'js>, callback: Function<'js>, delay: Opt<f64>, args: Rest<
     })
 }
 
-fn set_timeout<'js>(ctx: Ctx<'js>, callback: Function<'js>, delay: Opt<f64>, args: Rest<Value<'js>>) -> u32 {
+fn set_timeout<'js>(
+    ctx: Ctx<'js>,
+    callback: Function<'js>,
+    delay: Opt<f64>,
+    args: Rest<Value<'js>>,
+) -> u32 {
     add(ctx, callback, delay, args, false)
 }
 
-fn set_interval<'js>(ctx: Ctx<'js>, callback: Function<'js>, delay: Opt<f64>, args: Rest<Value<'js>>) -> u32 {
+fn set_interval<'js>(
+    ctx: Ctx<'js>,
+    callback: Function<'js>,
+    delay: Opt<f64>,
+    args: Rest<Value<'js>>,
+) -> u32 {
     add(ctx, callback, delay, args, true)
 }
 
@@ -84,7 +119,14 @@ fn queue_microtask<'js>(ctx: Ctx<'js>, callback: Function<'js>) -> Result<()> {
 
 /// The timer due first (earliest, then oldest): its id and due time in monotonic nanoseconds.
 pub fn next_due() -> Option<(u32, u64)> {
-    TIMERS.with(|timers| timers.borrow().entries.iter().min_by_key(|(id, t)| (t.due, **id)).map(|(id, t)| (*id, t.due)))
+    TIMERS.with(|timers| {
+        timers
+            .borrow()
+            .entries
+            .iter()
+            .min_by_key(|(id, t)| (t.due, **id))
+            .map(|(id, t)| (*id, t.due))
+    })
 }
 
 /// Runs timer `id`'s callback (re-arming intervals). An exception is reported like an uncaught
@@ -100,8 +142,12 @@ pub fn fire(ctx: &Ctx<'_>, id: u32) {
         }
         Some(call)
     });
-    let Some((callback, args)) = taken else { return };
-    let Ok(callback) = callback.restore(ctx) else { return };
+    let Some((callback, args)) = taken else {
+        return;
+    };
+    let Ok(callback) = callback.restore(ctx) else {
+        return;
+    };
     let mut values = rquickjs::function::Args::new(ctx.clone(), args.len());
     for arg in args {
         if let Ok(value) = arg.restore(ctx) {

@@ -19,7 +19,10 @@ fn parse(input: &str, base: Option<&str>) -> std::result::Result<url::Url, Strin
         Some(b) => Some(url::Url::parse(b).map_err(|e| format!("Invalid base URL: \"{b}\": {e}"))?),
         None => None,
     };
-    url::Url::options().base_url(base.as_ref()).parse(input).map_err(|e| format!("Invalid URL: \"{input}\": {e}"))
+    url::Url::options()
+        .base_url(base.as_ref())
+        .parse(input)
+        .map_err(|e| format!("Invalid URL: \"{input}\": {e}"))
 }
 
 /// The JS `URL` class.
@@ -49,7 +52,9 @@ fn string_arg(value: &Value<'_>) -> Result<String> {
         return Ok(url.borrow().href());
     }
     let ctx = value.ctx();
-    ctx.globals().get::<_, Function>("String")?.call((value.clone(),))
+    ctx.globals()
+        .get::<_, Function>("String")?
+        .call((value.clone(),))
 }
 
 #[rquickjs::methods(rename_all = "camelCase")]
@@ -63,7 +68,10 @@ impl<'js> Url<'js> {
             _ => None,
         };
         let inner = parse(&input, base.as_deref()).map_err(|e| Exception::throw_type(&ctx, &e))?;
-        Ok(Self { inner, params: None })
+        Ok(Self {
+            inner,
+            params: None,
+        })
     }
 
     /// `URL.canParse(url, base?)`.
@@ -79,14 +87,24 @@ impl<'js> Url<'js> {
 
     /// `URL.parse(url, base?)`: the URL, or `null` when it does not parse.
     #[qjs(static, rename = "parse")]
-    pub fn try_parse(ctx: Ctx<'js>, input: Value<'js>, base: Opt<Value<'js>>) -> Result<Nullable<Class<'js, Url<'js>>>> {
+    pub fn try_parse(
+        ctx: Ctx<'js>,
+        input: Value<'js>,
+        base: Opt<Value<'js>>,
+    ) -> Result<Nullable<Class<'js, Url<'js>>>> {
         let input = string_arg(&input)?;
         let base = match base.0 {
             Some(b) if !b.is_undefined() => Some(string_arg(&b)?),
             _ => None,
         };
         match parse(&input, base.as_deref()) {
-            Ok(inner) => Ok(Nullable(Some(Class::instance(ctx, Url { inner, params: None })?))),
+            Ok(inner) => Ok(Nullable(Some(Class::instance(
+                ctx,
+                Url {
+                    inner,
+                    params: None,
+                },
+            )?))),
             Err(_) => Ok(Nullable(None)),
         }
     }
@@ -97,7 +115,8 @@ impl<'js> Url<'js> {
     }
     #[qjs(set, rename = "href")]
     pub fn set_href(&mut self, ctx: Ctx<'js>, value: String) -> Result<()> {
-        self.inner = url::Url::parse(&value).map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: \"{value}\": {e}")))?;
+        self.inner = url::Url::parse(&value)
+            .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: \"{value}\": {e}")))?;
         self.sync_params();
         Ok(())
     }
@@ -181,12 +200,21 @@ impl<'js> Url<'js> {
 
     /// The live `URLSearchParams` of this URL.
     #[qjs(get)]
-    pub fn search_params(this: This<Class<'js, Url<'js>>>, ctx: Ctx<'js>) -> Result<Class<'js, UrlSearchParams<'js>>> {
+    pub fn search_params(
+        this: This<Class<'js, Url<'js>>>,
+        ctx: Ctx<'js>,
+    ) -> Result<Class<'js, UrlSearchParams<'js>>> {
         if let Some(params) = &this.0.borrow().params {
             return Ok(params.clone());
         }
         let list = pairs_of(this.0.borrow().inner.query().unwrap_or(""));
-        let params = Class::instance(ctx, UrlSearchParams { list, owner: Some(this.0.clone()) })?;
+        let params = Class::instance(
+            ctx,
+            UrlSearchParams {
+                list,
+                owner: Some(this.0.clone()),
+            },
+        )?;
         this.0.borrow_mut().params = Some(params.clone());
         Ok(params)
     }
@@ -211,7 +239,9 @@ impl<'js> Url<'js> {
 
 fn pairs_of(query: &str) -> Vec<(String, String)> {
     let query = query.strip_prefix('?').unwrap_or(query);
-    url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// The JS `URLSearchParams` class; when it belongs to a `URL`, changes write through to it.
@@ -226,13 +256,18 @@ pub struct UrlSearchParams<'js> {
 impl<'js> UrlSearchParams<'js> {
     /// `application/x-www-form-urlencoded` serialisation.
     pub fn serialize(&self) -> String {
-        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(self.list.iter()).finish()
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.list.iter())
+            .finish()
     }
 
     fn update(&self) {
         if let Some(owner) = &self.owner {
             let query = self.serialize();
-            owner.borrow_mut().inner.set_query(if query.is_empty() { None } else { Some(&query) });
+            owner
+                .borrow_mut()
+                .inner
+                .set_query(if query.is_empty() { None } else { Some(&query) });
         }
     }
 
@@ -270,7 +305,10 @@ impl<'js> UrlSearchParams<'js> {
                     for entry in array.iter::<Value>() {
                         let entry = entry?;
                         let pair = entry.as_array().filter(|a| a.len() == 2).ok_or_else(|| {
-                            Exception::throw_type(&ctx, "URLSearchParams init pairs must be [name, value] arrays")
+                            Exception::throw_type(
+                                &ctx,
+                                "URLSearchParams init pairs must be [name, value] arrays",
+                            )
                         })?;
                         list.push((string_arg(&pair.get(0)?)?, string_arg(&pair.get(1)?)?));
                     }
@@ -296,24 +334,36 @@ impl<'js> UrlSearchParams<'js> {
 
     /// Removes pairs named `name` (and with `value`, when given).
     pub fn delete(&mut self, name: String, value: Opt<String>) {
-        self.list.retain(|(n, v)| !(*n == name && value.0.as_ref().is_none_or(|x| x == v)));
+        self.list
+            .retain(|(n, v)| !(*n == name && value.0.as_ref().is_none_or(|x| x == v)));
         self.update();
     }
 
     /// The first value of `name`, or `null`.
     pub fn get(&self, name: String) -> Nullable<String> {
-        Nullable(self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+        Nullable(
+            self.list
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone()),
+        )
     }
 
     /// Every value of `name`.
     #[qjs(rename = "getAll")]
     pub fn get_all(&self, name: String) -> Vec<String> {
-        self.list.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.clone()).collect()
+        self.list
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Whether a pair named `name` (and with `value`, when given) exists.
     pub fn has(&self, name: String, value: Opt<String>) -> bool {
-        self.list.iter().any(|(n, v)| *n == name && value.0.as_ref().is_none_or(|x| x == v))
+        self.list
+            .iter()
+            .any(|(n, v)| *n == name && value.0.as_ref().is_none_or(|x| x == v))
     }
 
     /// Sets the only value of `name`.
@@ -334,7 +384,8 @@ impl<'js> UrlSearchParams<'js> {
 
     /// Sorts pairs by name (stable, by UTF-16 code units).
     pub fn sort(&mut self) {
-        self.list.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        self.list
+            .sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
         self.update();
     }
 
@@ -346,9 +397,15 @@ impl<'js> UrlSearchParams<'js> {
 
     /// Calls `callback(value, name, params)` for each pair.
     #[qjs(rename = "forEach")]
-    pub fn for_each(this: This<Class<'js, UrlSearchParams<'js>>>, callback: Function<'js>, this_arg: Opt<Value<'js>>) -> Result<()> {
+    pub fn for_each(
+        this: This<Class<'js, UrlSearchParams<'js>>>,
+        callback: Function<'js>,
+        this_arg: Opt<Value<'js>>,
+    ) -> Result<()> {
         let list = this.0.borrow().list.clone();
-        let receiver = this_arg.0.unwrap_or_else(|| Value::new_undefined(callback.ctx().clone()));
+        let receiver = this_arg
+            .0
+            .unwrap_or_else(|| Value::new_undefined(callback.ctx().clone()));
         for (name, value) in list {
             callback.call::<_, ()>((This(receiver.clone()), value, name, this.0.clone()))?;
         }

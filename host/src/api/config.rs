@@ -38,14 +38,19 @@ pub struct ConfigValue {
 #[utoipa::path(operation_id = "listConfig", get, path = "/admin-api/v2/config", tag = "config", security(("bearer" = [])),
     responses((status = 200, body = ConfigList), (status = 401, body = crate::api::openapi::ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ConfigList>, ApiError> {
-    Ok(Json(ConfigList { config: state.platform.config().await? }))
+    Ok(Json(ConfigList {
+        config: state.platform.config().await?,
+    }))
 }
 
 /// Reads one config key.
 #[utoipa::path(operation_id = "getConfigValue", get, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
     params(("key" = String, Path, description = "config key")),
     responses((status = 200, body = ConfigEntry), (status = 400, body = crate::api::openapi::ErrorBody), (status = 401, body = crate::api::openapi::ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Result<Json<ConfigEntry>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<ConfigEntry>, ApiError> {
     if !settings::KEYS.iter().any(|(k, _)| *k == key) {
         return Err(settings::unknown_key(&key));
     }
@@ -58,14 +63,26 @@ pub async fn get(State(state): State<AppState>, Path(key): Path<String>) -> Resu
 #[utoipa::path(operation_id = "setConfigValue", put, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
     params(("key" = String, Path, description = "config key")), request_body = ConfigValue,
     responses((status = 200, body = ConfigEntry), (status = 400, body = crate::api::openapi::ErrorBody), (status = 401, body = crate::api::openapi::ErrorBody)))]
-pub async fn set(State(state): State<AppState>, Path(key): Path<String>, JsonBody(body): JsonBody<ConfigValue>) -> Result<Json<ConfigEntry>, ApiError> {
+pub async fn set(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    JsonBody(body): JsonBody<ConfigValue>,
+) -> Result<Json<ConfigEntry>, ApiError> {
     let value = match body.value {
         serde_json::Value::String(s) => s,
         serde_json::Value::Number(n) => n.to_string(),
         serde_json::Value::Bool(b) => b.to_string(),
-        other => return Err(ApiError::Validation(format!("'value' must be a string, got {other}"))),
+        other => {
+            return Err(ApiError::Validation(format!(
+                "'value' must be a string, got {other}"
+            )));
+        }
     };
     state.platform.set_config(&key, &value).await?;
-    let shown = if key == "jwt_secret" { settings::MASKED.to_string() } else { value };
+    let shown = if key == "jwt_secret" {
+        settings::MASKED.to_string()
+    } else {
+        value
+    };
     Ok(Json(ConfigEntry { key, value: shown }))
 }

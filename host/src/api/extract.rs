@@ -10,16 +10,25 @@ use crate::error::ApiError;
 /// Reads the whole body, refusing more than `max_upload_mb` with 413.
 pub async fn read_body(state: &AppState, request: Request) -> Result<Bytes, ApiError> {
     let limit = state.platform.settings().max_upload_bytes();
-    if let Some(length) = request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
-        if length > limit {
-            return Err(too_large(limit));
-        }
+    if let Some(length) = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && length > limit
+    {
+        return Err(too_large(limit));
     }
-    axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large(limit))
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| too_large(limit))
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::PayloadTooLarge(format!("the body is larger than max_upload_mb ({} MiB)", limit >> 20))
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than max_upload_mb ({} MiB)",
+        limit >> 20
+    ))
 }
 
 /// A JSON body (`application/json`, or no content type), parsed strictly.
@@ -30,7 +39,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         if let Some(content_type) = request.headers().get(http::header::CONTENT_TYPE) {
-            let content_type = content_type.to_str().unwrap_or_default().to_ascii_lowercase();
+            let content_type = content_type
+                .to_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             if !content_type.contains("json") {
                 return Err(ApiError::UnsupportedMediaType(format!(
                     "expected an application/json body, got '{content_type}'"
@@ -39,7 +51,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         }
         let bytes = read_body(state, request).await?;
         if bytes.is_empty() {
-            return Err(ApiError::Validation("the body is empty; a JSON object is expected".into()));
+            return Err(ApiError::Validation(
+                "the body is empty; a JSON object is expected".into(),
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)

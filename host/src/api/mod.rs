@@ -36,7 +36,10 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(self.to_json())).into_response();
         if matches!(self, ApiError::Unauthorized(_)) {
-            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }
@@ -47,13 +50,32 @@ pub fn router(platform: Arc<Platform>) -> Router {
     let state = AppState { platform };
     let admin = Router::new()
         .route("/v2/services", get(services::list).post(services::create))
-        .route("/v2/services/{name}", get(services::get).put(services::update).delete(services::delete))
-        .route("/v2/services/{name}/component", put(services::put_component))
+        .route(
+            "/v2/services/{name}",
+            get(services::get)
+                .put(services::update)
+                .delete(services::delete),
+        )
+        .route(
+            "/v2/services/{name}/component",
+            put(services::put_component),
+        )
         .route("/v2/services/{name}/versions", get(services::versions))
         .route("/v2/services/{name}/rollback", post(services::rollback))
-        .route("/v2/functions", get(functions::list).post(functions::create))
-        .route("/v2/functions/{name}", get(functions::get).put(functions::update).delete(functions::delete))
-        .route("/v2/functions/{name}/component", put(functions::put_component))
+        .route(
+            "/v2/functions",
+            get(functions::list).post(functions::create),
+        )
+        .route(
+            "/v2/functions/{name}",
+            get(functions::get)
+                .put(functions::update)
+                .delete(functions::delete),
+        )
+        .route(
+            "/v2/functions/{name}/component",
+            put(functions::put_component),
+        )
         .route("/v2/functions/{name}/versions", get(functions::versions))
         .route("/v2/functions/{name}/rollback", post(functions::rollback))
         .route("/v2/config", get(config::list))
@@ -87,7 +109,11 @@ async fn method_not_allowed(OriginalUri(uri): OriginalUri, method: Method) -> Ap
 }
 
 /// Every admin route, unknown ones included, needs a valid bearer token.
-async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     crate::auth::verify(request.headers(), &state.platform.settings().jwt_secret)?;
     Ok(next.run(request).await)
 }
@@ -95,31 +121,52 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
 /// Answers CORS preflights without authentication and adds the allowed origin to every answer.
 async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let origins = state.platform.settings().cors_origins.clone();
-    let origin = request.headers().get(http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
+    let origin = request
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
     let allowed = match (&origin, origins.trim()) {
         (_, "*") => Some("*".to_string()),
         (Some(origin), list) if list.split(',').any(|o| o.trim() == origin) => Some(origin.clone()),
         _ => None,
     };
-    let preflight = request.method() == Method::OPTIONS && request.headers().contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
-    let request_headers = request.headers().get(http::header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    let request_headers = request
+        .headers()
+        .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned();
     let mut response = if preflight {
         let mut response = StatusCode::NO_CONTENT.into_response();
         let headers = response.headers_mut();
-        headers.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
+        headers.insert(
+            http::header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+        );
         headers.insert(
             http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-            request_headers.unwrap_or_else(|| HeaderValue::from_static("authorization, content-type")),
+            request_headers
+                .unwrap_or_else(|| HeaderValue::from_static("authorization, content-type")),
         );
-        headers.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.insert(
+            http::header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         response
     } else {
         next.run(request).await
     };
     if let Some(value) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
-        response.headers_mut().insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        response
+            .headers_mut()
+            .insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         if origins.trim() != "*" {
-            response.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Origin"));
+            response
+                .headers_mut()
+                .insert(http::header::VARY, HeaderValue::from_static("Origin"));
         }
     }
     response

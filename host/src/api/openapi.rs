@@ -56,7 +56,10 @@ service_route! {
     responses((status = 200, description = "the returned value (application/json) or the yields (text/event-stream)"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody, description = "the function threw (message and stack)"),
         (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
-#[allow(dead_code, reason = "documents a route served by the server's fast path, not by this router")]
+#[allow(
+    dead_code,
+    reason = "documents a route served by the server's fast path, not by this router"
+)]
 pub fn function_call() {}
 
 struct BearerAuth;
@@ -66,7 +69,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }

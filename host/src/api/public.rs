@@ -63,9 +63,17 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: platform.started.elapsed().as_secs(),
-        services: Counts { total: services.len() as i64, enabled: services.iter().filter(|s| s.enabled).count() as i64 },
-        functions: Counts { total: functions.len() as i64, enabled: functions.iter().filter(|s| s.enabled).count() as i64 },
-        requests_total: platform.requests_total.load(std::sync::atomic::Ordering::Relaxed),
+        services: Counts {
+            total: services.len() as i64,
+            enabled: services.iter().filter(|s| s.enabled).count() as i64,
+        },
+        functions: Counts {
+            total: functions.len() as i64,
+            enabled: functions.iter().filter(|s| s.enabled).count() as i64,
+        },
+        requests_total: platform
+            .requests_total
+            .load(std::sync::atomic::Ordering::Relaxed),
         instances_active: platform.registry.live_instances(),
     }))
 }
@@ -114,11 +122,21 @@ pub async fn docs_asset(Path(file): Path<String>) -> Response {
         "swagger-ui-bundle.js" => (SWAGGER_JS, "text/javascript; charset=utf-8"),
         "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
         "favicon-32x32.png" => (FAVICON, "image/png"),
-        _ => return IntoResponse::into_response(ApiError::NotFound(format!("no docs asset '{file}'"))),
+        _ => {
+            return IntoResponse::into_response(ApiError::NotFound(format!(
+                "no docs asset '{file}'"
+            )));
+        }
     };
     let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
     response
 }
 
@@ -138,18 +156,30 @@ async fn stored_schema(state: &AppState, service: &str) -> Result<serde_json::Va
 /// Swagger UI for a service's own schema.
 #[utoipa::path(operation_id = "serviceDocs", get, path = "/api/docs/{service}", tag = "public", params(("service" = String, Path)),
     responses((status = 200, description = "Swagger UI (HTML)"), (status = 404, body = ErrorBody)))]
-pub async fn service_docs(State(state): State<AppState>, Path(service): Path<String>) -> Result<Html<String>, ApiError> {
+pub async fn service_docs(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+) -> Result<Html<String>, ApiError> {
     stored_schema(&state, &service).await?;
-    Ok(swagger_page(&format!("{service} — Kiln"), &format!("/api/docs/openapi/{service}")))
+    Ok(swagger_page(
+        &format!("{service} — Kiln"),
+        &format!("/api/docs/openapi/{service}"),
+    ))
 }
 
 /// A service's schema with `servers` pointing at its mount.
 #[utoipa::path(operation_id = "serviceOpenapi", get, path = "/api/docs/openapi/{service}", tag = "public", params(("service" = String, Path)),
     responses((status = 200, description = "the service's OpenAPI document"), (status = 404, body = ErrorBody)))]
-pub async fn service_openapi(State(state): State<AppState>, Path(service): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn service_openapi(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut schema = stored_schema(&state, &service).await?;
     if let Some(object) = schema.as_object_mut() {
-        object.insert("servers".into(), serde_json::json!([{ "url": format!("/api/v2/{service}") }]));
+        object.insert(
+            "servers".into(),
+            serde_json::json!([{ "url": format!("/api/v2/{service}") }]),
+        );
     }
     Ok(Json(schema))
 }

@@ -49,7 +49,13 @@ pub struct Message {
 #[utoipa::path(operation_id = "listServices", get, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])),
     responses((status = 200, body = ServiceList), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, ApiError> {
-    let services = state.platform.list(SERVICES).await?.into_iter().map(|s| s.service_view()).collect();
+    let services = state
+        .platform
+        .list(SERVICES)
+        .await?
+        .into_iter()
+        .map(|s| s.service_view())
+        .collect();
     Ok(Json(ServiceList { services }))
 }
 
@@ -57,7 +63,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ServiceList>, Ap
 #[utoipa::path(operation_id = "createService", post, path = "/admin-api/v2/services", tag = "services", security(("bearer" = [])), request_body = CreateService,
     responses((status = 201, body = ServiceView), (status = 400, body = ErrorBody, description = "invalid input or a source error with line and column"),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<CreateService>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateService>,
+) -> Result<impl IntoResponse, ApiError> {
     let stored = state.platform.create(SERVICES, body.into()).await?;
     Ok((StatusCode::CREATED, Json(stored.service_view())))
 }
@@ -65,24 +74,44 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<Crea
 /// One service, with its code.
 #[utoipa::path(operation_id = "getService", get, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.platform.get(SERVICES, &name).await?.service_view()))
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceView>, ApiError> {
+    Ok(Json(
+        state.platform.get(SERVICES, &name).await?.service_view(),
+    ))
 }
 
 /// Updates a service; new code is compiled and swapped in as a new version.
 #[utoipa::path(operation_id = "updateService", put, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])), request_body = UpdateService,
     params(("name" = String, Path)),
     responses((status = 200, body = ServiceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn update(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<UpdateService>) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.platform.update(SERVICES, &name, body).await?.service_view()))
+pub async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<UpdateService>,
+) -> Result<Json<ServiceView>, ApiError> {
+    Ok(Json(
+        state
+            .platform
+            .update(SERVICES, &name, body)
+            .await?
+            .service_view(),
+    ))
 }
 
 /// Deletes a service; it stops being served at once.
 #[utoipa::path(operation_id = "deleteService", delete, path = "/admin-api/v2/services/{name}", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Message>, ApiError> {
     state.platform.delete(SERVICES, &name).await?;
-    Ok(Json(Message { message: format!("service '{name}' deleted") }))
+    Ok(Json(Message {
+        message: format!("service '{name}' deleted"),
+    }))
 }
 
 /// Creates or replaces a service with a prebuilt wasi-http component (the raw `.wasm` body).
@@ -90,24 +119,55 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
     params(("name" = String, Path)), request_body(content = Vec<u8>, content_type = "application/wasm"),
     responses((status = 201, body = ServiceView, description = "created"), (status = 200, body = ServiceView, description = "replaced"),
         (status = 400, body = ErrorBody, description = "not a component, wrong exports or unknown imports"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
-pub async fn put_component(State(state): State<AppState>, Path(name): Path<String>, RawBody(body): RawBody) -> Result<impl IntoResponse, ApiError> {
+pub async fn put_component(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<impl IntoResponse, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::Validation("the body is empty: send the component's bytes (application/wasm)".into()));
+        return Err(ApiError::Validation(
+            "the body is empty: send the component's bytes (application/wasm)".into(),
+        ));
     }
-    let (created, stored) = state.platform.put_component(SERVICES, &name, body.to_vec()).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(stored.service_view())))
+    let (created, stored) = state
+        .platform
+        .put_component(SERVICES, &name, body.to_vec())
+        .await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(stored.service_view()),
+    ))
 }
 
 /// The immutable versions of a service.
 #[utoipa::path(operation_id = "listServiceVersions", get, path = "/admin-api/v2/services/{name}/versions", tag = "services", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<VersionList>, ApiError> {
-    Ok(Json(VersionList { versions: state.platform.versions(SERVICES, &name).await? }))
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<VersionList>, ApiError> {
+    Ok(Json(VersionList {
+        versions: state.platform.versions(SERVICES, &name).await?,
+    }))
 }
 
 /// Makes an earlier version active again, without recompiling.
 #[utoipa::path(operation_id = "rollbackService", post, path = "/admin-api/v2/services/{name}/rollback", tag = "services", security(("bearer" = [])), request_body = Rollback,
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn rollback(State(state): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Rollback>) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.platform.rollback(SERVICES, &name, body.version).await?.service_view()))
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Rollback>,
+) -> Result<Json<ServiceView>, ApiError> {
+    Ok(Json(
+        state
+            .platform
+            .rollback(SERVICES, &name, body.version)
+            .await?
+            .service_view(),
+    ))
 }

@@ -66,7 +66,11 @@ pub enum CompileError {
 type SourceError = (String, u32, u32);
 
 fn source_error_of((message, line, column): SourceError) -> CompileError {
-    CompileError::Source { message, line, column }
+    CompileError::Source {
+        message,
+        line,
+        column,
+    }
 }
 
 fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
@@ -84,18 +88,35 @@ pub struct Compiler {
 
 impl Compiler {
     /// Loads the shared pre-initialised engine from the cache, or builds it (a second or two, once).
-    pub async fn new(engine: Engine, linker: Linker<Sandbox>, cache_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn new(
+        engine: Engine,
+        linker: Linker<Sandbox>,
+        cache_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let engine_id = cache::digest(&[JS_ENGINE, wasmtime_version().as_bytes()]);
-        let mut compiler =
-            Self { engine: engine.clone(), linker, cache_dir: cache_dir.to_path_buf(), engine_id, base: Component::new(&engine, b"(component)").map_err(wasm_err)? };
-        let path = compiler.cache_dir.join(format!("engine-{}.cwasm", &compiler.engine_id[..16]));
+        let mut compiler = Self {
+            engine: engine.clone(),
+            linker,
+            cache_dir: cache_dir.to_path_buf(),
+            engine_id,
+            base: Component::new(&engine, b"(component)").map_err(wasm_err)?,
+        };
+        let path = compiler
+            .cache_dir
+            .join(format!("engine-{}.cwasm", &compiler.engine_id[..16]));
         compiler.base = match compiler.load_precompiled(&path) {
             Some(component) => component,
             None => {
                 let started = std::time::Instant::now();
-                let snapshot = compiler.snapshot("", "", AppKind::Service).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let snapshot = compiler
+                    .snapshot("", "", AppKind::Service)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let component = compiler.precompile_to(&snapshot, &path)?;
-                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "built the shared JS engine");
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "built the shared JS engine"
+                );
                 component
             }
         };
@@ -119,7 +140,12 @@ impl Compiler {
 
     /// The cache key of a JS source: its sha256 with its kind and the engine's and wasmtime's identity.
     pub fn key(&self, source: &str, kind: AppKind) -> String {
-        cache::digest(&[b"kiln-js-snapshot-v2", self.engine_id.as_bytes(), kind.as_str().as_bytes(), source.as_bytes()])
+        cache::digest(&[
+            b"kiln-js-snapshot-v2",
+            self.engine_id.as_bytes(),
+            kind.as_str().as_bytes(),
+            source.as_bytes(),
+        ])
     }
 
     /// Where the precompiled snapshot of `key` is cached.
@@ -129,24 +155,45 @@ impl Compiler {
 
     /// Checks the source and compiles it to QuickJS bytecode (tier 1), in a throwaway instance of
     /// the shared engine.
-    pub async fn bytecode(&self, name: &str, source: &str, kind: AppKind) -> Result<Vec<u8>, CompileError> {
+    pub async fn bytecode(
+        &self,
+        name: &str,
+        source: &str,
+        kind: AppKind,
+    ) -> Result<Vec<u8>, CompileError> {
         let mut store = self.store(name);
-        let instance = self.linker.instantiate_async(&mut store, &self.base).await.map_err(wasm_err)?;
-        let compile = instance
-            .get_typed_func::<(&str, &str, &str), (Result<Vec<u8>, SourceError>,)>(&mut store, "compile")
+        let instance = self
+            .linker
+            .instantiate_async(&mut store, &self.base)
+            .await
             .map_err(wasm_err)?;
-        let (result,) = compile.call_async(&mut store, (name, source, kind.as_str())).await.map_err(|e| trap_error(e, &store))?;
+        let compile = instance
+            .get_typed_func::<(&str, &str, &str), (Result<Vec<u8>, SourceError>,)>(
+                &mut store, "compile",
+            )
+            .map_err(wasm_err)?;
+        let (result,) = compile
+            .call_async(&mut store, (name, source, kind.as_str()))
+            .await
+            .map_err(|e| trap_error(e, &store))?;
         result.map_err(source_error_of)
     }
 
     /// Pre-initialises the engine with the app's module evaluated (tier 2): a standalone wasi-http
     /// component. An empty source gives the shared engine.
-    pub async fn snapshot(&self, name: &str, source: &str, kind: AppKind) -> Result<Vec<u8>, CompileError> {
+    pub async fn snapshot(
+        &self,
+        name: &str,
+        source: &str,
+        kind: AppKind,
+    ) -> Result<Vec<u8>, CompileError> {
         let mut store = self.store(name);
         let call = format!(
             "init({}, {}, \"{}\")",
-            wasmtime::component::wasm_wave::to_string(&Val::String(name.into())).map_err(|e| anyhow::anyhow!("{e}"))?,
-            wasmtime::component::wasm_wave::to_string(&Val::String(source.into())).map_err(|e| anyhow::anyhow!("{e}"))?,
+            wasmtime::component::wasm_wave::to_string(&Val::String(name.into()))
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            wasmtime::component::wasm_wave::to_string(&Val::String(source.into()))
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
             kind.as_str(),
         );
         let mut wizer = wasmtime_wizer::Wizer::new();
@@ -168,7 +215,8 @@ impl Compiler {
     pub fn precompile_to(&self, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
         let cwasm = self.engine.precompile_component(wasm).map_err(wasm_err)?;
         cache::write_atomic(path, &cwasm)?;
-        self.load_precompiled(path).with_context(|| format!("loading {}", path.display()))
+        self.load_precompiled(path)
+            .with_context(|| format!("loading {}", path.display()))
     }
 
     /// Loads a precompiled artifact from Kiln's own cache, if present and valid for this engine.
@@ -176,7 +224,10 @@ impl Compiler {
         if !path.exists() {
             return None;
         }
-        #[expect(unsafe_code, reason = "the file is a precompiled artifact Kiln wrote to its own cache directory")]
+        #[expect(
+            unsafe_code,
+            reason = "the file is a precompiled artifact Kiln wrote to its own cache directory"
+        )]
         // SAFETY: `path` lives in Kiln's cache directory and was written by `precompile_to` with
         // this engine configuration; wasmtime checks the version and configuration on load.
         let loaded = unsafe { Component::deserialize_file(&self.engine, path) };
@@ -198,7 +249,9 @@ impl Compiler {
         };
         let mut store = Store::new(&self.engine, Sandbox::new(&grants));
         store.limiter(|s| s.limiter());
-        store.set_epoch_deadline((INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64);
+        store.set_epoch_deadline(
+            (INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64,
+        );
         store
     }
 }
@@ -209,26 +262,42 @@ pub fn wasmtime_version() -> &'static str {
 }
 
 fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {
-    if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+    if matches!(
+        error.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    ) {
         return CompileError::Source {
-            message: format!("the module's top-level code did not finish within {} s", INIT_DEADLINE.as_secs()),
+            message: format!(
+                "the module's top-level code did not finish within {} s",
+                INIT_DEADLINE.as_secs()
+            ),
             line: 0,
             column: 0,
         };
     }
     if store.data().hit_memory_limit() {
-        return CompileError::Source { message: "the module ran out of memory while loading".into(), line: 0, column: 0 };
+        return CompileError::Source {
+            message: "the module ran out of memory while loading".into(),
+            line: 0,
+            column: 0,
+        };
     }
-    CompileError::Other(anyhow::anyhow!("the engine trapped while compiling: {error:#}"))
+    CompileError::Other(anyhow::anyhow!(
+        "the engine trapped while compiling: {error:#}"
+    ))
 }
 
 fn source_error(value: &Val) -> CompileError {
     let mut message = String::from("compile error");
     let (mut line, mut column) = (0, 0);
-    if let Val::Tuple(fields) = value {
-        if let [Val::String(m), Val::U32(l), Val::U32(c)] = fields.as_slice() {
-            (message, line, column) = (m.clone(), *l, *c);
-        }
+    if let Val::Tuple(fields) = value
+        && let [Val::String(m), Val::U32(l), Val::U32(c)] = fields.as_slice()
+    {
+        (message, line, column) = (m.clone(), *l, *c);
     }
-    CompileError::Source { message, line, column }
+    CompileError::Source {
+        message,
+        line,
+        column,
+    }
 }
