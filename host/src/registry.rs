@@ -258,6 +258,15 @@ impl Deployment {
         ) {
             return self.timeout();
         }
+        if error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return ApiError::Resource(format!(
+                "no instance is free for '{}': the server is at its instance limit; retry shortly",
+                self.name
+            ));
+        }
         if store.data().hit_memory_limit() {
             return ApiError::Resource(format!(
                 "'{}' ran out of memory (limit {} MiB)",

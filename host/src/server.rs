@@ -77,17 +77,11 @@ async fn function(
     if !slot.enabled() {
         return Err(ApiError::Resource(format!("function '{name}' is disabled")));
     }
-    let limit = platform.settings().max_upload_bytes();
-    let body = http_body_util::Limited::new(request.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(format!(
-                "the body is larger than max_upload_mb ({} MiB)",
-                limit >> 20
-            ))
-        })?
-        .to_bytes();
+    let body = crate::api::extract::collect_limited(
+        request.into_body(),
+        platform.settings().max_upload_bytes(),
+    )
+    .await?;
     let input = if body.iter().all(u8::is_ascii_whitespace) {
         "{}".to_string()
     } else {

@@ -252,3 +252,42 @@ fn health_endpoints_answer_beside_the_app() {
         "app"
     );
 }
+
+#[test]
+fn the_app_redeploys_when_its_file_changes_and_a_broken_edit_keeps_the_old_version() {
+    let app = js_app("export default { fetch() { return new Response('first'); } };");
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+    let get = || client().get(kiln.url("/")).send().unwrap().text().unwrap();
+    assert_eq!(get(), "first");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(
+        app.path().join("index.js"),
+        "export default { fetch() { return new Response('second'); } };",
+    )
+    .unwrap();
+    assert!(
+        kiln.wait_for_log(
+            "redeployed after a change",
+            std::time::Duration::from_secs(20)
+        ),
+        "{}",
+        kiln.log()
+    );
+    assert_eq!(get(), "second");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(
+        app.path().join("index.js"),
+        "export default { fetch() { return new Response('oops' }; };",
+    )
+    .unwrap();
+    assert!(
+        kiln.wait_for_log(
+            "the previous one keeps serving",
+            std::time::Duration::from_secs(20)
+        ),
+        "{}",
+        kiln.log()
+    );
+    assert_eq!(get(), "second");
+}

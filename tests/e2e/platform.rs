@@ -370,6 +370,13 @@ fn every_error_row_has_its_status_and_json_body() {
     error(s, &b, 404, "NotFound", "ghost");
     let (s, b) = call(client().get(kiln.url("/no/such/route")));
     error(s, &b, 404, "NotFound", "/no/such/route");
+    let (s, b) = call(admin(
+        Method::GET,
+        &kiln,
+        "/admin-api/v2/services/%FF",
+        &jwt,
+    ));
+    error(s, &b, 400, "ValidationError", "invalid path");
     let (s, b) = call(client().delete(kiln.url("/status")));
     error(s, &b, 405, "MethodNotAllowed", "DELETE");
 

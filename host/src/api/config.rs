@@ -1,12 +1,12 @@
 //! `GET /admin-api/v2/config`, `GET/PUT /admin-api/v2/config/{key}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::AppState;
-use crate::api::extract::JsonBody;
+use crate::api::extract::{JsonBody, PathParam};
 use crate::error::ApiError;
 use crate::settings;
 
@@ -49,7 +49,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ConfigList>, Api
     responses((status = 200, body = ConfigEntry), (status = 400, body = crate::api::openapi::ErrorBody), (status = 401, body = crate::api::openapi::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    PathParam(key): PathParam<String>,
 ) -> Result<Json<ConfigEntry>, ApiError> {
     if !settings::KEYS.iter().any(|(k, _)| *k == key) {
         return Err(settings::unknown_key(&key));
@@ -65,7 +65,7 @@ pub async fn get(
     responses((status = 200, body = ConfigEntry), (status = 400, body = crate::api::openapi::ErrorBody), (status = 401, body = crate::api::openapi::ErrorBody)))]
 pub async fn set(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    PathParam(key): PathParam<String>,
     JsonBody(body): JsonBody<ConfigValue>,
 ) -> Result<Json<ConfigEntry>, ApiError> {
     let value = match body.value {

@@ -7,21 +7,46 @@ use serde::de::DeserializeOwned;
 use crate::api::AppState;
 use crate::error::ApiError;
 
+/// Past the limit, a body is still read (and dropped) up to this much more, so that the client
+/// finishes sending and reads the 413 instead of a reset connection.
+const DRAIN_BYTES: usize = 64 << 20;
+
 /// Reads the whole body, refusing more than `max_upload_mb` with 413.
 pub async fn read_body(state: &AppState, request: Request) -> Result<Bytes, ApiError> {
-    let limit = state.platform.settings().max_upload_bytes();
-    if let Some(length) = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && length > limit
-    {
+    collect_limited(
+        request.into_body(),
+        state.platform.settings().max_upload_bytes(),
+    )
+    .await
+}
+
+/// Collects a body of at most `limit` bytes; a larger one is 413 (after draining some more of it).
+pub async fn collect_limited<B>(mut body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    use http_body_util::BodyExt;
+    let mut bytes = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::Validation(format!("reading the body failed: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit + DRAIN_BYTES {
+            break;
+        }
+        if seen <= limit {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
         return Err(too_large(limit));
     }
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| too_large(limit))
+    Ok(bytes.freeze())
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -69,5 +94,28 @@ impl FromRequest<AppState> for RawBody {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         read_body(state, request).await.map(RawBody)
+    }
+}
+
+/// Path parameters, with rejections in Kiln's JSON error shape.
+pub struct PathParam<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PathParam<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParam(value))
+            .map_err(|rejection| {
+                ApiError::Validation(format!("invalid path: {}", rejection.body_text()))
+            })
     }
 }

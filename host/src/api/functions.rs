@@ -1,14 +1,14 @@
 //! The admin API for functions: CRUD, prebuilt components, versions and rollback.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::AppState;
-use crate::api::extract::{JsonBody, RawBody};
+use crate::api::extract::{JsonBody, PathParam, RawBody};
 use crate::api::openapi::ErrorBody;
 use crate::api::services::{Message, Rollback, VersionList};
 use crate::error::ApiError;
@@ -55,7 +55,7 @@ pub async fn create(
     params(("name" = String, Path)), responses((status = 200, body = FunctionView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<FunctionView>, ApiError> {
     Ok(Json(
         state.platform.get(FUNCTIONS, &name).await?.function_view(),
@@ -68,7 +68,7 @@ pub async fn get(
     responses((status = 200, body = FunctionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(body): JsonBody<UpdateFunction>,
 ) -> Result<Json<FunctionView>, ApiError> {
     Ok(Json(
@@ -85,7 +85,7 @@ pub async fn update(
     params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<Message>, ApiError> {
     state.platform.delete(FUNCTIONS, &name).await?;
     Ok(Json(Message {
@@ -100,7 +100,7 @@ pub async fn delete(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn put_component(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.is_empty() {
@@ -127,7 +127,7 @@ pub async fn put_component(
     params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<VersionList>, ApiError> {
     Ok(Json(VersionList {
         versions: state.platform.versions(FUNCTIONS, &name).await?,
@@ -139,7 +139,7 @@ pub async fn versions(
     params(("name" = String, Path)), responses((status = 200, body = FunctionView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(body): JsonBody<Rollback>,
 ) -> Result<Json<FunctionView>, ApiError> {
     Ok(Json(

@@ -1,13 +1,14 @@
 //! Public routes: health, status, the OpenAPI document and the Swagger UI (served by Kiln itself).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::api::AppState;
+use crate::api::extract::PathParam;
 use crate::api::openapi::{ApiDoc, ErrorBody};
 use crate::error::ApiError;
 use crate::store::Family;
@@ -117,7 +118,7 @@ const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.cs
 const FAVICON: &[u8] = include_bytes!("../../assets/swagger-ui/favicon-32x32.png");
 
 /// The Swagger UI's own files, embedded in the binary so the docs work offline.
-pub async fn docs_asset(Path(file): Path<String>) -> Response {
+pub async fn docs_asset(PathParam(file): PathParam<String>) -> Response {
     let (body, content_type) = match file.as_str() {
         "swagger-ui-bundle.js" => (SWAGGER_JS, "text/javascript; charset=utf-8"),
         "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
@@ -158,7 +159,7 @@ async fn stored_schema(state: &AppState, service: &str) -> Result<serde_json::Va
     responses((status = 200, description = "Swagger UI (HTML)"), (status = 404, body = ErrorBody)))]
 pub async fn service_docs(
     State(state): State<AppState>,
-    Path(service): Path<String>,
+    PathParam(service): PathParam<String>,
 ) -> Result<Html<String>, ApiError> {
     stored_schema(&state, &service).await?;
     Ok(swagger_page(
@@ -172,7 +173,7 @@ pub async fn service_docs(
     responses((status = 200, description = "the service's OpenAPI document"), (status = 404, body = ErrorBody)))]
 pub async fn service_openapi(
     State(state): State<AppState>,
-    Path(service): Path<String>,
+    PathParam(service): PathParam<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut schema = stored_schema(&state, &service).await?;
     if let Some(object) = schema.as_object_mut() {

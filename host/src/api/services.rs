@@ -1,14 +1,14 @@
 //! The admin API for services: CRUD, prebuilt components, versions and rollback.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::AppState;
-use crate::api::extract::{JsonBody, RawBody};
+use crate::api::extract::{JsonBody, PathParam, RawBody};
 use crate::api::openapi::ErrorBody;
 use crate::error::ApiError;
 use crate::platform::{CreateService, ServiceView, UpdateService, VersionView};
@@ -76,7 +76,7 @@ pub async fn create(
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<ServiceView>, ApiError> {
     Ok(Json(
         state.platform.get(SERVICES, &name).await?.service_view(),
@@ -89,7 +89,7 @@ pub async fn get(
     responses((status = 200, body = ServiceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(body): JsonBody<UpdateService>,
 ) -> Result<Json<ServiceView>, ApiError> {
     Ok(Json(
@@ -106,7 +106,7 @@ pub async fn update(
     params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<Message>, ApiError> {
     state.platform.delete(SERVICES, &name).await?;
     Ok(Json(Message {
@@ -121,7 +121,7 @@ pub async fn delete(
         (status = 400, body = ErrorBody, description = "not a component, wrong exports or unknown imports"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn put_component(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.is_empty() {
@@ -148,7 +148,7 @@ pub async fn put_component(
     params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<VersionList>, ApiError> {
     Ok(Json(VersionList {
         versions: state.platform.versions(SERVICES, &name).await?,
@@ -160,7 +160,7 @@ pub async fn versions(
     params(("name" = String, Path)), responses((status = 200, body = ServiceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(body): JsonBody<Rollback>,
 ) -> Result<Json<ServiceView>, ApiError> {
     Ok(Json(
