@@ -22,6 +22,8 @@ components:
     cp components/hello-rust/target/wasm32-wasip2/release/hello_rust.wasm components/hello-rust.wasm
     cd components/hello-function && cargo build --release --target wasm32-wasip2
     cp components/hello-function/target/wasm32-wasip2/release/hello_function.wasm components/hello-function.wasm
+    cd components/fetch-rust && cargo build --release --target wasm32-wasip2
+    cp components/fetch-rust/target/wasm32-wasip2/release/fetch_rust.wasm components/fetch-rust.wasm
     scripts/artifacts.sh stamp
 
 # Fail if a committed wasm artifact is older than its sources.
@@ -38,6 +40,7 @@ fmt:
     cd guest-js && cargo fmt
     cd components/hello-rust && cargo fmt
     cd components/hello-function && cargo fmt
+    cd components/fetch-rust && cargo fmt
 
 # Lints.
 lint:

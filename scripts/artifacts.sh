@@ -15,6 +15,7 @@ entries=(
   "components/js-engine.wasm:guest-js wit"
   "components/hello-rust.wasm:components/hello-rust"
   "components/hello-function.wasm:components/hello-function wit"
+  "components/fetch-rust.wasm:components/fetch-rust"
 )
 
 status=0

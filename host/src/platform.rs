@@ -615,6 +615,7 @@ impl Platform {
                 .collect(),
             read: permissions.read.iter().map(Into::into).collect(),
             write: permissions.write.iter().map(Into::into).collect(),
+            net: Arc::from(permissions.net.clone()),
             console: crate::runtime::Console::Log,
         };
         RunSpec {

@@ -108,7 +108,7 @@ pub struct Grants {
 }
 
 /// The WASI capabilities a deployment was granted; nothing else of the host is visible.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Capabilities {
     /// Variables (with the host's values at deploy time).
     pub env: Vec<(String, String)>,
@@ -116,8 +116,16 @@ pub struct Capabilities {
     pub read: Vec<std::path::PathBuf>,
     /// Directories preopened read-write at the same path.
     pub write: Vec<std::path::PathBuf>,
+    /// Hosts outgoing HTTP may reach (`host`, `host:port`, `*.domain`).
+    pub net: Arc<[String]>,
     /// Where `console.*` goes.
     pub console: Console,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self { env: Vec::new(), read: Vec::new(), write: Vec::new(), net: Arc::from(Vec::new()), console: Console::Log }
+    }
 }
 
 /// Where a guest's standard output and error go.
@@ -172,7 +180,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            network: NetworkPolicy,
+            network: NetworkPolicy { allow: grants.capabilities.net.clone() },
             memory: MemoryLimiter {
                 max: grants.memory_bytes,
                 hit: false,
@@ -241,26 +249,57 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Outgoing HTTP policy. No grant exists yet, so every outgoing request is refused with
-/// `HttpRequestDenied` (the guest sees an error it can catch).
-struct NetworkPolicy;
+/// Outgoing HTTP policy: only hosts on the `net` allow-list are reached; anything else is refused
+/// with `HttpRequestDenied` before a connection is made (the guest sees an error it can catch).
+struct NetworkPolicy {
+    allow: Arc<[String]>,
+}
+
+/// Whether `host` (and `port`) match one `net` grant: `api.example.com` (any port),
+/// `api.example.com:8443`, or `*.example.com` (subdomains only).
+pub fn net_allows(grant: &str, host: &str, port: u16) -> bool {
+    let grant = grant.trim().to_ascii_lowercase();
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let (pattern, wanted_port) = match grant.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() && !h.ends_with(':') => (h.to_string(), p.parse::<u16>().ok()),
+        _ => (grant.clone(), None),
+    };
+    let pattern = pattern.trim_start_matches('[').trim_end_matches(']');
+    let host_matches = match pattern.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => host == pattern,
+    };
+    host_matches && wanted_port.is_none_or(|p| p == port)
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+            )>,
+        > + Send,
+>;
 
 impl WasiHttpHooks for NetworkPolicy {
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        tracing::warn!(uri = %request.uri(), "outgoing request denied: no network grant");
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    ) -> SendFuture {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        if !self.allow.iter().any(|grant| net_allows(grant, &host, port)) {
+            tracing::warn!(uri = %uri, "outgoing request denied: no network grant for this host");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
     }
 }
 
@@ -342,4 +381,22 @@ impl Drop for GuestLogWriter {
 /// Reads a file, naming it in the error.
 pub fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::net_allows;
+
+    #[test]
+    fn net_grants_match_hosts_ports_and_subdomains() {
+        assert!(net_allows("api.example.com", "api.example.com", 443));
+        assert!(net_allows("API.example.com", "api.EXAMPLE.com", 80));
+        assert!(!net_allows("api.example.com", "evil.com", 443));
+        assert!(!net_allows("api.example.com", "api.example.com.evil.com", 443));
+        assert!(net_allows("127.0.0.1:8080", "127.0.0.1", 8080));
+        assert!(!net_allows("127.0.0.1:8080", "127.0.0.1", 8081));
+        assert!(net_allows("*.example.com", "a.b.example.com", 443));
+        assert!(!net_allows("*.example.com", "example.com", 443));
+        assert!(!net_allows("*.example.com", "badexample.com", 443));
+    }
 }

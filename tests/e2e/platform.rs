@@ -847,3 +847,32 @@ fn validate_with_openapi_spec_validator(doc: &serde_json::Value) {
         ),
     }
 }
+
+#[test]
+fn outgoing_http_reaches_only_hosts_the_net_permission_grants() {
+    use reqwest::Method;
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let wasm = std::fs::read(repo().join("components/fetch-rust.wasm")).unwrap();
+    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher/component", &jwt).body(wasm));
+    assert_eq!(s, 201);
+    let port = kiln.base.rsplit(':').next().unwrap().to_string();
+    let fetch = || {
+        client()
+            .get(kiln.url(&format!("/api/v2/fetcher?url=http://127.0.0.1:{port}/health")))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert_eq!(fetch(), "denied: ErrorCode::HttpRequestDenied", "no grant: denied");
+    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher", &jwt).json(&json!({"permissions": {"net": ["127.0.0.1:1"]}})));
+    assert_eq!(s, 200);
+    assert_eq!(fetch(), "denied: ErrorCode::HttpRequestDenied", "another port: denied");
+    let (s, view) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher", &jwt).json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    );
+    assert_eq!((s, view["permissions"]["net"][0].clone()), (200, json!(format!("127.0.0.1:{port}"))));
+    assert_eq!(fetch(), r#"200 {"status":"ok"}"#, "granted: reached");
+}
