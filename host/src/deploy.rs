@@ -135,7 +135,9 @@ impl Deployer {
         let started = Instant::now();
         let key = self.compiler.key(source, kind);
         let path = self.compiler.snapshot_path(&key);
-        if let Some(component) = self.compiler.load_precompiled(&path) {
+        let cached = self.compiler.load_precompiled(&path);
+        crate::metrics::cache(cached.is_some());
+        if let Some(component) = cached {
             let deployment =
                 self.deployment(name, &component, Tier::Snapshot, &key, None, &spec)?;
             tracing::info!(
@@ -191,7 +193,9 @@ impl Deployer {
         validate_component(wasm, kind)?;
         let key = component_key(wasm);
         let path = self.compiler.snapshot_path(&key);
-        let (component, outcome) = match self.compiler.load_precompiled(&path) {
+        let cached = self.compiler.load_precompiled(&path);
+        crate::metrics::cache(cached.is_some());
+        let (component, outcome) = match cached {
             Some(component) => (component, Outcome::CacheHit),
             None => {
                 let component = self.compiler.precompile_to(wasm, &path).map_err(|e| {

@@ -132,6 +132,7 @@ impl ApiError {
 
     /// The HTTP response.
     pub fn into_response(self) -> http::Response<Body> {
+        crate::metrics::error(self.kind());
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }

@@ -16,6 +16,7 @@ pub mod deploy;
 pub mod error;
 pub mod invoke;
 pub mod logging;
+pub mod metrics;
 pub mod platform;
 pub mod registry;
 pub mod runtime;

@@ -166,6 +166,7 @@ impl Deployment {
         store.data_mut().deadline = Instant::now() + self.limits.timeout;
         store.set_epoch_deadline(1);
         self.live.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::instantiation();
         (store, LiveGuard(self.live.clone()))
     }
 

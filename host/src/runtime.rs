@@ -124,7 +124,13 @@ pub struct Capabilities {
 
 impl Default for Capabilities {
     fn default() -> Self {
-        Self { env: Vec::new(), read: Vec::new(), write: Vec::new(), net: Arc::from(Vec::new()), console: Console::Log }
+        Self {
+            env: Vec::new(),
+            read: Vec::new(),
+            write: Vec::new(),
+            net: Arc::from(Vec::new()),
+            console: Console::Log,
+        }
     }
 }
 
@@ -180,7 +186,9 @@ impl Sandbox {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            network: NetworkPolicy { allow: grants.capabilities.net.clone() },
+            network: NetworkPolicy {
+                allow: grants.capabilities.net.clone(),
+            },
             memory: MemoryLimiter {
                 max: grants.memory_bytes,
                 hit: false,
@@ -259,9 +267,14 @@ struct NetworkPolicy {
 /// `api.example.com:8443`, or `*.example.com` (subdomains only).
 pub fn net_allows(grant: &str, host: &str, port: u16) -> bool {
     let grant = grant.trim().to_ascii_lowercase();
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     let (pattern, wanted_port) = match grant.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() && !h.ends_with(':') => (h.to_string(), p.parse::<u16>().ok()),
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() && !h.ends_with(':') => {
+            (h.to_string(), p.parse::<u16>().ok())
+        }
         _ => (grant.clone(), None),
     };
     let pattern = pattern.trim_start_matches('[').trim_end_matches(']');
@@ -290,15 +303,28 @@ impl WasiHttpHooks for NetworkPolicy {
     ) -> SendFuture {
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
-        if !self.allow.iter().any(|grant| net_allows(grant, &host, port)) {
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        if !self
+            .allow
+            .iter()
+            .any(|grant| net_allows(grant, &host, port))
+        {
             tracing::warn!(uri = %uri, "outgoing request denied: no network grant for this host");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
         })
     }
 }
@@ -392,7 +418,11 @@ mod tests {
         assert!(net_allows("api.example.com", "api.example.com", 443));
         assert!(net_allows("API.example.com", "api.EXAMPLE.com", 80));
         assert!(!net_allows("api.example.com", "evil.com", 443));
-        assert!(!net_allows("api.example.com", "api.example.com.evil.com", 443));
+        assert!(!net_allows(
+            "api.example.com",
+            "api.example.com.evil.com",
+            443
+        ));
         assert!(net_allows("127.0.0.1:8080", "127.0.0.1", 8080));
         assert!(!net_allows("127.0.0.1:8080", "127.0.0.1", 8081));
         assert!(net_allows("*.example.com", "a.b.example.com", 443));

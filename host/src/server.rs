@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::error::ApiError;
+use crate::metrics::RouteKind;
 use crate::platform::Platform;
 use crate::registry::Registry;
 
@@ -145,6 +146,28 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> http::Response<Bod
 
 impl Routes {
     async fn route(self: Arc<Self>, request: hyper::Request<Incoming>) -> http::Response<Body> {
+        let started = std::time::Instant::now();
+        let kind = self.kind_of(request.uri().path());
+        let response = self.dispatch(request).await;
+        crate::metrics::request(kind, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    fn kind_of(&self, path: &str) -> RouteKind {
+        if path.starts_with("/api/v2/") && self.platform.is_some() {
+            RouteKind::Service
+        } else if path.starts_with("/functions/v2/") && self.platform.is_some() {
+            RouteKind::Function
+        } else if path.starts_with("/admin-api/") {
+            RouteKind::Admin
+        } else if self.root_app.is_some() && !matches!(path, "/health" | "/healthz") {
+            RouteKind::App
+        } else {
+            RouteKind::Public
+        }
+    }
+
+    async fn dispatch(self: Arc<Self>, request: hyper::Request<Incoming>) -> http::Response<Body> {
         let path = request.uri().path();
         if matches!(path, "/health" | "/healthz")
             && matches!(*request.method(), Method::GET | Method::HEAD)

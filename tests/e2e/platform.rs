@@ -683,6 +683,7 @@ fn openapi_describes_every_route_and_service_docs_come_from_the_stored_schema() 
     for (path, method) in [
         ("/health", "get"),
         ("/status", "get"),
+        ("/metrics", "get"),
         ("/openapi.json", "get"),
         ("/docs", "get"),
         ("/api/docs/{service}", "get"),
@@ -855,24 +856,114 @@ fn outgoing_http_reaches_only_hosts_the_net_permission_grants() {
     let kiln = Kiln::platform(data.path());
     let jwt = admin_token(data.path());
     let wasm = std::fs::read(repo().join("components/fetch-rust.wasm")).unwrap();
-    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher/component", &jwt).body(wasm));
+    let (s, _) = call(
+        admin(
+            Method::PUT,
+            &kiln,
+            "/admin-api/v2/services/fetcher/component",
+            &jwt,
+        )
+        .body(wasm),
+    );
     assert_eq!(s, 201);
     let port = kiln.base.rsplit(':').next().unwrap().to_string();
     let fetch = || {
         client()
-            .get(kiln.url(&format!("/api/v2/fetcher?url=http://127.0.0.1:{port}/health")))
+            .get(kiln.url(&format!(
+                "/api/v2/fetcher?url=http://127.0.0.1:{port}/health"
+            )))
             .send()
             .unwrap()
             .text()
             .unwrap()
     };
-    assert_eq!(fetch(), "denied: ErrorCode::HttpRequestDenied", "no grant: denied");
-    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher", &jwt).json(&json!({"permissions": {"net": ["127.0.0.1:1"]}})));
-    assert_eq!(s, 200);
-    assert_eq!(fetch(), "denied: ErrorCode::HttpRequestDenied", "another port: denied");
-    let (s, view) = call(
-        admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher", &jwt).json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    assert_eq!(
+        fetch(),
+        "denied: ErrorCode::HttpRequestDenied",
+        "no grant: denied"
     );
-    assert_eq!((s, view["permissions"]["net"][0].clone()), (200, json!(format!("127.0.0.1:{port}"))));
+    let (s, _) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher", &jwt)
+            .json(&json!({"permissions": {"net": ["127.0.0.1:1"]}})),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(
+        fetch(),
+        "denied: ErrorCode::HttpRequestDenied",
+        "another port: denied"
+    );
+    let (s, view) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/fetcher", &jwt)
+            .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    );
+    assert_eq!(
+        (s, view["permissions"]["net"][0].clone()),
+        (200, json!(format!("127.0.0.1:{port}")))
+    );
     assert_eq!(fetch(), r#"200 {"status":"ok"}"#, "granted: reached");
+}
+
+#[test]
+fn metrics_count_requests_errors_instances_and_the_compile_cache() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    for _ in 0..3 {
+        assert_eq!(
+            client()
+                .get(kiln.url("/api/v2/hello"))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16(),
+            200
+        );
+    }
+    assert_eq!(
+        client()
+            .get(kiln.url("/api/v2/nobody"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    let response = client().get(kiln.url("/metrics")).send().unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().unwrap();
+    let value = |line: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no '{line}' in:\n{text}"))
+    };
+    assert_eq!(
+        value("kiln_requests_total{route=\"service\",status=\"2xx\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("kiln_requests_total{route=\"service\",status=\"4xx\"}"),
+        1.0
+    );
+    assert_eq!(value("kiln_errors_total{kind=\"NotFound\"}"), 1.0);
+    assert_eq!(
+        value("kiln_request_duration_seconds_count{route=\"service\"}"),
+        4.0
+    );
+    assert_eq!(
+        value("kiln_request_duration_seconds_bucket{route=\"service\",le=\"+Inf\"}"),
+        4.0
+    );
+    assert!(value("kiln_instantiations_total") >= 1.0);
+    assert!(value("kiln_instances_active") >= 1.0);
+    assert!(
+        value("kiln_compile_cache_misses_total") >= 3.0,
+        "the three seeds were compiled"
+    );
+    assert!(text.contains("# TYPE kiln_request_duration_seconds histogram"));
 }

@@ -31,6 +31,7 @@ pub struct AppState {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::metrics::error(self.kind());
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
@@ -87,6 +88,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/health", get(public::health))
         .route("/healthz", get(public::health))
         .route("/status", get(public::status))
+        .route("/metrics", get(public::metrics))
         .route("/openapi.json", get(public::openapi))
         .route("/docs", get(public::docs))
         .route("/docs/", get(public::docs))

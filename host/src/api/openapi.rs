@@ -86,6 +86,7 @@ impl Modify for BearerAuth {
     paths(
         super::public::health,
         super::public::status,
+        super::public::metrics,
         super::public::openapi,
         super::public::docs,
         super::public::service_docs,

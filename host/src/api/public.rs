@@ -79,6 +79,20 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
     }))
 }
 
+/// Prometheus metrics: requests by route kind and status class, a latency histogram,
+/// instantiations, compile cache hits and misses, errors by kind.
+#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "public",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = crate::metrics::render(state.platform.registry.live_instances());
+    let mut response = (StatusCode::OK, text).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
 /// This document.
 #[utoipa::path(operation_id = "openapi", get, path = "/openapi.json", tag = "public", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {

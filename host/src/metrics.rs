@@ -1,0 +1,166 @@
+//! Prometheus metrics: counters and a latency histogram kept in atomics (no locks on the request
+//! path), rendered as Prometheus text at `GET /metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What a request was routed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// `/api/v2/{name}`.
+    Service = 0,
+    /// `/functions/v2/{name}`.
+    Function = 1,
+    /// `/admin-api/*`.
+    Admin = 2,
+    /// Health, status, docs, metrics.
+    Public = 3,
+    /// The app of `kiln serve --app`.
+    App = 4,
+}
+
+const KINDS: [&str; 5] = ["service", "function", "admin", "public", "app"];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Histogram bucket bounds, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10.0,
+];
+/// Error kinds, as in `{"error": ...}`.
+pub const ERROR_KINDS: [&str; 12] = [
+    "ValidationError",
+    "Unauthorized",
+    "NotFound",
+    "MethodNotAllowed",
+    "Conflict",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "ExecutionError",
+    "ResourceError",
+    "TimeoutError",
+    "InternalError",
+    "NetworkError",
+];
+
+#[allow(
+    clippy::declare_interior_mutable_const,
+    reason = "array initialisers for statics"
+)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+#[allow(
+    clippy::declare_interior_mutable_const,
+    reason = "array initialisers for statics"
+)]
+const ROW: [AtomicU64; 5] = [ZERO; 5];
+#[allow(
+    clippy::declare_interior_mutable_const,
+    reason = "array initialisers for statics"
+)]
+const HISTOGRAM: [AtomicU64; 13] = [ZERO; 13];
+
+static REQUESTS: [[AtomicU64; 5]; 5] = [ROW; 5];
+static LATENCY_BUCKETS: [[AtomicU64; 13]; 5] = [HISTOGRAM; 5];
+static LATENCY_SUM_MICROS: [AtomicU64; 5] = [ZERO; 5];
+static ERRORS: [AtomicU64; 12] = [ZERO; 12];
+static INSTANTIATIONS: AtomicU64 = ZERO;
+static CACHE_HITS: AtomicU64 = ZERO;
+static CACHE_MISSES: AtomicU64 = ZERO;
+
+/// Records one answered request.
+pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
+    let k = kind as usize;
+    let class = usize::from(status / 100).clamp(1, 5) - 1;
+    REQUESTS[k][class].fetch_add(1, Ordering::Relaxed);
+    let seconds = elapsed.as_secs_f64();
+    let bucket = BUCKETS
+        .iter()
+        .position(|b| seconds <= *b)
+        .unwrap_or(BUCKETS.len());
+    LATENCY_BUCKETS[k][bucket].fetch_add(1, Ordering::Relaxed);
+    LATENCY_SUM_MICROS[k].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+}
+
+/// Records an error answered with `{"error": kind}`.
+pub fn error(kind: &str) {
+    if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
+        ERRORS[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Records a new instance.
+pub fn instantiation() {
+    INSTANTIATIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a compiled-artifact cache lookup.
+pub fn cache(hit: bool) {
+    if hit { &CACHE_HITS } else { &CACHE_MISSES }.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The Prometheus text exposition of everything, with `instances_active` given by the caller.
+pub fn render(instances_active: usize) -> String {
+    let mut out = String::new();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    out.push_str("# HELP kiln_requests_total Requests answered, by route kind and status class.\n# TYPE kiln_requests_total counter\n");
+    for (k, kind) in KINDS.iter().enumerate() {
+        for (c, class) in CLASSES.iter().enumerate() {
+            let n = get(&REQUESTS[k][c]);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "kiln_requests_total{{route=\"{kind}\",status=\"{class}\"}} {n}"
+                );
+            }
+        }
+    }
+    out.push_str("# HELP kiln_request_duration_seconds Time to the response head, by route kind.\n# TYPE kiln_request_duration_seconds histogram\n");
+    for (k, kind) in KINDS.iter().enumerate() {
+        let counts: Vec<u64> = LATENCY_BUCKETS[k].iter().map(get).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += counts[i];
+            let _ = writeln!(
+                out,
+                "kiln_request_duration_seconds_bucket{{route=\"{kind}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "kiln_request_duration_seconds_bucket{{route=\"{kind}\",le=\"+Inf\"}} {total}"
+        );
+        let _ = writeln!(
+            out,
+            "kiln_request_duration_seconds_sum{{route=\"{kind}\"}} {}",
+            get(&LATENCY_SUM_MICROS[k]) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "kiln_request_duration_seconds_count{{route=\"{kind}\"}} {total}"
+        );
+    }
+    out.push_str(
+        "# HELP kiln_errors_total Error answers, by kind.\n# TYPE kiln_errors_total counter\n",
+    );
+    for (i, kind) in ERROR_KINDS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "kiln_errors_total{{kind=\"{kind}\"}} {}",
+            get(&ERRORS[i])
+        );
+    }
+    let _ = write!(
+        out,
+        "# HELP kiln_instantiations_total Instances created.\n# TYPE kiln_instantiations_total counter\nkiln_instantiations_total {}\n\
+         # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
+         # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
+         # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n",
+        get(&INSTANTIATIONS),
+        get(&CACHE_HITS),
+        get(&CACHE_MISSES),
+    );
+    out
+}
