@@ -234,15 +234,27 @@ fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsEr
                 if ctx.execute_pending_job() {
                     continue;
                 }
-                let Some((id, due)) = apis::timers::next_due() else {
+                let timer = apis::timers::next_due();
+                if timer.is_none() && !apis::fetch::pending() {
                     return Err(JsError::engine(
                         "the promise never settled: nothing is left to run",
                     ));
-                };
-                if due > monotonic_clock::now() {
-                    monotonic_clock::subscribe_instant(due).block();
                 }
-                apis::timers::fire(ctx, id);
+                // Sleep until the next timer is due or a fetch has its answer, whichever is first.
+                let mut pollables = apis::fetch::pollables();
+                if let Some((_, due)) = timer {
+                    pollables.push(monotonic_clock::subscribe_instant(due));
+                }
+                let refs: Vec<&crate::bindings::wasi::io::poll::Pollable> =
+                    pollables.iter().collect();
+                crate::bindings::wasi::io::poll::poll(&refs);
+                drop(pollables);
+                apis::fetch::complete_ready(ctx);
+                if let Some((id, due)) = timer {
+                    if due <= monotonic_clock::now() {
+                        apis::timers::fire(ctx, id);
+                    }
+                }
             }
         }
     }

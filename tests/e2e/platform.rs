@@ -967,3 +967,37 @@ fn metrics_count_requests_errors_instances_and_the_compile_cache() {
     );
     assert!(text.contains("# TYPE kiln_request_duration_seconds histogram"));
 }
+
+#[test]
+fn javascript_fetch_is_held_to_the_net_grant() {
+    use reqwest::Method;
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let port = kiln.base.rsplit(':').next().unwrap().to_string();
+    let proxy = r#"
+export default {
+  async fetch(req) {
+    const target = new URL(req.url).searchParams.get("to");
+    try {
+      const r = await fetch(target, { method: "POST", headers: { "content-type": "text/plain" }, body: "payload from fetch" });
+      return Response.json({ status: r.status, ok: r.ok, body: await r.json() });
+    } catch (e) {
+      return Response.json({ error: String(e), isTypeError: e instanceof TypeError }, { status: 502 });
+    }
+  },
+};"#;
+    let echo = "export default { async fetch(req) { return Response.json({ method: req.method, text: await req.text() }); } };";
+    for (name, code) in [("proxy", proxy), ("echo", echo)] {
+        let (s, b) = call(admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt).json(&json!({"name": name, "code": code})));
+        assert_eq!(s, 201, "{b}");
+    }
+    let target = format!("/api/v2/proxy?to=http://127.0.0.1:{port}/api/v2/echo");
+    let (s, b) = call(client().get(kiln.url(&target)));
+    assert_eq!((s, b["isTypeError"].clone()), (502, json!(true)), "{b}");
+    assert!(b["error"].as_str().unwrap().contains("no network grant"), "{b}");
+    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/proxy", &jwt).json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})));
+    assert_eq!(s, 200);
+    let (s, b) = call(client().get(kiln.url(&target)));
+    assert_eq!((s, b), (200, json!({"status": 200, "ok": true, "body": {"method": "POST", "text": "payload from fetch"}})));
+}

@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod deno;
+pub mod fetch;
 pub mod headers;
 pub mod request;
 pub mod response;
@@ -19,6 +20,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     timers::register(ctx)?;
     url::register(ctx)?;
     deno::register(ctx)?;
+    fetch::register(ctx)?;
     Ok(())
 }
 

@@ -31,6 +31,20 @@ const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
 const NORMALIZED_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
 
 impl<'js> Request<'js> {
+    /// Method, URL, header fields and body bytes, for sending (`fetch`).
+    pub fn to_outgoing(
+        &mut self,
+        ctx: &Ctx<'js>,
+    ) -> Result<(String, String, Vec<(String, String)>, Vec<u8>)> {
+        let body = self.body.consume(ctx)?;
+        Ok((
+            self.method.clone(),
+            self.url.clone(),
+            self.headers.borrow().pairs().to_vec(),
+            body,
+        ))
+    }
+
     /// A request as received from the network; its body is read lazily.
     pub fn incoming(
         ctx: &Ctx<'js>,

@@ -72,6 +72,20 @@ impl<'js> Response<'js> {
         })
     }
 
+    /// A response received over the network (`fetch`).
+    pub fn received(ctx: &Ctx<'js>, status: u16, headers: Headers, body: Vec<u8>) -> Result<Self> {
+        Ok(Self {
+            status,
+            status_text: String::new(),
+            headers: Class::instance(ctx.clone(), headers)?,
+            body: if body.is_empty() {
+                Body::Empty
+            } else {
+                Body::Bytes(body)
+            },
+        })
+    }
+
     /// Takes status, headers and body out of the response for sending.
     pub fn into_parts(&mut self, ctx: &Ctx<'js>) -> Result<Parts> {
         let body = self.body.consume(ctx)?;

@@ -1,0 +1,222 @@
+//! `fetch` over `wasi:http/outgoing-handler`. The host decides what is reachable (the service's
+//! `net` grant); a refused request rejects with a `TypeError`. Pending fetches are completed by
+//! the engine's event loop, which waits on their pollables together with the timers'.
+
+use std::cell::RefCell;
+
+use rquickjs::function::Opt;
+use rquickjs::{Class, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
+
+use crate::apis::headers::Headers;
+use crate::apis::request::Request;
+use crate::apis::response::Response;
+use crate::bindings::wasi::http::outgoing_handler;
+use crate::bindings::wasi::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, Scheme,
+};
+use crate::bindings::wasi::io::poll::Pollable;
+use crate::bindings::wasi::io::streams::StreamError;
+
+struct Pending {
+    future: FutureIncomingResponse,
+    url: String,
+    resolve: Persistent<Function<'static>>,
+    reject: Persistent<Function<'static>>,
+}
+
+thread_local! {
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Registers `fetch`.
+pub fn register(ctx: &Ctx<'_>) -> Result<()> {
+    ctx.globals().set(
+        "fetch",
+        Function::new(ctx.clone(), fetch)?.with_name("fetch")?,
+    )
+}
+
+fn method_of(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_string()),
+    }
+}
+
+fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
+    let (promise, resolve, reject) = ctx.promise()?;
+    let mut request = Request::new(ctx.clone(), input, init)?;
+    let (method, url, headers, body) = request.to_outgoing(&ctx)?;
+    match start(&method, &url, &headers, &body) {
+        Ok(future) => PENDING.with(|p| {
+            p.borrow_mut().push(Pending {
+                future,
+                url,
+                resolve: Persistent::save(&ctx, resolve),
+                reject: Persistent::save(&ctx, reject),
+            })
+        }),
+        Err(message) => {
+            let error = Exception::throw_type(&ctx, &format!("fetch {url} failed: {message}"));
+            let _ = error;
+            reject.call::<_, ()>((ctx.catch(),))?;
+        }
+    }
+    Ok(promise)
+}
+
+fn start(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::result::Result<FutureIncomingResponse, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    let scheme = match parsed.scheme() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => return Err(format!("unsupported scheme '{other}'")),
+    };
+    let fields = Fields::new();
+    for (name, value) in headers {
+        // Hop-by-hop headers the host forbids are left out.
+        let _ = fields.append(name, value.as_bytes());
+    }
+    let request = OutgoingRequest::new(fields);
+    request
+        .set_method(&method_of(method))
+        .map_err(|()| format!("invalid method '{method}'"))?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| "invalid scheme".to_string())?;
+    let authority = match parsed.port() {
+        Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
+        None => parsed.host_str().unwrap_or_default().to_string(),
+    };
+    request
+        .set_authority(Some(&authority))
+        .map_err(|()| format!("invalid host '{authority}'"))?;
+    let path = match parsed.query() {
+        Some(query) => format!("{}?{query}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|()| format!("invalid path '{path}'"))?;
+    let outgoing = request
+        .body()
+        .map_err(|()| "the request body is unavailable".to_string())?;
+    let future = outgoing_handler::handle(request, None).map_err(describe)?;
+    // If sending fails (e.g. the host refused the request), the stream closes early: the
+    // response future then carries the reason, which is what the caller is told.
+    if let Ok(stream) = outgoing.write() {
+        for chunk in body.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(outgoing, None);
+    Ok(future)
+}
+
+fn describe(code: ErrorCode) -> String {
+    match code {
+        ErrorCode::HttpRequestDenied => {
+            "the request was refused: this app has no network grant for that host".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Whether any fetch is in flight.
+pub fn pending() -> bool {
+    PENDING.with(|p| !p.borrow().is_empty())
+}
+
+/// A pollable per fetch in flight, ready when its response (or error) has arrived.
+pub fn pollables() -> Vec<Pollable> {
+    PENDING.with(|p| p.borrow().iter().map(|f| f.future.subscribe()).collect())
+}
+
+/// Settles every fetch whose response has arrived: a `Response` with the whole body, or a
+/// `TypeError`.
+pub fn complete_ready(ctx: &Ctx<'_>) {
+    let ready: Vec<Pending> = PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        let (done, waiting): (Vec<Pending>, Vec<Pending>) = pending
+            .drain(..)
+            .partition(|f| f.future.subscribe().ready());
+        *pending = waiting;
+        done
+    });
+    for fetch in ready {
+        let outcome = match fetch.future.get() {
+            Some(Ok(Ok(response))) => receive(ctx, response),
+            Some(Ok(Err(code))) => Err(describe(code)),
+            Some(Err(())) | None => Err("the response was already taken".into()),
+        };
+        let settled = match outcome {
+            Ok(value) => fetch
+                .resolve
+                .restore(ctx)
+                .and_then(|resolve| resolve.call::<_, ()>((value,))),
+            Err(message) => {
+                let _ =
+                    Exception::throw_type(ctx, &format!("fetch {} failed: {message}", fetch.url));
+                let reason = ctx.catch();
+                fetch
+                    .reject
+                    .restore(ctx)
+                    .and_then(|reject| reject.call::<_, ()>((reason,)))
+            }
+        };
+        if settled.is_err() {
+            let _ = ctx.catch();
+        }
+    }
+}
+
+fn receive<'js>(
+    ctx: &Ctx<'js>,
+    response: IncomingResponse,
+) -> std::result::Result<Value<'js>, String> {
+    let status = response.status();
+    let headers = Headers::from_pairs(
+        response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect(),
+    );
+    let body = response
+        .consume()
+        .map_err(|()| "the response body was already taken".to_string())?;
+    let mut bytes = Vec::new();
+    {
+        let stream = body
+            .stream()
+            .map_err(|()| "the response body was already taken".to_string())?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(format!("reading the response: {}", e.to_debug_string()));
+                }
+            }
+        }
+    }
+    let response = Response::received(ctx, status, headers, bytes).map_err(|e| e.to_string())?;
+    Class::instance(ctx.clone(), response)
+        .map(|c| c.into_value())
+        .map_err(|e| e.to_string())
+}
