@@ -45,6 +45,14 @@ export default {
     out.texts = [t, rt, j, r.bodyUsed];
     try { await r.text(); out.reread = "no error"; } catch (e) { out.reread = e instanceof TypeError; }
     try { new Response("x", { status: 99 }); out.badStatus = "no error"; } catch (e) { out.badStatus = e instanceof RangeError; }
+    out.base64 = [btoa("hello"), atob("aGVsbG8="), atob(" aGVs bG8 "), btoa(atob("/+8="))];
+    try { btoa("✓"); out.btoaError = "no error"; } catch (e) { out.btoaError = e.name; }
+    try { atob("a"); out.atobError = "no error"; } catch (e) { out.atobError = e.name; }
+    const uuid = crypto.randomUUID();
+    out.uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid) && uuid !== crypto.randomUUID();
+    const random = crypto.getRandomValues(new Uint32Array(8));
+    out.random = random.length === 8 && random.some((v) => v !== 0) && random instanceof Uint32Array;
+    try { crypto.getRandomValues(new Float32Array(2)); out.floatRandom = "no error"; } catch (e) { out.floatRandom = e instanceof TypeError; }
     out.tags = [String(new Headers()), String(new URLSearchParams("a=1")), String(new URL("http://h"))];
     return Response.json(out);
   },
@@ -125,5 +133,11 @@ fn url_search_params_headers_text_encoding_request_and_response_follow_the_stand
     assert_eq!(out["texts"], json!(["body text", "data", {"a": 1}, true]));
     assert_eq!(out["reread"], true);
     assert_eq!(out["badStatus"], true);
+    assert_eq!(out["base64"], json!(["aGVsbG8=", "hello", "hello", "/+8="]));
+    assert_eq!(out["btoaError"], "InvalidCharacterError");
+    assert_eq!(out["atobError"], "InvalidCharacterError");
+    assert_eq!(out["uuid"], true, "randomUUID gives distinct v4 UUIDs");
+    assert_eq!(out["random"], true);
+    assert_eq!(out["floatRandom"], true);
     assert_eq!(out["tags"], json!(["[object Headers]", "a=1", "http://h/"]));
 }

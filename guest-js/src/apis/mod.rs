@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod deno;
+pub mod encoding;
 pub mod fetch;
 pub mod headers;
 pub mod request;
@@ -20,6 +21,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     timers::register(ctx)?;
     url::register(ctx)?;
     deno::register(ctx)?;
+    encoding::register(ctx)?;
     fetch::register(ctx)?;
     Ok(())
 }
