@@ -989,15 +989,30 @@ export default {
 };"#;
     let echo = "export default { async fetch(req) { return Response.json({ method: req.method, text: await req.text() }); } };";
     for (name, code) in [("proxy", proxy), ("echo", echo)] {
-        let (s, b) = call(admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt).json(&json!({"name": name, "code": code})));
+        let (s, b) = call(
+            admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+                .json(&json!({"name": name, "code": code})),
+        );
         assert_eq!(s, 201, "{b}");
     }
     let target = format!("/api/v2/proxy?to=http://127.0.0.1:{port}/api/v2/echo");
     let (s, b) = call(client().get(kiln.url(&target)));
     assert_eq!((s, b["isTypeError"].clone()), (502, json!(true)), "{b}");
-    assert!(b["error"].as_str().unwrap().contains("no network grant"), "{b}");
-    let (s, _) = call(admin(Method::PUT, &kiln, "/admin-api/v2/services/proxy", &jwt).json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})));
+    assert!(
+        b["error"].as_str().unwrap().contains("no network grant"),
+        "{b}"
+    );
+    let (s, _) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/proxy", &jwt)
+            .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    );
     assert_eq!(s, 200);
     let (s, b) = call(client().get(kiln.url(&target)));
-    assert_eq!((s, b), (200, json!({"status": 200, "ok": true, "body": {"method": "POST", "text": "payload from fetch"}})));
+    assert_eq!(
+        (s, b),
+        (
+            200,
+            json!({"status": 200, "ok": true, "body": {"method": "POST", "text": "payload from fetch"}})
+        )
+    );
 }

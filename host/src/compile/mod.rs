@@ -10,7 +10,7 @@
 pub mod cache;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -83,7 +83,8 @@ pub struct Compiler {
     linker: Linker<Sandbox>,
     cache_dir: PathBuf,
     engine_id: String,
-    base: Component,
+    /// The shared pre-initialised engine; set once, by `new` (building it needs the compiler).
+    base: OnceLock<Component>,
 }
 
 impl Compiler {
@@ -94,17 +95,17 @@ impl Compiler {
         cache_dir: &Path,
     ) -> anyhow::Result<Self> {
         let engine_id = cache::digest(&[JS_ENGINE, wasmtime_version().as_bytes()]);
-        let mut compiler = Self {
-            engine: engine.clone(),
+        let compiler = Self {
+            engine,
             linker,
             cache_dir: cache_dir.to_path_buf(),
             engine_id,
-            base: Component::new(&engine, b"(component)").map_err(wasm_err)?,
+            base: OnceLock::new(),
         };
         let path = compiler
             .cache_dir
             .join(format!("engine-{}.cwasm", &compiler.engine_id[..16]));
-        compiler.base = match compiler.load_precompiled(&path) {
+        let base = match compiler.load_precompiled(&path) {
             Some(component) => component,
             None => {
                 let started = std::time::Instant::now();
@@ -120,6 +121,7 @@ impl Compiler {
                 component
             }
         };
+        let _ = compiler.base.set(base);
         Ok(compiler)
     }
 
@@ -135,7 +137,9 @@ impl Compiler {
 
     /// The shared engine that serves bytecode.
     pub fn base(&self) -> &Component {
-        &self.base
+        self.base
+            .get()
+            .expect("the shared engine is set by Compiler::new")
     }
 
     /// The cache key of a JS source: its sha256 with its kind and the engine's and wasmtime's identity.
@@ -164,7 +168,7 @@ impl Compiler {
         let mut store = self.store(name);
         let instance = self
             .linker
-            .instantiate_async(&mut store, &self.base)
+            .instantiate_async(&mut store, self.base())
             .await
             .map_err(wasm_err)?;
         let compile = instance
