@@ -3,8 +3,12 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Run every test (unit + end-to-end against the real binary).
-test: check-artifacts
+test: check-artifacts test-components
     cargo test --release --workspace
+
+# Build the test components that come from npm toolchains (componentize-js); needs Node and npm.
+test-components:
+    scripts/test-components.sh
 
 # Serve one app directory (index.js or app.wasm) at http://127.0.0.1:8000/.
 serve APP="examples/hello" *ARGS="":

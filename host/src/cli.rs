@@ -71,9 +71,10 @@ enum Command {
         /// Deadline, in milliseconds.
         #[arg(long, default_value_t = 30_000)]
         timeout_ms: u64,
-        /// Data directory whose cache speeds up repeated runs.
-        #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
-        data_dir: PathBuf,
+        /// Data directory whose cache speeds up repeated runs [default: the user's cache
+        /// directory, `$XDG_CACHE_HOME/kiln` or `~/.cache/kiln`].
+        #[arg(long, env = "KILN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Compile a JavaScript app into a standalone wasi-http component.
     Compile {
@@ -82,9 +83,10 @@ enum Command {
         /// Where to write the component.
         #[arg(short, long)]
         output: PathBuf,
-        /// Data directory whose cache speeds up repeated compiles.
-        #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
-        data_dir: PathBuf,
+        /// Data directory whose cache speeds up repeated compiles [default: the user's cache
+        /// directory, `$XDG_CACHE_HOME/kiln` or `~/.cache/kiln`].
+        #[arg(long, env = "KILN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -120,19 +122,49 @@ struct ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &data_dir),
+        Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &absolute(&data_dir)?),
         Command::Compile {
             file,
             output,
             data_dir,
-        } => compile(&file, &output, &data_dir),
+        } => compile(&file, &output, &cache_home(data_dir)?),
         Command::Run {
             file,
             input,
             timeout_ms,
             data_dir,
-        } => run_function(&file, &input, timeout_ms, &data_dir),
+        } => run_function(&file, &input, timeout_ms, &cache_home(data_dir)?),
     }
+}
+
+/// `dir` made absolute against the working directory (it need not exist).
+fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))
+}
+
+/// `dir` made absolute and created: every path Kiln derives from it is then absolute, whatever
+/// the working directory.
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = absolute(dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.canonicalize().unwrap_or(dir))
+}
+
+/// Where `kiln compile` and `kiln run` keep their caches: the given data dir, else the user's
+/// cache directory (`$XDG_CACHE_HOME/kiln`, `~/.cache/kiln`), else the system's temp dir.
+fn cache_home(data_dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.unwrap_or_else(|| {
+        let from_env = |name: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        from_env("XDG_CACHE_HOME")
+            .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("kiln")
+    });
+    prepare_data_dir(&dir)
 }
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
@@ -150,7 +182,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen: args
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
-        data_dir: args.data_dir,
+        data_dir: prepare_data_dir(&args.data_dir)?,
         threads,
         isolation: args.isolation,
         limits: Limits {
@@ -161,40 +193,48 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         max_instances: 1000,
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine = runtime::engine(&config)?;
     let linker = runtime::linker(&engine)?;
-    if args.app.is_none() {
+    let Some(dir) = &args.app else {
         return serve_platform(config, engine, linker, args.listen.is_some());
-    }
-    let compiler = Arc::new(block_on(Compiler::new(
-        engine,
-        linker,
-        &config.cache_dir(),
-    ))??);
+    };
+    let app = AppDir::open(dir)?;
+    let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
     let registry = Arc::new(Registry::new());
     let deployer = Arc::new(Deployer::new(compiler, registry.clone()));
 
-    let root_app = match &args.app {
-        Some(dir) => {
-            let app = AppDir::open(dir)?;
-            block_on(app.deploy(&deployer, &config))??
-                .map_err(|e| anyhow::anyhow!("{}: {e}", app.entry.display()))?;
-            let name = app.name.clone();
-            app.watch(deployer.clone(), config.clone());
-            Some(name)
-        }
-        None => None,
-    };
-
     let server = Server::bind(config.listen, config.threads)?;
     let addr = server.local_addr();
-    tracing::info!(%addr, threads = config.threads, "listening");
+    tracing::info!(%addr, threads = config.threads, data_dir = %config.data_dir.display(), "listening");
     println!("kiln listening on http://{addr}");
+
+    // Compile after listening: `/health` answers at once, requests to the app wait for it.
+    let name = app.name.clone();
+    registry.mark_pending(&name);
+    std::thread::Builder::new()
+        .name("kiln-deploy".into())
+        .spawn(move || {
+            let started = Instant::now();
+            tracing::info!(app = %app.name, entry = %app.entry.display(), "deploying");
+            match block_on(app.deploy(&deployer, &config)) {
+                Ok(Ok(Ok(()))) => {
+                    tracing::info!(app = %app.name, elapsed_ms = started.elapsed().as_millis() as u64, "app ready");
+                    app.watch(deployer, config);
+                }
+                Ok(Ok(Err(error))) => {
+                    tracing::error!(app = %app.name, "{}: {error}", app.entry.display());
+                    eprintln!("error: {}: {error}", app.entry.display());
+                    std::process::exit(1);
+                }
+                Ok(Err(error)) | Err(error) => {
+                    eprintln!("error: {error:#}");
+                    std::process::exit(1);
+                }
+            }
+        })?;
     server.run(Arc::new(Routes {
         registry,
-        root_app,
+        root_app: Some(name),
         platform: None,
     }))?;
     Ok(ExitCode::SUCCESS)
@@ -217,7 +257,7 @@ fn serve_platform(
         .filter(|s| !s.is_empty());
     let platform = control.block_on(async {
         let store = Store::open(&config.data_dir).await?;
-        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()).await?);
+        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
         Platform::open(store, compiler, env_secret).await
     })?;
     if !listen_given {
@@ -227,6 +267,11 @@ fn serve_platform(
     let addr = server.local_addr();
     tracing::info!(%addr, threads = config.threads, data_dir = %config.data_dir.display(), "listening");
     println!("kiln listening on http://{addr}");
+    // Stored apps compile after the server listens; requests for one wait until it is ready.
+    let restoring = platform.clone();
+    std::thread::Builder::new()
+        .name("kiln-restore".into())
+        .spawn(move || block_on(restoring.restore_all()))?;
     let routes = Routes {
         registry: platform.registry.clone(),
         root_app: None,
@@ -354,7 +399,7 @@ fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCo
     let engine = runtime::engine(&config)?;
     let linker = runtime::linker(&engine)?;
     let result = block_on(async {
-        let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
+        let compiler = Compiler::new(engine, linker, &config.cache_dir());
         compiler
             .snapshot(&name, &source, AppKind::Service)
             .await
@@ -409,12 +454,10 @@ fn run_function(
         },
         max_instances: 8,
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine = runtime::engine(&config)?;
     let linker = runtime::linker(&engine)?;
     block_on(async {
-        let compiler = Compiler::new(engine, linker, &config.cache_dir()).await?;
+        let compiler = Compiler::new(engine, linker, &config.cache_dir());
         let bytecode = match compiler
             .bytecode(&file_name, &source, AppKind::Function)
             .await
@@ -439,9 +482,13 @@ fn run_function(
             .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "function".into());
+        let base = match compiler.base().await {
+            Ok(base) => base,
+            Err(error) => return Err(anyhow::anyhow!("{error}")),
+        };
         let deployment = Deployment::new(
             &name,
-            compiler.base(),
+            base,
             compiler.linker(),
             Tier::Bytecode,
             "run",

@@ -11,7 +11,7 @@ use wasmtime::component::Component;
 use crate::compile::{AppKind, CompileError, Compiler, cache};
 use crate::config::{Isolation, Limits};
 use crate::error::ApiError;
-use crate::registry::{Deployment, Registry, RunSpec, Tier};
+use crate::registry::{Access, Deployment, Registry, RunSpec, Tier};
 
 /// Deploys apps into a registry.
 pub struct Deployer {
@@ -99,7 +99,7 @@ impl Deployer {
             )
             .await?;
         let outcome = prepared.outcome;
-        self.activate(prepared)?;
+        self.activate(prepared, None)?;
         Ok(outcome)
     }
 
@@ -118,7 +118,7 @@ impl Deployer {
             RunSpec::new(isolation, limits),
         )?;
         let outcome = prepared.outcome;
-        self.activate(prepared)?;
+        self.activate(prepared, None)?;
         Ok(outcome)
     }
 
@@ -156,7 +156,7 @@ impl Deployer {
         let bytecode = self.compiler.bytecode(file, source, kind).await?;
         let deployment = self.deployment(
             name,
-            self.compiler.base(),
+            self.compiler.base().await?,
             Tier::Bytecode,
             &key,
             Some(Bytes::from(bytecode)),
@@ -195,9 +195,15 @@ impl Deployer {
         let path = self.compiler.snapshot_path(&key);
         let cached = self.compiler.load_precompiled(&path);
         crate::metrics::cache(cached.is_some());
+        let started = Instant::now();
         let (component, outcome) = match cached {
             Some(component) => (component, Outcome::CacheHit),
             None => {
+                tracing::info!(
+                    app = name,
+                    bytes = wasm.len(),
+                    "compiling the component to native code (cached for later starts)"
+                );
                 let component = self.compiler.precompile_to(wasm, &path).map_err(|e| {
                     ApiError::Validation(format!("the component does not compile: {e:#}"))
                 })?;
@@ -209,6 +215,7 @@ impl Deployer {
             app = name,
             key = &key[..16],
             cached = (outcome == Outcome::CacheHit),
+            elapsed_ms = started.elapsed().as_millis() as u64,
             "component ready"
         );
         Ok(Prepared {
@@ -221,10 +228,11 @@ impl Deployer {
 
     /// Makes a prepared version the one served under its name (requests in flight finish on the
     /// previous one), and starts building its snapshot if it is JavaScript served as bytecode.
-    pub fn activate(&self, prepared: Prepared) -> Result<(), ApiError> {
+    /// `access` (when given) applies before the new version serves.
+    pub fn activate(&self, prepared: Prepared, access: Option<Access>) -> Result<(), ApiError> {
         let version = prepared.deployment.version;
         let name = prepared.deployment.name.to_string();
-        self.registry.deploy(prepared.deployment);
+        self.registry.deploy(prepared.deployment, access);
         let Some(job) = prepared.snapshot else {
             return Ok(());
         };
@@ -318,7 +326,7 @@ async fn build_snapshot(
         registry.live_counter(),
     ) {
         Ok(deployment) => {
-            registry.deploy(deployment);
+            registry.deploy(deployment, None);
             tracing::info!(app = %name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
         }
         Err(error) => {

@@ -65,6 +65,7 @@ static ERRORS: [AtomicU64; 12] = [ZERO; 12];
 static INSTANTIATIONS: AtomicU64 = ZERO;
 static CACHE_HITS: AtomicU64 = ZERO;
 static CACHE_MISSES: AtomicU64 = ZERO;
+static REUSE_REFUSED: AtomicU64 = ZERO;
 
 /// Records one answered request.
 pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
@@ -90,6 +91,12 @@ pub fn error(kind: &str) {
 /// Records a new instance.
 pub fn instantiation() {
     INSTANTIATIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a deployment switched to a fresh instance per request because its reused instances
+/// fail where fresh ones succeed.
+pub fn reuse_refused() {
+    REUSE_REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records a compiled-artifact cache lookup.
@@ -157,10 +164,12 @@ pub fn render(instances_active: usize) -> String {
         "# HELP kiln_instantiations_total Instances created.\n# TYPE kiln_instantiations_total counter\nkiln_instantiations_total {}\n\
          # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
          # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
-         # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n",
+         # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
+         # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n",
         get(&INSTANTIATIONS),
         get(&CACHE_HITS),
         get(&CACHE_MISSES),
+        get(&REUSE_REFUSED),
     );
     out
 }

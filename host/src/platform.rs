@@ -13,7 +13,7 @@ use crate::compile::{AppKind, Compiler};
 use crate::config::{Isolation, Limits};
 use crate::deploy::{Deployer, Prepared};
 use crate::error::ApiError;
-use crate::registry::{Registry, RunSpec};
+use crate::registry::{Access, Registry, RunSpec};
 use crate::runtime::Capabilities;
 use crate::settings::{self, Settings};
 use crate::store::{Family, NewVersion, ServiceRow, Store, VersionRow};
@@ -78,6 +78,9 @@ pub struct ServiceView {
     pub limits: LimitsSpec,
     /// `reuse` or `request`.
     pub isolation: String,
+    /// The isolation requests get now: `request` when the service's reused instances were seen
+    /// to fail where fresh ones succeed (Kiln then serves it with a fresh instance per request).
+    pub effective_isolation: String,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -157,13 +160,21 @@ pub struct Stored {
     pub row: ServiceRow,
     /// The active version (content included only when asked for).
     pub active: Option<VersionRow>,
+    /// The isolation its deployment serves with now, if deployed.
+    pub serving: Option<Isolation>,
 }
 
 impl Stored {
     /// The admin view of a service.
     pub fn service_view(self) -> ServiceView {
-        let Stored { row, active } = self;
+        let Stored {
+            row,
+            active,
+            serving,
+        } = self;
+        let isolation = row.isolation.unwrap_or_else(|| "reuse".into());
         ServiceView {
+            effective_isolation: serving.map_or_else(|| isolation.clone(), isolation_name),
             kind: active.as_ref().map_or("js".into(), |v| v.kind.clone()),
             sha256: active.as_ref().map(|v| v.sha256.clone()),
             code: active.and_then(|v| v.code),
@@ -177,7 +188,7 @@ impl Stored {
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok()),
             limits: parse_json(&row.limits),
-            isolation: row.isolation.unwrap_or_else(|| "reuse".into()),
+            isolation,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -185,7 +196,7 @@ impl Stored {
 
     /// The admin view of a function.
     pub fn function_view(self) -> FunctionView {
-        let Stored { row, active } = self;
+        let Stored { row, active, .. } = self;
         FunctionView {
             kind: active.as_ref().map_or("js".into(), |v| v.kind.clone()),
             sha256: active.as_ref().map(|v| v.sha256.clone()),
@@ -504,14 +515,15 @@ impl Platform {
             requests_total: AtomicU64::new(0),
         });
         if first_start {
+            // Seeds are stored like any app; they are compiled by `restore_all`, as after a restart.
             for (family, name, code) in [
                 (Family::Services, "hello", HELLO_SERVICE),
                 (Family::Services, "calculator", CALCULATOR_SERVICE),
                 (Family::Functions, "hello", HELLO_FUNCTION),
             ] {
-                let spec = AppSpec {
+                let now = crate::store::now();
+                let row = ServiceRow {
                     name: name.into(),
-                    code: code.into(),
                     description: if family == Family::Functions {
                         "Seeded greeting function".into()
                     } else {
@@ -519,21 +531,54 @@ impl Platform {
                     },
                     enabled: true,
                     jwt_check: false,
-                    permissions: Permissions::default(),
+                    permissions: "{}".into(),
                     schema: None,
-                    limits: LimitsSpec::default(),
+                    limits: "{}".into(),
                     isolation: None,
+                    active_version: None,
+                    created_at: now.clone(),
+                    updated_at: now,
+                };
+                let version = NewVersion {
+                    kind: "js",
+                    sha256: sha256_hex(code.as_bytes()),
+                    artifact: platform
+                        .deployer(family)
+                        .compiler()
+                        .key(code, Self::app_kind(family)),
+                    code: Some(code.to_string()),
+                    component: None,
                 };
                 platform
-                    .create(family, spec)
+                    .store
+                    .save_service(family, &row, true, Some(version))
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding {} '{name}': {e}", family.noun()))?;
             }
-        } else {
-            platform.restore(Family::Services).await;
-            platform.restore(Family::Functions).await;
+        }
+        for family in [Family::Services, Family::Functions] {
+            let rows = platform
+                .store
+                .services(family)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for row in rows.iter().filter(|r| r.active_version.is_some()) {
+                platform.registry_of(family).mark_pending(&row.name);
+            }
         }
         Ok(platform)
+    }
+
+    /// Deploys every stored app (their names are pending meanwhile: requests for them wait).
+    /// Runs after the server listens, so that compiling never delays `/health`.
+    pub async fn restore_all(&self) {
+        let started = Instant::now();
+        self.restore(Family::Services).await;
+        self.restore(Family::Functions).await;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "every stored service and function is deployed"
+        );
     }
 
     /// The current settings.
@@ -579,19 +624,21 @@ impl Platform {
                 Ok(Some(version)) => version,
                 _ => {
                     tracing::error!(name = %row.name, active, "the active version of a {} is missing", family.noun());
+                    self.registry_of(family).settle(&row.name);
                     continue;
                 }
             };
             match self.prepare(family, &row, &version).await {
                 Ok(prepared) => {
-                    if let Err(error) = self.deployer(family).activate(prepared) {
+                    if let Err(error) = self.deployer(family).activate(prepared, Some(access(&row))) {
                         tracing::error!(name = %row.name, error = %error, "restoring failed");
                     }
-                    self.registry_of(family)
-                        .set_access(&row.name, row.enabled, row.jwt_check);
                 }
-                Err(error) => tracing::error!(name = %row.name, error = %error, "restoring failed"),
+                Err(error) => {
+                    tracing::error!(name = %row.name, error = %error, "restoring failed");
+                }
             }
+            self.registry_of(family).settle(&row.name);
         }
     }
 
@@ -678,7 +725,15 @@ impl Platform {
                 .find(|r| r.version == v),
             None => None,
         };
-        Ok(Stored { row, active })
+        let serving = self
+            .registry_of(family)
+            .get(&row.name)
+            .map(|d| d.effective_isolation());
+        Ok(Stored {
+            row,
+            active,
+            serving,
+        })
     }
 
     /// Every service or function, without code.
@@ -744,9 +799,7 @@ impl Platform {
         self.store
             .save_service(family, &row, true, Some(version))
             .await?;
-        self.deployer(family).activate(prepared)?;
-        self.registry_of(family)
-            .set_access(&row.name, row.enabled, row.jwt_check);
+        self.deployer(family).activate(prepared, Some(access(&row)))?;
         self.get(family, &row.name).await
     }
 
@@ -833,11 +886,12 @@ impl Platform {
         self.store
             .save_service(family, &row, false, version)
             .await?;
-        if let Some(prepared) = prepared {
-            self.deployer(family).activate(prepared)?;
+        match prepared {
+            Some(prepared) => self
+                .deployer(family)
+                .activate(prepared, Some(access(&row)))?,
+            None => self.registry_of(family).set_access(name, access(&row)),
         }
-        self.registry_of(family)
-            .set_access(name, row.enabled, row.jwt_check);
         self.get(family, name).await
     }
 
@@ -882,9 +936,7 @@ impl Platform {
         self.store
             .save_service(family, &row, create, Some(version))
             .await?;
-        self.deployer(family).activate(prepared)?;
-        self.registry_of(family)
-            .set_access(name, row.enabled, row.jwt_check);
+        self.deployer(family).activate(prepared, Some(access(&row)))?;
         Ok((create, self.get(family, name).await?))
     }
 
@@ -938,9 +990,7 @@ impl Platform {
             })?;
         let prepared = self.prepare(family, &row, &target).await?;
         self.store.set_active_version(family, name, version).await?;
-        self.deployer(family).activate(prepared)?;
-        self.registry_of(family)
-            .set_access(name, row.enabled, row.jwt_check);
+        self.deployer(family).activate(prepared, Some(access(&row)))?;
         self.get(family, name).await
     }
 
@@ -979,6 +1029,14 @@ fn js_version(code: &str, prepared: &Prepared) -> NewVersion {
         artifact: prepared.artifact.clone(),
         code: Some(code.to_string()),
         component: None,
+    }
+}
+
+/// Who may call a stored app.
+fn access(row: &ServiceRow) -> Access {
+    Access {
+        enabled: row.enabled,
+        jwt_check: row.jwt_check,
     }
 }
 

@@ -2,12 +2,13 @@
 //! serve them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
@@ -52,7 +53,21 @@ pub struct Deployment {
     concurrency: Arc<tokio::sync::Semaphore>,
     idle: Mutex<Vec<Instance>>,
     live: Arc<AtomicUsize>,
+    /// What serving reused instances has shown: [`REUSE_UNKNOWN`], [`REUSE_PROVEN`] or
+    /// [`REUSE_BROKEN`].
+    reuse: AtomicU8,
 }
+
+/// No reused instance of this deployment has served a request yet.
+const REUSE_UNKNOWN: u8 = 0;
+/// A reused instance has served a request correctly.
+const REUSE_PROVEN: u8 = 1;
+/// A reused instance failed where a fresh one then succeeded: every request gets a fresh one.
+const REUSE_BROKEN: u8 = 2;
+
+/// Requests with a body up to this size can be replayed on a fresh instance while reuse is on
+/// probation; larger ones (or bodies of unknown length) wait for a later probe.
+const REPLAYABLE_BODY: u64 = 1 << 20;
 
 /// How a deployment is to be run: the parts that do not come from its code.
 #[derive(Clone)]
@@ -141,6 +156,7 @@ impl Deployment {
             concurrency: Arc::new(tokio::sync::Semaphore::new(spec.max_concurrency.max(1))),
             idle: Mutex::new(Vec::new()),
             live,
+            reuse: AtomicU8::new(REUSE_UNKNOWN),
         })
     }
 
@@ -206,8 +222,18 @@ impl Deployment {
         })
     }
 
+    /// The isolation requests actually get: `request` for a `reuse` deployment whose reused
+    /// instances were seen to fail where fresh ones succeed.
+    pub fn effective_isolation(&self) -> Isolation {
+        if self.reuse.load(Ordering::Relaxed) == REUSE_BROKEN {
+            Isolation::Request
+        } else {
+            self.isolation
+        }
+    }
+
     async fn checkout(&self) -> Result<Instance, ApiError> {
-        if self.isolation == Isolation::Reuse {
+        if self.effective_isolation() == Isolation::Reuse {
             let reusable = {
                 let mut idle = self.idle.lock().expect("pool lock");
                 let now = Instant::now();
@@ -224,7 +250,7 @@ impl Deployment {
     fn checkin(&self, mut instance: Instance) {
         instance.served += 1;
         // An instance that hit its memory limit is never reused, even if the guest recovered.
-        if self.isolation == Isolation::Reuse
+        if self.effective_isolation() == Isolation::Reuse
             && instance.served < self.limits.max_requests_per_instance
             && !instance.store.data().hit_memory_limit()
         {
@@ -280,7 +306,12 @@ impl Deployment {
     }
 
     /// Serves one HTTP request. The instance is reused afterwards only if the call completed
-    /// without a trap or limit hit.
+    /// without a trap or limit hit and set a response.
+    ///
+    /// The first request that a deployment serves from a reused instance is a probe: it is
+    /// buffered (when small) so that, if the reused instance fails, it is replayed on a fresh
+    /// instance; if that succeeds, the deployment is served with fresh instances from then on.
+    /// Components that cannot serve twice (some JS engines' fetch events) thus work unchanged.
     pub async fn handle<B>(
         self: Arc<Self>,
         request: http::Request<B>,
@@ -290,10 +321,72 @@ impl Deployment {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let permit = self.admit()?;
-        let mut instance = self.checkout().await?;
+        let instance = self.checkout().await?;
+        let probe = instance.served > 0
+            && self.reuse.load(Ordering::Relaxed) == REUSE_UNKNOWN
+            && replayable(&request);
+        if !probe {
+            return self.clone().serve(instance, request, permit).await;
+        }
+        let (parts, body) = request.into_parts();
+        // `replayable` checked that the body is small and of known length.
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| {
+                let e: wasmtime_wasi_http::Error = e.into();
+                ApiError::Validation(format!("reading the request body failed: {e:?}"))
+            })?
+            .to_bytes();
+        let first = self
+            .clone()
+            .serve(instance, rebuild(&parts, body.clone()), permit)
+            .await;
+        match first {
+            Ok(response) => {
+                self.reuse.store(REUSE_PROVEN, Ordering::Relaxed);
+                Ok(response)
+            }
+            Err(ApiError::Execution(reused_error)) => {
+                let permit = self.admit()?;
+                let fresh = self.instantiate().await?;
+                let second = self
+                    .clone()
+                    .serve(fresh, rebuild(&parts, body), permit)
+                    .await;
+                if second.is_ok()
+                    && self.reuse.swap(REUSE_BROKEN, Ordering::Relaxed) != REUSE_BROKEN
+                {
+                    self.idle.lock().expect("pool lock").clear();
+                    crate::metrics::reuse_refused();
+                    tracing::warn!(
+                        app = %self.name,
+                        reused_error = %reused_error,
+                        "a reused instance failed where a fresh one succeeded: serving this app with a fresh instance per request from now on"
+                    );
+                }
+                second
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Runs one request on `instance`.
+    async fn serve<B>(
+        self: Arc<Self>,
+        mut instance: Instance,
+        request: http::Request<B>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<http::Response<Body>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         instance.store.data_mut().deadline = Instant::now() + self.limits.timeout;
         instance.store.set_epoch_deadline(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let responded = Arc::new(AtomicBool::new(false));
+        let set = responded.clone();
         let data = instance.store.data_mut();
         let request = data
             .http()
@@ -301,7 +394,10 @@ impl Deployment {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let out = data
             .http()
-            .new_response_outparam(sender)
+            .new_response_outparam_from_callback(move |response| {
+                set.store(true, Ordering::Relaxed);
+                let _ = sender.send(response);
+            })
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let deployment = self.clone();
         let task = tokio::spawn(async move {
@@ -315,6 +411,11 @@ impl Deployment {
             let result = tokio::time::timeout_at(deadline.into(), call).await;
             drop(permit);
             match result {
+                // Returning without setting the response: the instance is dropped (with the
+                // response's sender in its table), so the request fails at once.
+                Ok(Ok(())) if !responded.load(Ordering::Relaxed) => Err(ApiError::Execution(
+                    format!("'{}' returned without sending a response", deployment.name),
+                )),
                 Ok(Ok(())) => {
                     deployment.checkin(instance);
                     Ok(())
@@ -343,6 +444,34 @@ impl Deployment {
     }
 }
 
+/// Whether a request can be buffered for a replay: no body, or a small one of known length.
+fn replayable<B: http_body::Body>(request: &http::Request<B>) -> bool {
+    request
+        .body()
+        .size_hint()
+        .upper()
+        .is_some_and(|upper| upper <= REPLAYABLE_BODY)
+}
+
+/// A copy of a buffered request.
+fn rebuild(
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> http::Request<
+    http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>,
+> {
+    let mut request = http::Request::new(
+        http_body_util::Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    request
+}
+
 fn root_cause(error: &wasmtime::Error) -> String {
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
@@ -352,10 +481,19 @@ fn root_cause(error: &wasmtime::Error) -> String {
 
 /// The deployments by name; each slot swaps atomically, so requests in flight keep the version
 /// they started with.
-#[derive(Default)]
 pub struct Registry {
     slots: RwLock<HashMap<String, Arc<Slot>>>,
     live: Arc<AtomicUsize>,
+    /// Names being deployed (at start, or a big component compiling): requests wait for them.
+    pending: Mutex<std::collections::HashSet<String>>,
+    /// Bumped whenever a slot or a pending name changes, to wake waiting requests.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::with_counter(Arc::default())
+    }
 }
 
 /// A name's current version and who may call it.
@@ -380,6 +518,21 @@ impl Slot {
     pub fn jwt_check(&self) -> bool {
         self.jwt_check.load(Ordering::Relaxed)
     }
+
+    fn set_access(&self, access: Access) {
+        // Tighten first: a request never sees the new `enabled` with the old `jwt_check` off.
+        self.jwt_check.store(access.jwt_check, Ordering::SeqCst);
+        self.enabled.store(access.enabled, Ordering::SeqCst);
+    }
+}
+
+/// Who may call a deployed name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Served at all (else 503).
+    pub enabled: bool,
+    /// Callers need a valid token (else 401).
+    pub jwt_check: bool,
 }
 
 impl Registry {
@@ -393,6 +546,55 @@ impl Registry {
         Self {
             slots: RwLock::default(),
             live,
+            pending: Mutex::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// Marks `name` as being deployed: until it is deployed or [`Registry::settle`]d, requests
+    /// for it wait (see [`Registry::wait_slot`]).
+    pub fn mark_pending(&self, name: &str) {
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .insert(name.to_string());
+        self.notify();
+    }
+
+    /// Ends the wait for `name` (deployed or failed).
+    pub fn settle(&self, name: &str) {
+        self.pending.lock().expect("pending lock").remove(name);
+        self.notify();
+    }
+
+    /// Whether `name` is still being deployed.
+    pub fn is_pending(&self, name: &str) -> bool {
+        self.pending.lock().expect("pending lock").contains(name)
+    }
+
+    /// The slot of `name`, waiting until `deadline` while it is being deployed. `Err(())` means
+    /// it was still pending at the deadline; `Ok(None)` that there is no such name.
+    pub async fn wait_slot(
+        &self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<Arc<Slot>>, ()> {
+        let mut changes = self.changed.subscribe();
+        loop {
+            if let Some(slot) = self.slot(name) {
+                return Ok(Some(slot));
+            }
+            if !self.is_pending(name) {
+                return Ok(None);
+            }
+            match tokio::time::timeout_at(deadline.into(), changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(()),
+            }
         }
     }
 
@@ -421,27 +623,40 @@ impl Registry {
     }
 
     /// Sets who may call `name`.
-    pub fn set_access(&self, name: &str, enabled: bool, jwt_check: bool) {
+    pub fn set_access(&self, name: &str, access: Access) {
         if let Some(slot) = self.slot(name) {
-            slot.enabled.store(enabled, Ordering::Relaxed);
-            slot.jwt_check.store(jwt_check, Ordering::Relaxed);
+            slot.set_access(access);
         }
     }
 
     /// Makes `deployment` the version served under its name; returns the previous one.
-    pub fn deploy(&self, deployment: Deployment) -> Option<Arc<Deployment>> {
+    ///
+    /// `access`, when given, applies before the new version serves (a new name with no access
+    /// given is open: enabled, no token needed).
+    pub fn deploy(&self, deployment: Deployment, access: Option<Access>) -> Option<Arc<Deployment>> {
         let name = deployment.name.to_string();
         let deployment = Arc::new(deployment);
         let mut slots = self.slots.write().expect("registry lock");
         match slots.get(&name) {
-            Some(slot) => Some(slot.current.swap(deployment)),
+            Some(slot) => {
+                if let Some(access) = access {
+                    slot.set_access(access);
+                }
+                Some(slot.current.swap(deployment))
+            }
             None => {
+                let access = access.unwrap_or(Access {
+                    enabled: true,
+                    jwt_check: false,
+                });
                 let slot = Slot {
                     current: ArcSwap::new(deployment),
-                    enabled: AtomicBool::new(true),
-                    jwt_check: AtomicBool::new(false),
+                    enabled: AtomicBool::new(access.enabled),
+                    jwt_check: AtomicBool::new(access.jwt_check),
                 };
-                slots.insert(name, Arc::new(slot));
+                slots.insert(name.clone(), Arc::new(slot));
+                drop(slots);
+                self.settle(&name);
                 None
             }
         }
@@ -449,11 +664,14 @@ impl Registry {
 
     /// Stops serving `name`.
     pub fn remove(&self, name: &str) -> Option<Arc<Deployment>> {
-        self.slots
+        let removed = self
+            .slots
             .write()
             .expect("registry lock")
             .remove(name)
-            .map(|slot| slot.deployment())
+            .map(|slot| slot.deployment());
+        self.settle(name);
+        removed
     }
 
     /// Drops idle instances past their idle timeout.

@@ -71,9 +71,8 @@ async fn function(
         )));
     }
     let platform = &routes.platform;
-    let slot = platform
-        .function_registry
-        .slot(&name)
+    let slot = find(&platform.function_registry, &name)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("function '{name}' not found")))?;
     if !slot.enabled() {
         return Err(ApiError::Resource(format!("function '{name}' is disabled")));
@@ -102,7 +101,7 @@ async fn service(
     let path = request.uri().path().to_string();
     let below = path.strip_prefix("/api/v2/").unwrap_or_default();
     let (name, rest) = below.split_once('/').unwrap_or((below, ""));
-    let slot = routes.platform.registry.slot(name);
+    let slot = find(&routes.platform.registry, name).await?;
     if slot.as_ref().is_some_and(|s| s.jwt_check()) {
         crate::auth::verify(request.headers(), &routes.platform.settings().jwt_secret)?;
     }
@@ -127,6 +126,27 @@ async fn service(
             .insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
     slot.deployment().handle(request).await
+}
+
+/// How long a request waits for an app that is still being deployed (compiling at start).
+const DEPLOY_WAIT: Duration = Duration::from_secs(30);
+
+/// The slot of `name`; while it is still being deployed, waits for it (503 past [`DEPLOY_WAIT`]).
+async fn find(
+    registry: &Registry,
+    name: &str,
+) -> Result<Option<Arc<crate::registry::Slot>>, ApiError> {
+    if let Some(slot) = registry.slot(name) {
+        return Ok(Some(slot));
+    }
+    registry
+        .wait_slot(name, std::time::Instant::now() + DEPLOY_WAIT)
+        .await
+        .map_err(|()| {
+            ApiError::Resource(format!(
+                "'{name}' is still being deployed (compiling); retry shortly"
+            ))
+        })
 }
 
 /// A JSON response.
@@ -202,9 +222,10 @@ impl Routes {
             };
         }
         let result = match &self.root_app {
-            Some(name) => match self.registry.get(name) {
-                Some(deployment) => deployment.handle(request).await,
-                None => Err(ApiError::NotFound(format!("app '{name}' is not deployed"))),
+            Some(name) => match find(&self.registry, name).await {
+                Ok(Some(slot)) => slot.deployment().handle(request).await,
+                Ok(None) => Err(ApiError::NotFound(format!("app '{name}' is not deployed"))),
+                Err(error) => Err(error),
             },
             None => Err(ApiError::NotFound(format!(
                 "no route for {}",

@@ -90,9 +90,7 @@ fn kiln_compile_reports_a_syntax_error_with_file_line_and_column() {
 fn serving_an_app_with_a_syntax_error_fails_with_its_line() {
     let app = js_app(BROKEN);
     let data = tempfile::tempdir().unwrap();
-    let log = Kiln::try_serve_app(app.path(), data.path(), &[])
-        .err()
-        .expect("the server must refuse the app");
+    let log = Kiln::refused_app(app.path(), data.path(), &[]);
     assert!(log.contains("index.js:3:"), "{log}");
 }
 
@@ -100,9 +98,7 @@ fn serving_an_app_with_a_syntax_error_fails_with_its_line() {
 fn a_module_without_a_handler_is_rejected_with_a_clear_message() {
     let app = js_app("export const notAHandler = 1;\n");
     let data = tempfile::tempdir().unwrap();
-    let log = Kiln::try_serve_app(app.path(), data.path(), &[])
-        .err()
-        .expect("the server must refuse the app");
+    let log = Kiln::refused_app(app.path(), data.path(), &[]);
     assert!(log.contains("no request handler"), "{log}");
 }
 
@@ -112,9 +108,7 @@ fn top_level_code_that_throws_is_reported_with_its_position() {
         "const x = 1;\nnull.boom;\nexport default { fetch() { return new Response('x'); } };\n",
     );
     let data = tempfile::tempdir().unwrap();
-    let log = Kiln::try_serve_app(app.path(), data.path(), &[])
-        .err()
-        .expect("the server must refuse the app");
+    let log = Kiln::refused_app(app.path(), data.path(), &[]);
     assert!(log.contains("index.js:2:"), "{log}");
     assert!(log.contains("TypeError"), "{log}");
 }

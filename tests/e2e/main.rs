@@ -11,4 +11,5 @@ mod components;
 mod functions;
 mod limits;
 mod platform;
+mod readme;
 mod web_apis;

@@ -51,6 +51,40 @@ impl Kiln {
         Self::start(data, &all, &[])
     }
 
+    /// Serves an app that Kiln must refuse: the server listens at once, then exits non-zero when
+    /// the app fails to deploy. Returns everything it printed.
+    pub fn refused_app(app: &Path, data: &Path, args: &[&str]) -> String {
+        let mut child = Command::new(kiln_bin())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--threads", "1", "--app"])
+            .arg(app)
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .env_remove("KILN_LISTEN")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kiln");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("kiln kept running with an app it should have refused");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let output = child.wait_with_output().expect("output");
+        assert!(!status.success(), "kiln exited successfully");
+        let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
+        log.push_str(&strip_ansi(&String::from_utf8_lossy(&output.stderr)));
+        log
+    }
+
     /// `kiln serve` in platform mode on a data dir, with `KILN_JWT_SECRET` set to [`SECRET`].
     pub fn platform(data: &Path) -> Kiln {
         Self::start(data, &[], &[("KILN_JWT_SECRET", SECRET)])

@@ -1,5 +1,6 @@
 //! A minimal wasi-http component written in Rust: answers `Hello from Rust!` with the request's
-//! method and path, so tests can tell that the request reached it.
+//! method and path, so tests can tell that the request reached it. `/forget` returns without
+//! setting a response (keeping the response handle alive), as a buggy component might.
 
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{
@@ -11,6 +12,10 @@ struct Hello;
 impl Guest for Hello {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let path = request.path_with_query().unwrap_or_else(|| "/".into());
+        if path.starts_with("/forget") {
+            std::mem::forget(out);
+            return;
+        }
         let body = format!("Hello from Rust! {:?} {path}\n", request.method());
         let headers = Fields::from_list(&[
             ("content-type".to_string(), b"text/plain".to_vec()),

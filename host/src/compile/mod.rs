@@ -10,7 +10,7 @@
 pub mod cache;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -83,46 +83,22 @@ pub struct Compiler {
     linker: Linker<Sandbox>,
     cache_dir: PathBuf,
     engine_id: String,
-    /// The shared pre-initialised engine; set once, by `new` (building it needs the compiler).
-    base: OnceLock<Component>,
+    /// The shared pre-initialised engine, built (or loaded from the cache) on first use.
+    base: tokio::sync::OnceCell<Component>,
 }
 
 impl Compiler {
-    /// Loads the shared pre-initialised engine from the cache, or builds it (a second or two, once).
-    pub async fn new(
-        engine: Engine,
-        linker: Linker<Sandbox>,
-        cache_dir: &Path,
-    ) -> anyhow::Result<Self> {
+    /// A compiler caching under `cache_dir`. The shared engine is not built until JavaScript needs
+    /// it (see [`Compiler::base`]).
+    pub fn new(engine: Engine, linker: Linker<Sandbox>, cache_dir: &Path) -> Self {
         let engine_id = cache::digest(&[JS_ENGINE, wasmtime_version().as_bytes()]);
-        let compiler = Self {
+        Self {
             engine,
             linker,
             cache_dir: cache_dir.to_path_buf(),
             engine_id,
-            base: OnceLock::new(),
-        };
-        let path = compiler
-            .cache_dir
-            .join(format!("engine-{}.cwasm", &compiler.engine_id[..16]));
-        let base = match compiler.load_precompiled(&path) {
-            Some(component) => component,
-            None => {
-                let started = std::time::Instant::now();
-                let snapshot = compiler
-                    .snapshot("", "", AppKind::Service)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let component = compiler.precompile_to(&snapshot, &path)?;
-                tracing::info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "built the shared JS engine"
-                );
-                component
-            }
-        };
-        let _ = compiler.base.set(base);
-        Ok(compiler)
+            base: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The wasmtime engine.
@@ -135,11 +111,28 @@ impl Compiler {
         &self.linker
     }
 
-    /// The shared engine that serves bytecode.
-    pub fn base(&self) -> &Component {
+    /// The shared engine that serves bytecode: loaded from the cache, or built the first time
+    /// JavaScript is compiled (a second or two, once per cache directory).
+    pub async fn base(&self) -> Result<&Component, CompileError> {
         self.base
-            .get()
-            .expect("the shared engine is set by Compiler::new")
+            .get_or_try_init(|| async {
+                let path = self
+                    .cache_dir
+                    .join(format!("engine-{}.cwasm", &self.engine_id[..16]));
+                if let Some(component) = self.load_precompiled(&path) {
+                    return Ok(component);
+                }
+                tracing::info!("building the shared JS engine (once per cache directory)");
+                let started = std::time::Instant::now();
+                let snapshot = self.snapshot("", "", AppKind::Service).await?;
+                let component = self.precompile_to(&snapshot, &path)?;
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "built the shared JS engine"
+                );
+                Ok(component)
+            })
+            .await
     }
 
     /// The cache key of a JS source: its sha256 with its kind and the engine's and wasmtime's identity.
@@ -165,10 +158,11 @@ impl Compiler {
         source: &str,
         kind: AppKind,
     ) -> Result<Vec<u8>, CompileError> {
+        let base = self.base().await?;
         let mut store = self.store(name);
         let instance = self
             .linker
-            .instantiate_async(&mut store, self.base())
+            .instantiate_async(&mut store, base)
             .await
             .map_err(wasm_err)?;
         let compile = instance
