@@ -7,7 +7,23 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+/// Why a request's token was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error("missing bearer token: send 'Authorization: Bearer <JWT>'")]
+    Missing,
+    /// The header is not `Bearer <token>`.
+    #[error("the Authorization header must be 'Bearer <JWT>'")]
+    NotBearer,
+    /// No secret is configured.
+    #[error("no JWT secret is configured")]
+    NoSecret,
+    /// The token was checked and refused.
+    #[error("{0}")]
+    Invalid(&'static str),
+}
 
 /// The claims Kiln reads; others are kept but not interpreted.
 #[derive(Debug, Serialize, Deserialize)]
@@ -22,12 +38,10 @@ pub struct Claims {
 }
 
 /// Checks the `Authorization: Bearer <jwt>` header against `secret`.
-pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, ApiError> {
-    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-        return Err(ApiError::Unauthorized(
-            "missing bearer token: send 'Authorization: Bearer <JWT>'".into(),
-        ));
-    };
+pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?;
     let token = value
         .to_str()
         .ok()
@@ -37,11 +51,9 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, ApiError> {
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be 'Bearer <JWT>'".into())
-        })?;
+        .ok_or(AuthError::NotBearer)?;
     if secret.is_empty() {
-        return Err(ApiError::Unauthorized("no JWT secret is configured".into()));
+        return Err(AuthError::NoSecret);
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
@@ -53,16 +65,13 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, ApiError> {
     )
     .map(|data| data.claims)
     .map_err(|e| {
-        ApiError::Unauthorized(
-            match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::InvalidSignature => "the token's signature is invalid",
-                ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
-                ErrorKind::MissingRequiredClaim(_) => "the token has no 'exp' claim",
-                _ => "the token is malformed",
-            }
-            .into(),
-        )
+        AuthError::Invalid(match e.kind() {
+            ErrorKind::ExpiredSignature => "the token has expired",
+            ErrorKind::InvalidSignature => "the token's signature is invalid",
+            ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
+            ErrorKind::MissingRequiredClaim(_) => "the token has no 'exp' claim",
+            _ => "the token is malformed",
+        })
     })
 }
 
@@ -81,24 +90,13 @@ pub fn mint(secret: &str, sub: &str, ttl: Duration) -> anyhow::Result<String> {
     )?)
 }
 
-/// Parses a duration like `3600`, `90s`, `30m`, `12h` or `7d`.
+/// Parses a lifetime: seconds (`3600`) or a duration (`90s`, `30m`, `12h`, `7d`, `1h 30m`).
 pub fn parse_ttl(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let number: u64 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid duration '{text}'"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        "d" => number * 86_400,
-        _ => anyhow::bail!("invalid duration unit in '{text}' (use s, m, h or d)"),
-    };
-    Ok(Duration::from_secs(seconds))
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text).map_err(|e| anyhow::anyhow!("invalid duration '{text}': {e}"))
 }
 
 #[cfg(test)]
@@ -141,16 +139,21 @@ mod tests {
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .expect("encode");
-        assert!(
-            matches!(verify(&bearer(&expired), SECRET), Err(e) if e.to_string() == "the token has expired")
+        assert_eq!(
+            verify(&bearer(&expired), SECRET).err(),
+            Some(AuthError::Invalid("the token has expired"))
         );
-        assert!(verify(&HeaderMap::new(), SECRET).is_err());
+        assert_eq!(
+            verify(&HeaderMap::new(), SECRET).err(),
+            Some(AuthError::Missing)
+        );
     }
 
     #[test]
     fn ttl_units() {
         assert_eq!(parse_ttl("90").ok(), Some(Duration::from_secs(90)));
         assert_eq!(parse_ttl("2h").ok(), Some(Duration::from_secs(7200)));
-        assert!(parse_ttl("5y").is_err());
+        assert_eq!(parse_ttl("7d").ok(), Some(Duration::from_secs(7 * 86_400)));
+        assert!(parse_ttl("5 parsecs").is_err());
     }
 }

@@ -1,24 +1,27 @@
-//! The command line: `kiln serve`, `kiln compile`.
+//! The command line: `kiln serve`, `kiln token`, `kiln run`, `kiln compile`. Each builds its
+//! [`Config`] once and hands over to the library.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::compile::{AppKind, CompileError, Compiler};
+use crate::app::App;
+use crate::app_dir::AppDir;
+use crate::compile::CompileError;
 use crate::config::{Config, Isolation, Limits};
-use crate::deploy::Deployer;
+use crate::deploy::DeployError;
+use crate::http::Server;
+use crate::kind::AppKind;
 use crate::logging::LogFormat;
-use crate::platform::Platform;
-use crate::registry::Registry;
-use crate::registry::{Deployment, RunSpec, Tier};
-use crate::runtime;
-use crate::server::{PlatformRoutes, Routes, Server};
-use crate::store::Store;
+use crate::runtime::RunSpec;
+use crate::runtime::caps::{Capabilities, Console};
+use crate::runtime::function::{Pulled, Started};
+use crate::store::{SqliteStore, Store};
 
 /// Kiln: serverless JavaScript and WebAssembly components.
 #[derive(Debug, Parser)]
@@ -95,7 +98,7 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1 and config `main_port`, 8000].
     #[arg(long, env = "KILN_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Data directory (database, caches).
+    /// Data directory (database, caches); made absolute at start.
     #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
     data_dir: PathBuf,
     /// Serve one app at `/`: `DIR/index.js` or `DIR/app.wasm` (any wasi-http component).
@@ -118,22 +121,44 @@ struct ServeArgs {
     threads: Option<usize>,
 }
 
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+            data_dir: prepare_data_dir(&self.data_dir)?,
+            threads: self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            isolation: self.isolation,
+            limits: Limits {
+                memory_bytes: self.memory_mb << 20,
+                timeout: Duration::from_millis(self.timeout_ms),
+                max_requests_per_instance: self.max_requests_per_instance,
+                ..Limits::default()
+            },
+            max_instances: 1000,
+        })
+    }
+}
+
 /// Runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(&args),
         Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &absolute(&data_dir)?),
         Command::Compile {
             file,
             output,
             data_dir,
-        } => compile(&file, &output, &cache_home(data_dir)?),
+        } => compile(&file, &output, cache_home(data_dir)?),
         Command::Run {
             file,
             input,
             timeout_ms,
             data_dir,
-        } => run_function(&file, &input, timeout_ms, &cache_home(data_dir)?),
+        } => run_function(&file, &input, timeout_ms, cache_home(data_dir)?),
     }
 }
 
@@ -174,56 +199,41 @@ fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
         .block_on(future))
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let config = Config {
-        listen: args
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
-        data_dir: prepare_data_dir(&args.data_dir)?,
-        threads,
-        isolation: args.isolation,
-        limits: Limits {
-            memory_bytes: args.memory_mb << 20,
-            timeout: Duration::from_millis(args.timeout_ms),
-            max_requests_per_instance: args.max_requests_per_instance,
-            ..Limits::default()
-        },
-        max_instances: 1000,
-    };
-    let engine = runtime::engine(&config)?;
-    let linker = runtime::linker(&engine)?;
-    let Some(dir) = &args.app else {
-        return serve_platform(config, engine, linker, args.listen.is_some());
-    };
-    let app = AppDir::open(dir)?;
-    let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
-    let registry = Arc::new(Registry::new());
-    let deployer = Arc::new(Deployer::new(compiler, registry.clone()));
+fn env_secret() -> Option<String> {
+    std::env::var("KILN_JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
 
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config()?;
+    match &args.app {
+        Some(dir) => serve_app(config, dir),
+        None => serve_platform(config, args.listen.is_some()),
+    }
+}
+
+/// `--app DIR`: listens at once, then compiles the app; requests to it wait meanwhile. An app
+/// that cannot be deployed ends the process with its error.
+fn serve_app(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
+    let folder = AppDir::open(dir)?;
+    let app = App::single(config.clone(), folder.name.clone())?;
     let server = Server::bind(config.listen, config.threads)?;
-    let addr = server.local_addr();
-    tracing::info!(%addr, threads = config.threads, data_dir = %config.data_dir.display(), "listening");
-    println!("kiln listening on http://{addr}");
-
-    // Compile after listening: `/health` answers at once, requests to the app wait for it.
-    let name = app.name.clone();
-    registry.mark_pending(&name);
+    listening(&server, &config);
+    app.registry.mark_pending(AppKind::Service, &folder.name);
+    let deployer = app.deployer.clone();
     std::thread::Builder::new()
         .name("kiln-deploy".into())
         .spawn(move || {
             let started = Instant::now();
-            tracing::info!(app = %app.name, entry = %app.entry.display(), "deploying");
-            match block_on(app.deploy(&deployer, &config)) {
+            tracing::info!(app = %folder.name, entry = %folder.entry.display(), "deploying");
+            match block_on(folder.deploy(&deployer, &config)) {
                 Ok(Ok(Ok(()))) => {
-                    tracing::info!(app = %app.name, elapsed_ms = started.elapsed().as_millis() as u64, "app ready");
-                    app.watch(deployer, config);
+                    tracing::info!(app = %folder.name, elapsed_ms = started.elapsed().as_millis() as u64, "app ready");
+                    folder.watch(deployer, config);
                 }
                 Ok(Ok(Err(error))) => {
-                    tracing::error!(app = %app.name, "{}: {error}", app.entry.display());
-                    eprintln!("error: {}: {error}", app.entry.display());
+                    eprintln!("error: {}: {error}", folder.entry.display());
                     std::process::exit(1);
                 }
                 Ok(Err(error)) | Err(error) => {
@@ -232,66 +242,50 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         })?;
-    server.run(Arc::new(Routes {
-        registry,
-        root_app: Some(name),
-        platform: None,
-    }))?;
+    app.start_sweeper()?;
+    server.run(crate::http::router(app))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Platform mode: the store, the admin API and every stored service.
-fn serve_platform(
-    mut config: Config,
-    engine: wasmtime::Engine,
-    linker: wasmtime::component::Linker<runtime::Sandbox>,
-    listen_given: bool,
-) -> anyhow::Result<ExitCode> {
+/// Platform mode: the store, the admin API and every stored app, compiled after listening.
+fn serve_platform(mut config: Config, listen_given: bool) -> anyhow::Result<ExitCode> {
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("kiln-control")
         .enable_all()
         .build()?;
-    let env_secret = std::env::var("KILN_JWT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let platform = control.block_on(async {
-        let store = Store::open(&config.data_dir).await?;
-        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
-        Platform::open(store, compiler, env_secret).await
-    })?;
-    if !listen_given {
-        config.listen = SocketAddr::from(([127, 0, 0, 1], platform.settings().main_port));
+    let app = control.block_on(App::open_platform(
+        config.clone(),
+        env_secret(),
+        Some(control.handle().clone()),
+    ))?;
+    if !listen_given && let Ok(platform) = app.platform() {
+        config.listen = SocketAddr::from(([127, 0, 0, 1], platform.settings.get().main_port));
     }
     let server = Server::bind(config.listen, config.threads)?;
-    let addr = server.local_addr();
-    tracing::info!(%addr, threads = config.threads, data_dir = %config.data_dir.display(), "listening");
-    println!("kiln listening on http://{addr}");
+    listening(&server, &config);
     // Stored apps compile after the server listens; requests for one wait until it is ready.
-    let restoring = platform.clone();
-    std::thread::Builder::new()
-        .name("kiln-restore".into())
-        .spawn(move || block_on(restoring.restore_all()))?;
-    let routes = Routes {
-        registry: platform.registry.clone(),
-        root_app: None,
-        platform: Some(PlatformRoutes {
-            router: crate::api::router(platform.clone()),
-            platform,
-            control: control.handle().clone(),
-        }),
-    };
-    server.run(Arc::new(routes))?;
+    if let Ok(platform) = app.platform() {
+        let apps = platform.apps.clone();
+        std::thread::Builder::new()
+            .name("kiln-restore".into())
+            .spawn(move || block_on(apps.restore_all()))?;
+    }
+    app.start_sweeper()?;
+    server.run(crate::http::router(app))?;
     drop(control);
     Ok(ExitCode::SUCCESS)
 }
 
+fn listening(server: &Server, config: &Config) {
+    let addr = server.local_addr();
+    tracing::info!(%addr, threads = config.threads, data_dir = %config.data_dir.display(), "listening");
+    println!("kiln listening on http://{addr}");
+}
+
 fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let ttl = crate::auth::parse_ttl(ttl)?;
-    let secret = match std::env::var("KILN_JWT_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
+    let secret = match env_secret() {
         Some(secret) => secret,
         None => {
             if !data_dir.join("kiln.db").exists() {
@@ -301,8 +295,8 @@ fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 );
             }
             block_on(async {
-                let store = Store::open(data_dir).await?;
-                let config = store.config().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let store = SqliteStore::open(data_dir).await?;
+                let config = store.config().await?;
                 config
                     .get("jwt_secret")
                     .cloned()
@@ -314,98 +308,23 @@ fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// An app folder served by `--app`.
-struct AppDir {
-    name: String,
-    entry: PathBuf,
+fn file_name(file: &Path, default: &str) -> String {
+    file.file_name()
+        .map_or_else(|| default.into(), |n| n.to_string_lossy().into_owned())
 }
 
-impl AppDir {
-    fn open(dir: &Path) -> anyhow::Result<Self> {
-        let name = dir
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
-            .unwrap_or_else(|| "app".into());
-        for candidate in ["index.js", "app.wasm"] {
-            let entry = dir.join(candidate);
-            if entry.is_file() {
-                return Ok(Self { name, entry });
-            }
-        }
-        anyhow::bail!("{} has neither index.js nor app.wasm", dir.display())
-    }
-
-    async fn deploy(
-        &self,
-        deployer: &Deployer,
-        config: &Config,
-    ) -> anyhow::Result<Result<(), crate::error::ApiError>> {
-        let bytes = runtime::read(&self.entry)?;
-        let file = self
-            .entry
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let result = if file.ends_with(".wasm") {
-            deployer.deploy_component(&self.name, &bytes, config.isolation, config.limits)
-        } else {
-            let source = String::from_utf8(bytes)
-                .with_context(|| format!("{} is not UTF-8", self.entry.display()))?;
-            deployer
-                .deploy_js(&self.name, &file, &source, config.isolation, config.limits)
-                .await
-        };
-        Ok(result.map(|_| ()))
-    }
-
-    /// Redeploys when the entry file changes; a broken version is reported and the previous
-    /// one keeps serving.
-    fn watch(self, deployer: Arc<Deployer>, config: Config) {
-        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut last: Option<SystemTime> = modified(&self.entry);
-        let _ = std::thread::Builder::new().name("kiln-watch".into()).spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(300));
-            let now = modified(&self.entry);
-            if now.is_none() || now == last {
-                continue;
-            }
-            last = now;
-            match block_on(self.deploy(&deployer, &config)) {
-                Ok(Ok(Ok(()))) => tracing::info!(app = %self.name, "redeployed after a change"),
-                Ok(Ok(Err(error))) => tracing::error!(app = %self.name, error = %error, "the new version was rejected; the previous one keeps serving"),
-                Ok(Err(error)) | Err(error) => tracing::error!(app = %self.name, error = format!("{error:#}"), "redeploy failed"),
-            }
-        });
-    }
-}
-
-fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCode> {
+fn compile(file: &Path, output: &Path, data_dir: PathBuf) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let source =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "app.js".into());
-    let config = Config {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: data_dir.to_path_buf(),
-        threads: 1,
-        isolation: Isolation::Request,
-        limits: Limits::default(),
-        max_instances: 8,
-    };
-    let engine = runtime::engine(&config)?;
-    let linker = runtime::linker(&engine)?;
-    let result = block_on(async {
-        let compiler = Compiler::new(engine, linker, &config.cache_dir());
-        compiler
-            .snapshot(&name, &source, AppKind::Service)
-            .await
-            .map_err(anyhow::Error::from)
-    })?;
-    match result {
+    let config = Config::one_shot(data_dir, Duration::from_secs(30));
+    let deployer = App::deployer(&config)?;
+    let compiled = block_on(deployer.compiler().snapshot(
+        &file_name(file, "app.js"),
+        &source,
+        AppKind::Service,
+    ))?;
+    match compiled {
         Ok(component) => {
             std::fs::write(output, &component)
                 .with_context(|| format!("writing {}", output.display()))?;
@@ -418,14 +337,11 @@ fn compile(file: &Path, output: &Path, data_dir: &Path) -> anyhow::Result<ExitCo
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(error) => match error.downcast::<CompileError>() {
-            Ok(CompileError::Source { message, .. }) => {
-                eprintln!("error: {}", source_location(file, &message));
-                Ok(ExitCode::FAILURE)
-            }
-            Ok(other) => Err(other.into()),
-            Err(error) => Err(error),
-        },
+        Err(CompileError::Source { message, .. }) => {
+            eprintln!("error: {}", source_location(file, &message));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -433,77 +349,44 @@ fn run_function(
     file: &Path,
     input: &str,
     timeout_ms: u64,
-    data_dir: &Path,
+    data_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
-    use crate::invoke::{Pulled, Started};
     let source =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let input: serde_json::Value = serde_json::from_str(input).context("--input is not JSON")?;
-    let file_name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "function.js".into());
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data_dir.to_path_buf(),
-        threads: 1,
-        isolation: Isolation::Request,
-        limits: Limits {
-            timeout: Duration::from_millis(timeout_ms),
-            ..Limits::default()
-        },
-        max_instances: 8,
+    let config = Config::one_shot(data_dir, Duration::from_millis(timeout_ms));
+    let deployer = App::deployer(&config)?;
+    let spec = RunSpec {
+        max_concurrency: 1,
+        capabilities: Arc::new(Capabilities {
+            console: Console::Stderr,
+            ..Capabilities::default()
+        }),
+        ..RunSpec::new(Isolation::Request, config.limits)
     };
-    let engine = runtime::engine(&config)?;
-    let linker = runtime::linker(&engine)?;
+    let report = |error: crate::runtime::RunError| {
+        eprintln!("error: {error}");
+        if let crate::runtime::RunError::Thrown {
+            stack: Some(stack), ..
+        } = &error
+        {
+            eprintln!("{}", stack.trim_end());
+        }
+        ExitCode::FAILURE
+    };
     block_on(async {
-        let compiler = Compiler::new(engine, linker, &config.cache_dir());
-        let bytecode = match compiler
-            .bytecode(&file_name, &source, AppKind::Function)
+        let deployment = match deployer
+            .function_once(&file_name(file, "function.js"), &source, &spec)
             .await
         {
-            Ok(bytecode) => bytecode,
-            Err(CompileError::Source { message, .. }) => {
+            Ok(deployment) => deployment,
+            Err(DeployError::Source { message, .. }) => {
                 eprintln!("error: {}", source_location(file, &message));
                 return Ok(ExitCode::FAILURE);
             }
-            Err(CompileError::Other(error)) => return Err(error),
+            Err(other) => return Err(anyhow::Error::from(other)),
         };
-        let spec = RunSpec {
-            isolation: Isolation::Request,
-            limits: config.limits,
-            max_concurrency: 1,
-            capabilities: Arc::new(runtime::Capabilities {
-                console: runtime::Console::Stderr,
-                ..Default::default()
-            }),
-        };
-        let name = file
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "function".into());
-        let base = match compiler.base().await {
-            Ok(base) => base,
-            Err(error) => return Err(anyhow::anyhow!("{error}")),
-        };
-        let deployment = Deployment::new(
-            &name,
-            base,
-            compiler.linker(),
-            Tier::Bytecode,
-            "run",
-            Some(bytes::Bytes::from(bytecode)),
-            &spec,
-            Arc::default(),
-        )?;
-        let report = |error: crate::error::ApiError| {
-            eprintln!("error: {error}");
-            if let Some(stack) = error.stack() {
-                eprintln!("{}", stack.trim_end());
-            }
-            ExitCode::FAILURE
-        };
-        match crate::invoke::start(Arc::new(deployment), input.to_string()).await {
+        match crate::runtime::function::start(deployment, input.to_string()).await {
             Ok(Started::Value(json)) => println!("{}", json.as_deref().unwrap_or("null")),
             Ok(Started::Stream(mut steps)) => loop {
                 match steps.next().await {

@@ -58,6 +58,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configuration of a one-shot command (`kiln compile`, `kiln run`): one thread, fresh
+    /// instances, the given data dir and deadline.
+    pub fn one_shot(data_dir: PathBuf, timeout: Duration) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            threads: 1,
+            isolation: Isolation::Request,
+            limits: Limits {
+                timeout,
+                ..Limits::default()
+            },
+            max_instances: 8,
+        }
+    }
+
     /// The directory of compiled artifacts.
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache")

@@ -1,25 +1,27 @@
 //! Kiln: a serverless platform that serves JavaScript apps and WebAssembly components from
 //! sandboxed wasmtime instances.
 //!
-//! - [`compile`] turns JavaScript into something servable (QuickJS bytecode at once, a
-//!   pre-initialised component soon after), with a content-addressed cache.
-//! - [`runtime`] holds the wasmtime engine, the per-instance sandbox and the limits.
-//! - [`registry`] maps names to deployed versions, swapped atomically.
-//! - [`server`] is the HTTP front: routing, health, and calls into [`runtime`].
+//! The layers, top to bottom (each uses only those below it):
+//! - [`cli`] parses the command line; [`app`] wires a server together; [`http`] is the one
+//!   router and the only place that knows status codes.
+//! - [`apps`] is the control plane (services and functions alike, stored through [`store`],
+//!   configured by [`settings`]); [`deploy`] turns uploads into deployments.
+//! - [`compile`] turns JavaScript into bytecode and per-app snapshots; [`runtime`] holds the
+//!   wasmtime engine, the sandbox and its capabilities, the instances and the registry.
 
-pub mod api;
+pub mod app;
+pub mod app_dir;
+pub mod apps;
 pub mod auth;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod deploy;
-pub mod error;
-pub mod invoke;
+pub mod fsutil;
+pub mod http;
+pub mod kind;
 pub mod logging;
 pub mod metrics;
-pub mod platform;
-pub mod registry;
 pub mod runtime;
-pub mod server;
 pub mod settings;
 pub mod store;

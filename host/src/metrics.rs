@@ -66,6 +66,7 @@ static INSTANTIATIONS: AtomicU64 = ZERO;
 static CACHE_HITS: AtomicU64 = ZERO;
 static CACHE_MISSES: AtomicU64 = ZERO;
 static REUSE_REFUSED: AtomicU64 = ZERO;
+static SNAPSHOTS: AtomicU64 = ZERO;
 
 /// Records one answered request.
 pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
@@ -97,6 +98,11 @@ pub fn instantiation() {
 /// fail where fresh ones succeed.
 pub fn reuse_refused() {
     REUSE_REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a per-app snapshot swapped in for its bytecode version.
+pub fn snapshot_swapped() {
+    SNAPSHOTS.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records a compiled-artifact cache lookup.
@@ -165,10 +171,12 @@ pub fn render(instances_active: usize) -> String {
          # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
          # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
          # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
+         # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
          # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n",
         get(&INSTANTIATIONS),
         get(&CACHE_HITS),
         get(&CACHE_MISSES),
+        get(&SNAPSHOTS),
         get(&REUSE_REFUSED),
     );
     out

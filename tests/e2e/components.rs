@@ -147,7 +147,12 @@ fn a_component_whose_instances_cannot_be_reused_works_in_the_default_isolation()
     assert_eq!(status, 200);
     assert_eq!(view["isolation"], "reuse");
     assert_eq!(view["effective_isolation"], "request", "{view}");
-    let metrics = client().get(kiln.url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = client()
+        .get(kiln.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(metrics.contains("kiln_reuse_refused_total 1"), "{metrics}");
 }
 
@@ -174,7 +179,10 @@ fn a_big_component_compiles_after_the_server_listens_and_requests_wait_for_it() 
         }
         assert_eq!(status, 503, "{body}");
         assert!(
-            body["message"].as_str().unwrap().contains("still being deployed"),
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("still being deployed"),
             "{body}"
         );
         assert!(std::time::Instant::now() < deadline, "never deployed");

@@ -1,10 +1,5 @@
-//! On-disk caches: content-addressed compiled artifacts, and the store behind Cranelift's
-//! incremental compilation cache.
+//! Content addresses of compiled artifacts.
 
-use std::borrow::Cow;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 /// Hex sha256 of the given parts, separated so that `("ab","c")` and `("a","bc")` differ.
@@ -17,49 +12,24 @@ pub fn digest(parts: &[&[u8]]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Writes `bytes` to `path` atomically (temporary file + rename), so that a crash never leaves
-/// a truncated artifact behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().context("artifact path has no parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("artifact"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+/// A hex digest of everything that makes precompiled code loadable by `engine` (wasmtime's
+/// version and the engine's configuration), so that cache keys change when they do.
+pub fn engine_fingerprint(engine: &wasmtime::Engine) -> String {
+    use std::hash::Hash as _;
+    let mut hasher = ShaHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(hasher.0.finalize())
 }
 
-/// Cranelift's incremental cache, one file per entry under a directory.
-#[derive(Debug)]
-pub struct DiskCacheStore {
-    dir: PathBuf,
-}
+/// A `std::hash::Hasher` feeding sha256, for hashes that must be stable across processes.
+struct ShaHasher(Sha256);
 
-impl DiskCacheStore {
-    /// Opens (creating) the directory.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-        })
+impl std::hash::Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
     }
 
-    fn path(&self, key: &[u8]) -> PathBuf {
-        self.dir.join(digest(&[key]))
-    }
-}
-
-impl wasmtime::CacheStore for DiskCacheStore {
-    fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
-        std::fs::read(self.path(key)).ok().map(Cow::Owned)
-    }
-
-    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
-        write_atomic(&self.path(key), &value).is_ok()
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
     }
 }

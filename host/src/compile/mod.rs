@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use wasmtime::component::{Component, Linker, Val};
 use wasmtime::{Engine, Store};
 
+use crate::kind::AppKind;
 use crate::runtime::{self, Grants, Sandbox};
 
 /// The prebuilt JavaScript engine guest (`just guest` rebuilds it).
@@ -24,25 +25,6 @@ pub static JS_ENGINE: &[u8] = include_bytes!("../../../components/js-engine.wasm
 
 /// Time allowed for a module's top-level code while compiling.
 const INIT_DEADLINE: Duration = Duration::from_secs(10);
-
-/// What a JavaScript module is compiled as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppKind {
-    /// Handles HTTP requests (`fetch`, a default handler, or `Deno.serve`).
-    Service,
-    /// Called with JSON (`export default function(input)`, generators stream).
-    Function,
-}
-
-impl AppKind {
-    /// The engine's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppKind::Service => "service",
-            AppKind::Function => "function",
-        }
-    }
-}
 
 /// A problem found while compiling.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +41,7 @@ pub enum CompileError {
     },
     /// Anything else (I/O, wasmtime).
     #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Engine(#[from] anyhow::Error),
 }
 
 /// The guest's source error: `(message, line, column)`.
@@ -82,6 +64,8 @@ pub struct Compiler {
     engine: Engine,
     linker: Linker<Sandbox>,
     cache_dir: PathBuf,
+    /// The engine's configuration and wasmtime's version, part of every cache key.
+    fingerprint: String,
     engine_id: String,
     /// The shared pre-initialised engine, built (or loaded from the cache) on first use.
     base: tokio::sync::OnceCell<Component>,
@@ -91,11 +75,13 @@ impl Compiler {
     /// A compiler caching under `cache_dir`. The shared engine is not built until JavaScript needs
     /// it (see [`Compiler::base`]).
     pub fn new(engine: Engine, linker: Linker<Sandbox>, cache_dir: &Path) -> Self {
-        let engine_id = cache::digest(&[JS_ENGINE, wasmtime_version().as_bytes()]);
+        let fingerprint = cache::engine_fingerprint(&engine);
+        let engine_id = cache::digest(&[JS_ENGINE, fingerprint.as_bytes()]);
         Self {
             engine,
             linker,
             cache_dir: cache_dir.to_path_buf(),
+            fingerprint,
             engine_id,
             base: tokio::sync::OnceCell::new(),
         }
@@ -135,10 +121,15 @@ impl Compiler {
             .await
     }
 
-    /// The cache key of a JS source: its sha256 with its kind and the engine's and wasmtime's identity.
+    /// The cache key of an uploaded component: its sha256 with the engine's identity.
+    pub fn component_key(&self, wasm: &[u8]) -> String {
+        cache::digest(&[b"kiln-component-v2", self.fingerprint.as_bytes(), wasm])
+    }
+
+    /// The cache key of a JS source: its sha256 with its kind and the engine's identity.
     pub fn key(&self, source: &str, kind: AppKind) -> String {
         cache::digest(&[
-            b"kiln-js-snapshot-v2",
+            b"kiln-js-snapshot-v3",
             self.engine_id.as_bytes(),
             kind.as_str().as_bytes(),
             source.as_bytes(),
@@ -212,7 +203,7 @@ impl Compiler {
     /// Precompiles a component for this engine and caches it at `path`.
     pub fn precompile_to(&self, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
         let cwasm = self.engine.precompile_component(wasm).map_err(wasm_err)?;
-        cache::write_atomic(path, &cwasm)?;
+        crate::fsutil::write_atomic(path, &cwasm)?;
         self.load_precompiled(path)
             .with_context(|| format!("loading {}", path.display()))
     }
@@ -254,11 +245,6 @@ impl Compiler {
     }
 }
 
-/// wasmtime's version, part of every cache key.
-pub fn wasmtime_version() -> &'static str {
-    "48.0.8"
-}
-
 fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {
     if matches!(
         error.downcast_ref::<wasmtime::Trap>(),
@@ -280,7 +266,7 @@ fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {
             column: 0,
         };
     }
-    CompileError::Other(anyhow::anyhow!(
+    CompileError::Engine(anyhow::anyhow!(
         "the engine trapped while compiling: {error:#}"
     ))
 }

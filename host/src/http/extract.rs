@@ -1,24 +1,17 @@
 //! Request extractors whose rejections use Kiln's JSON error shape.
 
-use axum::extract::{FromRequest, Request};
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::api::AppState;
-use crate::error::ApiError;
+use super::ApiError;
+use crate::app::App;
 
 /// Past the limit, a body is still read (and dropped) up to this much more, so that the client
 /// finishes sending and reads the 413 instead of a reset connection.
 const DRAIN_BYTES: usize = 64 << 20;
-
-/// Reads the whole body, refusing more than `max_upload_mb` with 413.
-pub async fn read_body(state: &AppState, request: Request) -> Result<Bytes, ApiError> {
-    collect_limited(
-        request.into_body(),
-        state.platform.settings().max_upload_bytes(),
-    )
-    .await
-}
 
 /// Collects a body of at most `limit` bytes; a larger one is 413 (after draining some more of it).
 pub async fn collect_limited<B>(mut body: B, limit: usize) -> Result<Bytes, ApiError>
@@ -44,25 +37,27 @@ where
         }
     }
     if seen > limit {
-        return Err(too_large(limit));
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body is larger than max_upload_mb ({} MiB)",
+            limit >> 20
+        )));
     }
     Ok(bytes.freeze())
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "the body is larger than max_upload_mb ({} MiB)",
-        limit >> 20
-    ))
+/// An upload up to `max_upload_mb`.
+async fn upload(state: &Arc<App>, request: Request) -> Result<Bytes, ApiError> {
+    let limit = state.platform()?.settings.get().max_upload_bytes();
+    collect_limited(request.into_body(), limit).await
 }
 
 /// A JSON body (`application/json`, or no content type), parsed strictly.
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<App>> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(content_type) = request.headers().get(http::header::CONTENT_TYPE) {
             let content_type = content_type
                 .to_str()
@@ -74,7 +69,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 )));
             }
         }
-        let bytes = read_body(state, request).await?;
+        let bytes = upload(state, request).await?;
         if bytes.is_empty() {
             return Err(ApiError::Validation(
                 "the body is empty; a JSON object is expected".into(),
@@ -89,18 +84,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 /// A raw body up to `max_upload_mb`.
 pub struct RawBody(pub Bytes);
 
-impl FromRequest<AppState> for RawBody {
+impl FromRequest<Arc<App>> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        read_body(state, request).await.map(RawBody)
+    async fn from_request(request: Request, state: &Arc<App>) -> Result<Self, ApiError> {
+        upload(state, request).await.map(RawBody)
     }
 }
 
 /// Path parameters, with rejections in Kiln's JSON error shape.
 pub struct PathParam<T>(pub T);
 
-impl<T, S> axum::extract::FromRequestParts<S> for PathParam<T>
+impl<T, S> FromRequestParts<S> for PathParam<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,

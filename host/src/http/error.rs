@@ -1,12 +1,17 @@
-//! The errors Kiln reports over HTTP, mapped to status codes in one place.
+//! The errors Kiln answers with: one enum, one status mapping, one JSON shape
+//! (`{"error": kind, "message": ...}`), and the conversions from every layer's typed errors.
 
-use bytes::Bytes;
+use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Full};
 
-use crate::server::Body;
+use crate::apps::AppsError;
+use crate::auth::AuthError;
+use crate::deploy::DeployError;
+use crate::runtime::RunError;
+use crate::settings::SettingsError;
+use crate::store::StoreError;
 
-/// An error that becomes an HTTP response `{"error": kind, "message": ...}`.
+/// An error that becomes an HTTP response.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
@@ -26,7 +31,7 @@ pub enum ApiError {
     /// Missing or invalid credentials (401).
     #[error("{0}")]
     Unauthorized(String),
-    /// No such route or deployment (404).
+    /// No such route or app (404).
     #[error("{0}")]
     NotFound(String),
     /// The route exists, not with this method (405).
@@ -35,7 +40,7 @@ pub enum ApiError {
     /// The name is taken (409).
     #[error("{0}")]
     Conflict(String),
-    /// The body is larger than `max_upload_mb` (413).
+    /// The body is too large (413).
     #[error("{0}")]
     PayloadTooLarge(String),
     /// The body is not in a format the route accepts (415).
@@ -99,14 +104,6 @@ impl ApiError {
         }
     }
 
-    /// The JS stack of a thrown error.
-    pub fn stack(&self) -> Option<&str> {
-        match self {
-            ApiError::Thrown { stack, .. } => stack.as_deref(),
-            _ => None,
-        }
-    }
-
     /// The JSON body.
     pub fn to_json(&self) -> serde_json::Value {
         let mut body = serde_json::json!({ "error": self.kind(), "message": self.to_string() });
@@ -129,23 +126,15 @@ impl ApiError {
         }
         body
     }
+}
 
-    /// The HTTP response.
-    pub fn into_response(self) -> http::Response<Body> {
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
         crate::metrics::error(self.kind());
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
-        let mut response = http::Response::new(
-            Full::new(Bytes::from(self.to_json().to_string()))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        );
-        *response.status_mut() = self.status();
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut response = (self.status(), axum::Json(self.to_json())).into_response();
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
@@ -156,8 +145,92 @@ impl ApiError {
     }
 }
 
+impl From<RunError> for ApiError {
+    fn from(error: RunError) -> Self {
+        let message = error.to_string();
+        match error {
+            RunError::WrongKind { .. } => ApiError::NotFound(message),
+            RunError::Busy { .. }
+            | RunError::NoInstance { .. }
+            | RunError::OutOfMemory { .. }
+            | RunError::StillDeploying { .. } => ApiError::Resource(message),
+            RunError::Timeout { .. } => ApiError::Timeout(message),
+            RunError::Trap { .. } | RunError::NoResponse { .. } | RunError::ErrorCode { .. } => {
+                ApiError::Execution(message)
+            }
+            RunError::Thrown { message, stack } => ApiError::Thrown { message, stack },
+            RunError::Body(_) => ApiError::Validation(message),
+            RunError::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(error: DeployError) -> Self {
+        match error {
+            DeployError::Source {
+                message,
+                line,
+                column,
+            } => ApiError::Source {
+                message,
+                line,
+                column,
+            },
+            DeployError::InvalidComponent(message) => ApiError::Validation(message),
+            DeployError::Engine(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Exists { .. } => ApiError::Conflict(error.to_string()),
+            StoreError::NotFound { .. } => ApiError::NotFound(error.to_string()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AppsError> for ApiError {
+    fn from(error: AppsError) -> Self {
+        match error {
+            AppsError::Invalid(message) => ApiError::Validation(message),
+            AppsError::NotFound { .. } | AppsError::NoSuchVersion { .. } => {
+                ApiError::NotFound(error.to_string())
+            }
+            AppsError::Deploy(error) => error.into(),
+            AppsError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(error: SettingsError) -> Self {
+        match error {
+            SettingsError::UnknownKey(_) | SettingsError::Invalid(_) => {
+                ApiError::Validation(error.to_string())
+            }
+            SettingsError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ApiError::Unauthorized(error.to_string())
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         ApiError::Internal(error)
+    }
+}
+
+impl From<crate::app::NotPlatform> for ApiError {
+    fn from(error: crate::app::NotPlatform) -> Self {
+        ApiError::NotFound(error.to_string())
     }
 }

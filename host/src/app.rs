@@ -1,0 +1,134 @@
+//! The one place that wires Kiln together: the runtime, the compiler, the registry, the
+//! deployer, and in platform mode the store, the settings and the control plane.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use crate::apps::Apps;
+use crate::compile::Compiler;
+use crate::config::Config;
+use crate::deploy::Deployer;
+use crate::runtime::{self, Registry};
+use crate::settings::LiveSettings;
+use crate::store::{SqliteStore, Store};
+
+/// A running Kiln: what every request handler sees.
+pub struct App {
+    /// The configuration it was started with.
+    pub config: Config,
+    /// Deployed apps by kind and name.
+    pub registry: Arc<Registry>,
+    /// Compiles and deploys into the registry.
+    pub deployer: Arc<Deployer>,
+    /// The store, settings and admin API (absent with `--app`).
+    pub platform: Option<Platform>,
+    /// The app served at `/` by `kiln serve --app`.
+    pub root_app: Option<String>,
+    /// When the server started.
+    pub started: Instant,
+    /// Requests routed since start.
+    pub requests_total: AtomicU64,
+    /// The runtime the control plane (database, compiles) runs on, if not the caller's.
+    pub control: Option<tokio::runtime::Handle>,
+}
+
+/// Platform mode: apps stored in a database and managed through the admin API.
+pub struct Platform {
+    /// The live settings.
+    pub settings: Arc<LiveSettings>,
+    /// The control plane.
+    pub apps: Arc<Apps>,
+}
+
+/// Asked for the platform of a server started with `--app`.
+#[derive(Debug, thiserror::Error)]
+#[error("this route exists only in platform mode (kiln serve without --app)")]
+pub struct NotPlatform;
+
+impl App {
+    /// The runtime pieces shared by every mode: engine, linker, compiler, registry, deployer.
+    pub fn deployer(config: &Config) -> anyhow::Result<Arc<Deployer>> {
+        let engine = runtime::engine(config)?;
+        let linker = runtime::linker(&engine)?;
+        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
+        Ok(Arc::new(Deployer::new(compiler, Arc::new(Registry::new()))))
+    }
+
+    /// A server for one app folder (`kiln serve --app`), named `root_app`.
+    pub fn single(config: Config, root_app: String) -> anyhow::Result<Arc<Self>> {
+        let deployer = Self::deployer(&config)?;
+        Ok(Arc::new(Self::assemble(
+            config,
+            deployer,
+            None,
+            Some(root_app),
+            None,
+        )))
+    }
+
+    /// A platform server: opens the store, loads the settings (the secret from `env_secret` or
+    /// the store, generated on first start), stores the seeds on first start, and marks every
+    /// stored app pending. [`Apps::restore_all`] deploys them.
+    pub async fn open_platform(
+        config: Config,
+        env_secret: Option<String>,
+        control: Option<tokio::runtime::Handle>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let deployer = Self::deployer(&config)?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let (settings, first_start) = LiveSettings::open(store.clone(), env_secret).await?;
+        let settings = Arc::new(settings);
+        let apps = Arc::new(Apps::new(store, settings.clone(), deployer.clone()));
+        if first_start {
+            apps.seed().await?;
+        }
+        apps.mark_pending().await?;
+        let platform = Platform { settings, apps };
+        Ok(Arc::new(Self::assemble(
+            config,
+            deployer,
+            Some(platform),
+            None,
+            control,
+        )))
+    }
+
+    fn assemble(
+        config: Config,
+        deployer: Arc<Deployer>,
+        platform: Option<Platform>,
+        root_app: Option<String>,
+        control: Option<tokio::runtime::Handle>,
+    ) -> Self {
+        Self {
+            config,
+            registry: deployer.registry().clone(),
+            deployer,
+            platform,
+            root_app,
+            started: Instant::now(),
+            requests_total: AtomicU64::new(0),
+            control,
+        }
+    }
+
+    /// The platform, or [`NotPlatform`] with `--app`.
+    pub fn platform(&self) -> Result<&Platform, NotPlatform> {
+        self.platform.as_ref().ok_or(NotPlatform)
+    }
+
+    /// Drops idle instances every second, for as long as the process runs.
+    pub fn start_sweeper(self: &Arc<Self>) -> anyhow::Result<()> {
+        let registry = self.registry.clone();
+        std::thread::Builder::new()
+            .name("kiln-sweeper".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    registry.sweep();
+                }
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,610 @@
+//! The control plane: apps (services and functions alike) stored in the database and deployed
+//! into the registry, with their immutable versions. One deploy, update, rollback or delete per
+//! app at a time.
+
+pub mod model;
+mod seed;
+mod validate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{Isolation, Limits};
+use crate::deploy::{DeployError, Deployer, Prepared};
+use crate::kind::AppKind;
+use crate::runtime::caps::{Capabilities, Console};
+use crate::runtime::{Access, RunSpec};
+use crate::settings::LiveSettings;
+use crate::store::{AppRow, NewVersion, Save, Store, StoreError, VersionRow};
+use model::{AppView, CreateApp, LimitsSpec, Permissions, UpdateApp, VersionView};
+
+/// Why an admin operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppsError {
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such app.
+    #[error("{kind} '{name}' not found")]
+    NotFound {
+        /// Service or function.
+        kind: AppKind,
+        /// The name.
+        name: String,
+    },
+    /// No such version.
+    #[error("{kind} '{name}' has no version {version}")]
+    NoSuchVersion {
+        /// Service or function.
+        kind: AppKind,
+        /// The name.
+        name: String,
+        /// The version asked for.
+        version: i64,
+    },
+    /// Compiling or validating the upload failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// The store failed (or the name exists).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Apps: stored, deployed, changed through the admin API.
+pub struct Apps {
+    store: Arc<dyn Store>,
+    settings: Arc<LiveSettings>,
+    deployer: Arc<Deployer>,
+    locks: Mutex<HashMap<(AppKind, String), Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Apps {
+    /// The control plane over a store.
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Arc<LiveSettings>,
+        deployer: Arc<Deployer>,
+    ) -> Self {
+        Self {
+            store,
+            settings,
+            deployer,
+            locks: Mutex::default(),
+        }
+    }
+
+    /// Serialises changes to one app.
+    async fn lock(&self, kind: AppKind, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .expect("app locks")
+            .entry((kind, name.to_string()))
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Stores the seeded apps (first start only); they deploy with [`Apps::restore_all`].
+    pub async fn seed(&self) -> Result<(), AppsError> {
+        for seed in &seed::SEEDS {
+            let now = crate::store::now();
+            let row = AppRow {
+                name: seed.name.into(),
+                description: seed.description.into(),
+                enabled: true,
+                jwt_check: false,
+                permissions: "{}".into(),
+                schema: None,
+                limits: "{}".into(),
+                isolation: None,
+                active_version: None,
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            let version = NewVersion {
+                format: "js",
+                sha256: sha256_hex(seed.code.as_bytes()),
+                artifact: self.deployer.compiler().key(seed.code, seed.kind),
+                code: Some(seed.code.to_string()),
+                component: None,
+            };
+            self.store
+                .save_app(seed.kind, &row, Save::Create, Some(version))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Marks every stored app as pending: until it is deployed, requests for it wait.
+    pub async fn mark_pending(&self) -> Result<(), AppsError> {
+        for kind in AppKind::ALL {
+            for row in self.store.apps(kind).await? {
+                if row.active_version.is_some() {
+                    self.deployer.registry().mark_pending(kind, &row.name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deploys every stored app (after the server listens, so that compiling never delays it).
+    pub async fn restore_all(&self) {
+        let started = Instant::now();
+        for kind in AppKind::ALL {
+            let rows = match self.store.apps(kind).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::error!(error = %error, "listing {}s failed", kind);
+                    continue;
+                }
+            };
+            for row in rows {
+                if let Err(error) = self.restore(kind, &row).await {
+                    tracing::error!(name = %row.name, error = %error, "restoring a {kind} failed");
+                }
+                self.deployer.registry().settle(kind, &row.name);
+            }
+        }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "every stored service and function is deployed"
+        );
+    }
+
+    async fn restore(&self, kind: AppKind, row: &AppRow) -> Result<(), AppsError> {
+        let Some(active) = row.active_version else {
+            return Ok(());
+        };
+        let version = self
+            .store
+            .version(kind, &row.name, active)
+            .await?
+            .ok_or_else(|| AppsError::NoSuchVersion {
+                kind,
+                name: row.name.clone(),
+                version: active,
+            })?;
+        let prepared = self.prepare(kind, row, &version).await?;
+        self.deployer.activate(prepared, Some(access(row)));
+        Ok(())
+    }
+
+    /// How an app is run: its grants, limits and isolation, defaults from the settings.
+    fn spec(&self, kind: AppKind, row: &AppRow) -> RunSpec {
+        let settings = self.settings.get();
+        let limits: LimitsSpec = parse_json(&row.limits);
+        let permissions: Permissions = parse_json(&row.permissions);
+        let isolation = match (kind, row.isolation.as_deref()) {
+            (AppKind::Function, _) | (_, Some("request")) => Isolation::Request,
+            _ => Isolation::Reuse,
+        };
+        let default_timeout = match kind {
+            AppKind::Service => 30_000,
+            AppKind::Function => settings.function_execution_timeout_ms,
+        };
+        let capabilities = Capabilities {
+            env: permissions
+                .env
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+                .collect(),
+            read: permissions.read.iter().map(Into::into).collect(),
+            write: permissions.write.iter().map(Into::into).collect(),
+            net: Arc::from(permissions.net.clone()),
+            console: Console::Log,
+        };
+        RunSpec {
+            isolation,
+            limits: Limits {
+                memory_bytes: (limits.memory_mb.unwrap_or(settings.default_memory_mb) as usize)
+                    << 20,
+                timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(default_timeout)),
+                ..Limits::default()
+            },
+            max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
+            capabilities: Arc::new(capabilities),
+        }
+    }
+
+    async fn prepare(
+        &self,
+        kind: AppKind,
+        row: &AppRow,
+        version: &VersionRow,
+    ) -> Result<Prepared, AppsError> {
+        let spec = self.spec(kind, row);
+        let file = format!("{}.js", row.name);
+        Ok(
+            match (version.format.as_str(), &version.code, &version.component) {
+                ("js", Some(code), _) => {
+                    self.deployer
+                        .prepare_js(kind, &row.name, &file, code, spec)
+                        .await?
+                }
+                ("component", _, Some(wasm)) => self
+                    .deployer
+                    .prepare_component(kind, &row.name, wasm, spec)?,
+                _ => {
+                    return Err(AppsError::Invalid(format!(
+                        "version {} of '{}' has no content",
+                        version.version, row.name
+                    )));
+                }
+            },
+        )
+    }
+
+    async fn view(
+        &self,
+        kind: AppKind,
+        row: AppRow,
+        with_code: bool,
+    ) -> Result<AppView, AppsError> {
+        let active = match row.active_version {
+            Some(v) if with_code => self.store.version(kind, &row.name, v).await?,
+            Some(v) => self
+                .store
+                .versions(kind, &row.name)
+                .await?
+                .into_iter()
+                .find(|r| r.version == v),
+            None => None,
+        };
+        let serving = self
+            .deployer
+            .registry()
+            .get(kind, &row.name)
+            .map(|d| d.effective_isolation());
+        let isolation = match kind {
+            AppKind::Function => "request".to_string(),
+            AppKind::Service => row.isolation.unwrap_or_else(|| "reuse".into()),
+        };
+        Ok(AppView {
+            effective_isolation: serving.map_or_else(|| isolation.clone(), isolation_name),
+            isolation,
+            kind: active.as_ref().map_or("js".into(), |v| v.format.clone()),
+            sha256: active.as_ref().map(|v| v.sha256.clone()),
+            code: active.and_then(|v| v.code),
+            name: row.name,
+            description: row.description,
+            enabled: row.enabled,
+            jwt_check: row.jwt_check,
+            version: row.active_version,
+            permissions: parse_json(&row.permissions),
+            schema: row
+                .schema
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            limits: parse_json(&row.limits),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    async fn row(&self, kind: AppKind, name: &str) -> Result<AppRow, AppsError> {
+        self.store
+            .app(kind, name)
+            .await?
+            .ok_or_else(|| AppsError::NotFound {
+                kind,
+                name: name.to_string(),
+            })
+    }
+
+    /// Every app of a kind, without code.
+    pub async fn list(&self, kind: AppKind) -> Result<Vec<AppView>, AppsError> {
+        let mut all = Vec::new();
+        for row in self.store.apps(kind).await? {
+            all.push(self.view(kind, row, false).await?);
+        }
+        Ok(all)
+    }
+
+    /// Totals of a kind: all stored, and the enabled ones.
+    pub async fn counts(&self, kind: AppKind) -> Result<(usize, usize), AppsError> {
+        let rows = self.store.apps(kind).await?;
+        Ok((rows.len(), rows.iter().filter(|r| r.enabled).count()))
+    }
+
+    /// One app, with its code.
+    pub async fn get(&self, kind: AppKind, name: &str) -> Result<AppView, AppsError> {
+        let row = self.row(kind, name).await?;
+        self.view(kind, row, true).await
+    }
+
+    /// A service's stored OpenAPI document.
+    pub async fn schema(&self, name: &str) -> Result<Option<serde_json::Value>, AppsError> {
+        let row = self.row(AppKind::Service, name).await?;
+        Ok(row
+            .schema
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()))
+    }
+
+    /// Creates an app from JavaScript: compiled, stored with its first version, then served.
+    pub async fn create(&self, kind: AppKind, body: CreateApp) -> Result<AppView, AppsError> {
+        validate::name(&body.name)?;
+        let _guard = self.lock(kind, &body.name).await;
+        let permissions = body.permissions.unwrap_or_default();
+        validate::permissions(&permissions)?;
+        check_isolation(kind, body.isolation)?;
+        let schema = validate::schema(body.schema)?;
+        if self.store.app(kind, &body.name).await?.is_some() {
+            return Err(StoreError::Exists {
+                kind,
+                name: body.name,
+            }
+            .into());
+        }
+        let now = crate::store::now();
+        let row = AppRow {
+            name: body.name,
+            description: body.description.unwrap_or_default(),
+            enabled: body.enabled.unwrap_or(true),
+            jwt_check: body.jwt_check.unwrap_or(false),
+            permissions: to_json(&permissions),
+            schema: schema.map(|s| s.to_string()),
+            limits: to_json(&body.limits.unwrap_or_default()),
+            isolation: body.isolation.map(isolation_name),
+            active_version: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let file = format!("{}.js", row.name);
+        let prepared = self
+            .deployer
+            .prepare_js(kind, &row.name, &file, &body.code, self.spec(kind, &row))
+            .await?;
+        let version = js_version(&body.code, &prepared);
+        self.store
+            .save_app(kind, &row, Save::Create, Some(version))
+            .await?;
+        self.deployer.activate(prepared, Some(access(&row)));
+        self.get(kind, &row.name).await
+    }
+
+    /// Applies a partial update; new code becomes a new version, swapped in atomically.
+    pub async fn update(
+        &self,
+        kind: AppKind,
+        name: &str,
+        body: UpdateApp,
+    ) -> Result<AppView, AppsError> {
+        if let Some(other) = &body.name
+            && other != name
+        {
+            return Err(AppsError::Invalid(format!(
+                "the body's name '{other}' differs from '{name}'; renaming is not supported"
+            )));
+        }
+        let _guard = self.lock(kind, name).await;
+        let mut row = self.row(kind, name).await?;
+        let before = (
+            row.permissions.clone(),
+            row.limits.clone(),
+            row.isolation.clone(),
+        );
+        if let Some(description) = body.description {
+            row.description = description;
+        }
+        if let Some(enabled) = body.enabled {
+            row.enabled = enabled;
+        }
+        if let Some(jwt_check) = body.jwt_check {
+            row.jwt_check = jwt_check;
+        }
+        if let Some(permissions) = &body.permissions {
+            validate::permissions(permissions)?;
+            row.permissions = to_json(permissions);
+        }
+        if let Some(schema) = body.schema {
+            row.schema = validate::schema(schema)?.map(|s| s.to_string());
+        }
+        if let Some(limits) = &body.limits {
+            row.limits = to_json(limits);
+        }
+        if let Some(isolation) = body.isolation {
+            check_isolation(kind, Some(isolation))?;
+            row.isolation = Some(isolation_name(isolation));
+        }
+        row.updated_at = crate::store::now();
+        let spec_changed = before
+            != (
+                row.permissions.clone(),
+                row.limits.clone(),
+                row.isolation.clone(),
+            );
+        let active = match row.active_version {
+            Some(v) => self.store.version(kind, name, v).await?,
+            None => None,
+        };
+        let new_code = body.code.filter(|code| {
+            active
+                .as_ref()
+                .is_none_or(|a| a.code.as_deref() != Some(code.as_str()))
+        });
+        let (prepared, version) = match (new_code, &active) {
+            (Some(code), _) => {
+                let file = format!("{name}.js");
+                let prepared = self
+                    .deployer
+                    .prepare_js(kind, name, &file, &code, self.spec(kind, &row))
+                    .await?;
+                let version = js_version(&code, &prepared);
+                (Some(prepared), Some(version))
+            }
+            (None, Some(active)) if spec_changed => {
+                (Some(self.prepare(kind, &row, active).await?), None)
+            }
+            (None, _) => (None, None),
+        };
+        self.store
+            .save_app(kind, &row, Save::Update, version)
+            .await?;
+        match prepared {
+            Some(prepared) => self.deployer.activate(prepared, Some(access(&row))),
+            None => self
+                .deployer
+                .registry()
+                .set_access(kind, name, access(&row)),
+        }
+        self.get(kind, name).await
+    }
+
+    /// Creates or replaces an app with a prebuilt component. Returns whether it was created.
+    pub async fn put_component(
+        &self,
+        kind: AppKind,
+        name: &str,
+        wasm: Vec<u8>,
+    ) -> Result<(bool, AppView), AppsError> {
+        validate::name(name)?;
+        if wasm.is_empty() {
+            return Err(AppsError::Invalid(
+                "the body is empty: send the component's bytes (application/wasm)".into(),
+            ));
+        }
+        let _guard = self.lock(kind, name).await;
+        let existing = self.store.app(kind, name).await?;
+        let save = if existing.is_some() {
+            Save::Update
+        } else {
+            Save::Create
+        };
+        let now = crate::store::now();
+        let mut row = existing.unwrap_or_else(|| AppRow {
+            name: name.to_string(),
+            description: String::new(),
+            enabled: true,
+            jwt_check: false,
+            permissions: "{}".into(),
+            schema: None,
+            limits: "{}".into(),
+            isolation: None,
+            active_version: None,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        });
+        row.updated_at = now;
+        let prepared = self
+            .deployer
+            .prepare_component(kind, name, &wasm, self.spec(kind, &row))?;
+        let version = NewVersion {
+            format: "component",
+            sha256: sha256_hex(&wasm),
+            artifact: prepared.artifact.clone(),
+            code: None,
+            component: Some(wasm),
+        };
+        self.store.save_app(kind, &row, save, Some(version)).await?;
+        self.deployer.activate(prepared, Some(access(&row)));
+        Ok((save == Save::Create, self.get(kind, name).await?))
+    }
+
+    /// Deletes an app: it stops being served at once.
+    pub async fn delete(&self, kind: AppKind, name: &str) -> Result<(), AppsError> {
+        let _guard = self.lock(kind, name).await;
+        if !self.store.delete_app(kind, name).await? {
+            return Err(AppsError::NotFound {
+                kind,
+                name: name.to_string(),
+            });
+        }
+        self.deployer.registry().remove(kind, name);
+        Ok(())
+    }
+
+    /// The versions of an app, oldest first.
+    pub async fn versions(&self, kind: AppKind, name: &str) -> Result<Vec<VersionView>, AppsError> {
+        let row = self.row(kind, name).await?;
+        Ok(self
+            .store
+            .versions(kind, name)
+            .await?
+            .into_iter()
+            .map(|v| VersionView {
+                active: Some(v.version) == row.active_version,
+                version: v.version,
+                kind: v.format,
+                sha256: v.sha256,
+                created_at: v.created_at,
+            })
+            .collect())
+    }
+
+    /// Makes an earlier version active again, from its cached artifact.
+    pub async fn rollback(
+        &self,
+        kind: AppKind,
+        name: &str,
+        version: i64,
+    ) -> Result<AppView, AppsError> {
+        let _guard = self.lock(kind, name).await;
+        let row = self.row(kind, name).await?;
+        let target = self
+            .store
+            .version(kind, name, version)
+            .await?
+            .ok_or_else(|| AppsError::NoSuchVersion {
+                kind,
+                name: name.to_string(),
+                version,
+            })?;
+        let prepared = self.prepare(kind, &row, &target).await?;
+        self.store.set_active_version(kind, name, version).await?;
+        self.deployer.activate(prepared, Some(access(&row)));
+        self.get(kind, name).await
+    }
+}
+
+/// Functions always run in a fresh instance.
+fn check_isolation(kind: AppKind, isolation: Option<Isolation>) -> Result<(), AppsError> {
+    if kind == AppKind::Function && isolation == Some(Isolation::Reuse) {
+        return Err(AppsError::Invalid(
+            "functions always run in a fresh instance: isolation must be 'request'".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn js_version(code: &str, prepared: &Prepared) -> NewVersion {
+    NewVersion {
+        format: "js",
+        sha256: sha256_hex(code.as_bytes()),
+        artifact: prepared.artifact.clone(),
+        code: Some(code.to_string()),
+        component: None,
+    }
+}
+
+/// Who may call a stored app.
+fn access(row: &AppRow) -> Access {
+    Access {
+        enabled: row.enabled,
+        jwt_check: row.jwt_check,
+    }
+}
+
+fn isolation_name(isolation: Isolation) -> String {
+    match isolation {
+        Isolation::Reuse => "reuse".into(),
+        Isolation::Request => "request".into(),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,155 @@
+//! Per-app snapshots, built in the background by one worker thread: repeated deploys of the same
+//! app coalesce (only the newest is built), and a snapshot swaps in only if the version it was
+//! built for is still the one served.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::compile::Compiler;
+use crate::kind::AppKind;
+use crate::runtime::{Deployment, Registry, RunSpec, Tier};
+
+/// A snapshot to build for a version served as bytecode.
+pub struct SnapshotJob {
+    /// Service or function.
+    pub kind: AppKind,
+    /// The app.
+    pub name: String,
+    /// The version served as bytecode now; the snapshot replaces only that one.
+    pub version: u64,
+    /// The file name shown in errors.
+    pub file: String,
+    /// The source.
+    pub source: String,
+    /// Where the precompiled snapshot is cached.
+    pub path: PathBuf,
+    /// How the snapshot's deployment is run.
+    pub spec: RunSpec,
+}
+
+#[derive(Default)]
+struct Queue {
+    order: VecDeque<(AppKind, String)>,
+    jobs: HashMap<(AppKind, String), SnapshotJob>,
+    busy: bool,
+}
+
+/// The queue and its worker (started with the first job).
+pub struct Snapshots {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    compiler: Arc<Compiler>,
+    registry: Arc<Registry>,
+    worker: OnceLock<()>,
+}
+
+impl Snapshots {
+    /// A queue whose worker builds with `compiler` and swaps into `registry`.
+    pub fn new(compiler: Arc<Compiler>, registry: Arc<Registry>) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::default(),
+            wake: Condvar::new(),
+            compiler,
+            registry,
+            worker: OnceLock::new(),
+        })
+    }
+
+    /// Queues a job; a queued job for the same app is replaced.
+    pub fn submit(self: &Arc<Self>, job: SnapshotJob) {
+        self.worker.get_or_init(|| {
+            let worker = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("kiln-snapshots".into())
+                .spawn(move || worker.run());
+            if let Err(error) = spawned {
+                tracing::error!(error = %error, "could not start the snapshot worker; apps stay on bytecode");
+            }
+        });
+        let key = (job.kind, job.name.clone());
+        let mut queue = self.queue.lock().expect("snapshot queue");
+        if queue.jobs.insert(key.clone(), job).is_none() {
+            queue.order.push_back(key);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Jobs waiting or being built.
+    pub fn pending(&self) -> usize {
+        let queue = self.queue.lock().expect("snapshot queue");
+        queue.jobs.len() + usize::from(queue.busy)
+    }
+
+    fn next(&self) -> SnapshotJob {
+        let mut queue = self.queue.lock().expect("snapshot queue");
+        queue.busy = false;
+        loop {
+            while let Some(key) = queue.order.pop_front() {
+                if let Some(job) = queue.jobs.remove(&key) {
+                    queue.busy = true;
+                    return job;
+                }
+            }
+            queue = self.wake.wait(queue).expect("snapshot queue");
+        }
+    }
+
+    fn run(&self) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            tracing::error!("could not start the snapshot worker's runtime");
+            return;
+        };
+        loop {
+            let job = self.next();
+            runtime.block_on(build(&self.compiler, &self.registry, job));
+        }
+    }
+}
+
+async fn build(compiler: &Compiler, registry: &Registry, job: SnapshotJob) {
+    let started = Instant::now();
+    let current = registry.get(job.kind, &job.name);
+    if current.is_none_or(|d| d.version != job.version) {
+        return;
+    }
+    let snapshot = match compiler.snapshot(&job.file, &job.source, job.kind).await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            tracing::warn!(app = %job.name, error = %error, "snapshot failed; staying on bytecode");
+            return;
+        }
+    };
+    let component = match compiler.precompile_to(&snapshot, &job.path) {
+        Ok(component) => component,
+        Err(error) => {
+            tracing::warn!(app = %job.name, error = format!("{error:#}"), "precompiling the snapshot failed");
+            return;
+        }
+    };
+    let artifact = compiler.key(&job.source, job.kind);
+    let deployment = match Deployment::new(
+        &job.name,
+        &component,
+        compiler.linker(),
+        Tier::Snapshot,
+        &artifact,
+        None,
+        &job.spec,
+        registry.live_counter(),
+    ) {
+        Ok(deployment) => deployment,
+        Err(error) => {
+            tracing::warn!(app = %job.name, error = format!("{error:#}"), "snapshot not deployable");
+            return;
+        }
+    };
+    if registry.replace_if_current(job.kind, job.version, deployment) {
+        crate::metrics::snapshot_swapped();
+        tracing::info!(app = %job.name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
+    }
+}

@@ -1,0 +1,14 @@
+//! The HTTP edge: one axum router for everything (Kiln's API, services, functions), served by one
+//! current-thread runtime per core. Only this layer knows status codes.
+
+pub mod cors;
+mod error;
+pub mod extract;
+pub mod listener;
+pub mod openapi;
+mod router;
+pub mod routes;
+
+pub use error::ApiError;
+pub use listener::Server;
+pub use router::router;

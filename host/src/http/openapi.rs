@@ -1,0 +1,270 @@
+//! The OpenAPI 3.1 document of Kiln's own API. Routes whose handlers serve both app kinds are
+//! documented once per kind by a macro, so that the document shows the concrete paths.
+
+#![allow(
+    dead_code,
+    reason = "the functions here only carry OpenAPI annotations; the handlers live in routes/"
+)]
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::routes::admin::{Message, VersionList};
+use super::routes::config::{ConfigEntry, ConfigList, ConfigValue};
+use super::routes::public::{Health, Status};
+use crate::apps::model::{AppView, CreateApp, Rollback, UpdateApp};
+
+/// Every error: `{"error": kind, "message": ...}`, plus `line`/`column` for source errors and
+/// `retryable` for execution errors.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// ValidationError, Unauthorized, NotFound, Conflict, PayloadTooLarge, ExecutionError, ResourceError, TimeoutError...
+    pub error: String,
+    /// For a human.
+    pub message: String,
+    /// Source errors: 1-based line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Source errors: 1-based column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// Execution errors: whether retrying may succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+/// `{"services": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceList {
+    /// Summaries, without code.
+    pub services: Vec<AppView>,
+}
+
+/// `{"functions": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct FunctionList {
+    /// Summaries, without code.
+    pub functions: Vec<AppView>,
+}
+
+/// Documents the admin routes of one app kind.
+macro_rules! admin_docs {
+    ($mod:ident, $tag:literal, $list:ty,
+     [$base:literal, $one:literal, $component:literal, $versions:literal, $rollback:literal],
+     [$list_id:literal, $create_id:literal, $get_id:literal, $update_id:literal, $delete_id:literal,
+      $component_id:literal, $versions_id:literal, $rollback_id:literal]) => {
+        mod $mod {
+            use super::*;
+
+            /// Lists them, without code.
+            #[utoipa::path(operation_id = $list_id, get, path = $base, tag = $tag, security(("bearer" = [])),
+                responses((status = 200, body = $list), (status = 401, body = ErrorBody)))]
+            pub fn list() {}
+
+            /// Creates one from JavaScript.
+            #[utoipa::path(operation_id = $create_id, post, path = $base, tag = $tag, security(("bearer" = [])), request_body = CreateApp,
+                responses((status = 201, body = AppView), (status = 400, body = ErrorBody, description = "invalid input or a source error with line and column"),
+                    (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+            pub fn create() {}
+
+            /// One, with its code.
+            #[utoipa::path(operation_id = $get_id, get, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path)), responses((status = 200, body = AppView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn get() {}
+
+            /// Updates one; new code is compiled and swapped in as a new version.
+            #[utoipa::path(operation_id = $update_id, put, path = $one, tag = $tag, security(("bearer" = [])), request_body = UpdateApp,
+                params(("name" = String, Path)),
+                responses((status = 200, body = AppView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn update() {}
+
+            /// Deletes one; it stops being served at once.
+            #[utoipa::path(operation_id = $delete_id, delete, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path)), responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn delete() {}
+
+            /// Creates or replaces one with a prebuilt component (the raw `.wasm` body).
+            #[utoipa::path(operation_id = $component_id, put, path = $component, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path)), request_body(content = Vec<u8>, content_type = "application/wasm"),
+                responses((status = 201, body = AppView, description = "created"), (status = 200, body = AppView, description = "replaced"),
+                    (status = 400, body = ErrorBody, description = "not a component, wrong exports or unknown imports"), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+            pub fn put_component() {}
+
+            /// Its immutable versions.
+            #[utoipa::path(operation_id = $versions_id, get, path = $versions, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path)), responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn versions() {}
+
+            /// Makes an earlier version active again, without recompiling.
+            #[utoipa::path(operation_id = $rollback_id, post, path = $rollback, tag = $tag, security(("bearer" = [])), request_body = Rollback,
+                params(("name" = String, Path)), responses((status = 200, body = AppView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn rollback() {}
+        }
+    };
+}
+
+admin_docs!(
+    services,
+    "services",
+    ServiceList,
+    [
+        "/admin-api/v2/services",
+        "/admin-api/v2/services/{name}",
+        "/admin-api/v2/services/{name}/component",
+        "/admin-api/v2/services/{name}/versions",
+        "/admin-api/v2/services/{name}/rollback"
+    ],
+    [
+        "listServices",
+        "createService",
+        "getService",
+        "updateService",
+        "deleteService",
+        "putServiceComponent",
+        "listServiceVersions",
+        "rollbackService"
+    ]
+);
+admin_docs!(
+    functions,
+    "functions",
+    FunctionList,
+    [
+        "/admin-api/v2/functions",
+        "/admin-api/v2/functions/{name}",
+        "/admin-api/v2/functions/{name}/component",
+        "/admin-api/v2/functions/{name}/versions",
+        "/admin-api/v2/functions/{name}/rollback"
+    ],
+    [
+        "listFunctions",
+        "createFunction",
+        "getFunction",
+        "updateFunction",
+        "deleteFunction",
+        "putFunctionComponent",
+        "listFunctionVersions",
+        "rollbackFunction"
+    ]
+);
+
+/// Documents one method of the service route: the request goes to the service's component, which
+/// sees the path below the mount (`/` + rest, query kept) and `x-forwarded-prefix:
+/// /api/v2/{name}`. Services with `jwt_check` need a bearer token signed with the admin secret.
+macro_rules! service_route {
+    ($($method:ident => $fn_name:ident, $operation:literal;)*) => {$(
+        #[utoipa::path(operation_id = $operation, $method, path = "/api/v2/{name}/{rest}", tag = "services",
+            params(("name" = String, Path, description = "service name"),
+                ("rest" = String, Path, description = "path below the service (may be empty: /api/v2/{name})")),
+            responses((status = 200, description = "whatever the service answers"), (status = 401, body = ErrorBody),
+                (status = 404, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
+                (status = 504, body = ErrorBody)))]
+        #[doc = concat!("Calls a service (", $operation, ").")]
+        pub fn $fn_name() {}
+    )*};
+}
+
+service_route! {
+    get => service_get, "callServiceGet";
+    post => service_post, "callServicePost";
+    put => service_put, "callServicePut";
+    delete => service_delete, "callServiceDelete";
+    patch => service_patch, "callServicePatch";
+}
+
+/// Calls a function with a JSON body (empty = `{}`). A value answers `application/json`; a
+/// generator answers `text/event-stream`: `data: <json>` per yield, then `data: [DONE]<return value>`;
+/// an error after the stream started is sent as `event: error`.
+#[utoipa::path(operation_id = "callFunction", post, path = "/functions/v2/{name}", tag = "functions",
+    params(("name" = String, Path, description = "function name")), request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "the returned value (application/json) or the yields (text/event-stream)"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody, description = "the function threw (message and stack)"),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub fn function_call() {}
+
+/// Liveness.
+#[utoipa::path(operation_id = "health", get, path = "/health", tag = "public", responses((status = 200, body = Health, description = "the server is up")))]
+pub fn health() {}
+
+/// Status and counters.
+#[utoipa::path(operation_id = "status", get, path = "/status", tag = "public", responses((status = 200, body = Status)))]
+pub fn status() {}
+
+/// Prometheus metrics: requests by route kind and status class, a latency histogram,
+/// instantiations, compile cache hits and misses, errors by kind.
+#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "public",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub fn metrics() {}
+
+/// This document.
+#[utoipa::path(operation_id = "openapi", get, path = "/openapi.json", tag = "public", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub fn openapi() {}
+
+/// Swagger UI for Kiln's API.
+#[utoipa::path(operation_id = "docs", get, path = "/docs", tag = "public", responses((status = 200, description = "Swagger UI (HTML)")))]
+pub fn docs() {}
+
+/// Swagger UI for a service's own schema.
+#[utoipa::path(operation_id = "serviceDocs", get, path = "/api/docs/{service}", tag = "public", params(("service" = String, Path)),
+    responses((status = 200, description = "Swagger UI (HTML)"), (status = 404, body = ErrorBody)))]
+pub fn service_docs() {}
+
+/// A service's schema with `servers` pointing at its mount.
+#[utoipa::path(operation_id = "serviceOpenapi", get, path = "/api/docs/openapi/{service}", tag = "public", params(("service" = String, Path)),
+    responses((status = 200, description = "the service's OpenAPI document"), (status = 404, body = ErrorBody)))]
+pub fn service_openapi() {}
+
+/// Lists the configuration.
+#[utoipa::path(operation_id = "listConfig", get, path = "/admin-api/v2/config", tag = "config", security(("bearer" = [])),
+    responses((status = 200, body = ConfigList), (status = 401, body = ErrorBody)))]
+pub fn config_list() {}
+
+/// Reads one config key.
+#[utoipa::path(operation_id = "getConfigValue", get, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
+    params(("key" = String, Path, description = "config key")),
+    responses((status = 200, body = ConfigEntry), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "unknown key")))]
+pub fn config_get() {}
+
+/// Sets one config key; values are validated and unknown keys refused.
+#[utoipa::path(operation_id = "setConfigValue", put, path = "/admin-api/v2/config/{key}", tag = "config", security(("bearer" = [])),
+    params(("key" = String, Path, description = "config key")), request_body = ConfigValue,
+    responses((status = 200, body = ConfigEntry), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub fn config_set() {}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Kiln's API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kiln", description = "Serverless JavaScript and WebAssembly components: admin API, services and health."),
+    paths(
+        health, status, metrics, openapi, docs, service_docs, service_openapi,
+        service_get, service_post, service_put, service_delete, service_patch,
+        services::list, services::create, services::get, services::update, services::delete,
+        services::put_component, services::versions, services::rollback,
+        functions::list, functions::create, functions::get, functions::update, functions::delete,
+        functions::put_component, functions::versions, functions::rollback,
+        function_call,
+        config_list, config_get, config_set,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    tags((name = "public"), (name = "services"), (name = "functions"), (name = "config"))
+)]
+pub struct ApiDoc;

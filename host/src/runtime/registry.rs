@@ -1,0 +1,258 @@
+//! Names → the versions served. Each slot swaps atomically, so requests in flight keep the
+//! version they started with; names being deployed are "pending" and requests wait for them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use super::{Deployment, RunError};
+use crate::kind::AppKind;
+
+/// A deployed name: its kind and name.
+type Key = (AppKind, String);
+
+/// The deployments by kind and name.
+pub struct Registry {
+    slots: RwLock<HashMap<Key, Arc<Slot>>>,
+    live: Arc<AtomicUsize>,
+    /// Names being deployed (at start, or a big component compiling): requests wait for them.
+    pending: Mutex<HashSet<Key>>,
+    /// Bumped whenever a slot or a pending name changes, to wake waiting requests.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+/// A name's current version and who may call it.
+pub struct Slot {
+    current: ArcSwap<Deployment>,
+    enabled: AtomicBool,
+    jwt_check: AtomicBool,
+}
+
+/// Who may call a deployed name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Served at all (else 503).
+    pub enabled: bool,
+    /// Callers need a valid token (else 401).
+    pub jwt_check: bool,
+}
+
+impl Access {
+    /// Enabled, no token needed.
+    pub const OPEN: Access = Access {
+        enabled: true,
+        jwt_check: false,
+    };
+}
+
+impl Slot {
+    /// The version served now.
+    pub fn deployment(&self) -> Arc<Deployment> {
+        self.current.load_full()
+    }
+
+    /// Whether requests are served (else 503).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// Whether callers need a valid token.
+    pub fn jwt_check(&self) -> bool {
+        self.jwt_check.load(Ordering::SeqCst)
+    }
+
+    fn set_access(&self, access: Access) {
+        // Tighten first: a request never sees the new `enabled` with the old `jwt_check` off.
+        self.jwt_check.store(access.jwt_check, Ordering::SeqCst);
+        self.enabled.store(access.enabled, Ordering::SeqCst);
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            slots: RwLock::default(),
+            live: Arc::default(),
+            pending: Mutex::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// The counter of live instances, shared by every deployment made for this registry.
+    pub fn live_counter(&self) -> Arc<AtomicUsize> {
+        self.live.clone()
+    }
+
+    /// Instances alive now (serving or idle).
+    pub fn live_instances(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Deployed names of each kind.
+    pub fn deployed(&self, kind: AppKind) -> usize {
+        self.slots
+            .read()
+            .expect("registry lock")
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .count()
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// Marks a name as being deployed: until it is deployed or [`Registry::settle`]d, requests
+    /// for it wait (see [`Registry::find`]).
+    pub fn mark_pending(&self, kind: AppKind, name: &str) {
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .insert((kind, name.to_string()));
+        self.notify();
+    }
+
+    /// Ends the wait for a name (deployed or failed).
+    pub fn settle(&self, kind: AppKind, name: &str) {
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .remove(&(kind, name.to_string()));
+        self.notify();
+    }
+
+    fn is_pending(&self, kind: AppKind, name: &str) -> bool {
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .contains(&(kind, name.to_string()))
+    }
+
+    /// The slot of a name now.
+    pub fn slot(&self, kind: AppKind, name: &str) -> Option<Arc<Slot>> {
+        self.slots
+            .read()
+            .expect("registry lock")
+            .get(&(kind, name.to_string()))
+            .cloned()
+    }
+
+    /// The version served now under a name.
+    pub fn get(&self, kind: AppKind, name: &str) -> Option<Arc<Deployment>> {
+        self.slot(kind, name).map(|slot| slot.deployment())
+    }
+
+    /// The slot of a name, waiting until `deadline` while it is being deployed:
+    /// [`RunError::StillDeploying`] past it, `None` when there is no such name.
+    pub async fn find(
+        &self,
+        kind: AppKind,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<Arc<Slot>>, RunError> {
+        let mut changes = self.changed.subscribe();
+        loop {
+            if let Some(slot) = self.slot(kind, name) {
+                return Ok(Some(slot));
+            }
+            if !self.is_pending(kind, name) {
+                return Ok(None);
+            }
+            match tokio::time::timeout_at(deadline.into(), changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => {
+                    return Err(RunError::StillDeploying {
+                        name: name.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sets who may call a name.
+    pub fn set_access(&self, kind: AppKind, name: &str, access: Access) {
+        if let Some(slot) = self.slot(kind, name) {
+            slot.set_access(access);
+        }
+    }
+
+    /// Makes `deployment` the version served under its name; returns the previous one. `access`,
+    /// when given, applies before the new version serves (a new name without it is open).
+    pub fn deploy(
+        &self,
+        kind: AppKind,
+        deployment: Deployment,
+        access: Option<Access>,
+    ) -> Option<Arc<Deployment>> {
+        let key = (kind, deployment.name.to_string());
+        let deployment = Arc::new(deployment);
+        let mut slots = self.slots.write().expect("registry lock");
+        let previous = match slots.get(&key) {
+            Some(slot) => {
+                if let Some(access) = access {
+                    slot.set_access(access);
+                }
+                Some(slot.current.swap(deployment))
+            }
+            None => {
+                let access = access.unwrap_or(Access::OPEN);
+                let slot = Slot {
+                    current: ArcSwap::new(deployment),
+                    enabled: AtomicBool::new(access.enabled),
+                    jwt_check: AtomicBool::new(access.jwt_check),
+                };
+                slots.insert(key.clone(), Arc::new(slot));
+                None
+            }
+        };
+        drop(slots);
+        self.settle(key.0, &key.1);
+        previous
+    }
+
+    /// Makes `deployment` the version served if the one served now is `expected` (by its
+    /// process-wide version number). Returns whether it was swapped in.
+    pub fn replace_if_current(&self, kind: AppKind, expected: u64, deployment: Deployment) -> bool {
+        let slots = self.slots.read().expect("registry lock");
+        let Some(slot) = slots.get(&(kind, deployment.name.to_string())) else {
+            return false;
+        };
+        let current = slot.current.load();
+        if current.version != expected {
+            return false;
+        }
+        let previous = slot
+            .current
+            .compare_and_swap(&*current, Arc::new(deployment));
+        previous.version == expected
+    }
+
+    /// Stops serving a name.
+    pub fn remove(&self, kind: AppKind, name: &str) -> Option<Arc<Deployment>> {
+        let removed = self
+            .slots
+            .write()
+            .expect("registry lock")
+            .remove(&(kind, name.to_string()))
+            .map(|slot| slot.deployment());
+        self.settle(kind, name);
+        removed
+    }
+
+    /// Drops idle instances past their idle timeout.
+    pub fn sweep(&self) {
+        for slot in self.slots.read().expect("registry lock").values() {
+            slot.current.load().sweep();
+        }
+    }
+}

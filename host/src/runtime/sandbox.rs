@@ -1,0 +1,89 @@
+//! Per-instance state (the store's data): one flat struct, a field per capability. Every grant is
+//! explicit; nothing is inherited from the host.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::caps::limits::MemoryLimiter;
+use super::caps::outbound_http::NetworkPolicy;
+use super::caps::{self, Capabilities};
+
+/// The store data of one instance.
+pub struct Sandbox {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    network: NetworkPolicy,
+    memory: MemoryLimiter,
+    /// When the current request must be done.
+    pub deadline: Instant,
+}
+
+/// What an instance is given when it is created.
+pub struct Grants {
+    /// The app's name, tagged on its log lines.
+    pub app: Arc<str>,
+    /// Bytes readable on standard input (the bytecode tier's app).
+    pub stdin: Option<Bytes>,
+    /// Linear memory limit in bytes.
+    pub memory_bytes: usize,
+    /// Environment variables, directories, network, console.
+    pub capabilities: Arc<Capabilities>,
+}
+
+impl Sandbox {
+    /// A sandbox with only the given grants.
+    pub fn new(grants: &Grants) -> Self {
+        let caps = &grants.capabilities;
+        let mut wasi = WasiCtxBuilder::new();
+        caps::console::prepare(caps.console, &grants.app, &mut wasi);
+        caps::env::prepare(&caps.env, &mut wasi);
+        caps::files::prepare(&grants.app, &caps.read, &caps.write, &mut wasi);
+        if let Some(stdin) = &grants.stdin {
+            wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin.clone()));
+        }
+        Self {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            network: NetworkPolicy::new(caps.net.clone()),
+            memory: MemoryLimiter::new(grants.memory_bytes),
+            deadline: Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
+    /// The resource limiter for `Store::limiter`.
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.memory
+    }
+
+    /// Whether the guest asked for more memory than its limit.
+    pub fn hit_memory_limit(&self) -> bool {
+        self.memory.hit()
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Sandbox {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.network,
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Persistence behind one trait: apps (services and functions alike), their immutable versions,
+//! and the config table. [`SqliteStore`] is the single-node implementation.
+//!
+//! Every write that changes what is served is one transaction: a crash in the middle leaves the
+//! previous version active.
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+pub use sqlite::SqliteStore;
+
+use crate::kind::AppKind;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Creating a name that exists.
+    #[error("{kind} '{name}' already exists")]
+    Exists {
+        /// Service or function.
+        kind: AppKind,
+        /// The name.
+        name: String,
+    },
+    /// Changing a name that does not exist.
+    #[error("{kind} '{name}' not found")]
+    NotFound {
+        /// Service or function.
+        kind: AppKind,
+        /// The name.
+        name: String,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A result of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A service or function as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppRow {
+    /// Unique name within its kind.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Served or not.
+    pub enabled: bool,
+    /// Whether callers need a token.
+    pub jwt_check: bool,
+    /// Permissions, as JSON.
+    pub permissions: String,
+    /// OpenAPI document, as JSON.
+    pub schema: Option<String>,
+    /// Limits, as JSON.
+    pub limits: String,
+    /// `reuse` | `request`, or the default.
+    pub isolation: Option<String>,
+    /// The version served.
+    pub active_version: Option<i64>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// One immutable version of an app's code or component.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    /// 1, 2, ...
+    pub version: i64,
+    /// `js` or `component`.
+    pub format: String,
+    /// The JavaScript source (only when asked for with the content).
+    pub code: Option<String>,
+    /// The uploaded component (only when asked for with the content).
+    pub component: Option<Vec<u8>>,
+    /// sha256 of the source or component.
+    pub sha256: String,
+    /// Cache key of the compiled artifact.
+    pub artifact: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A version to write.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    /// `js` or `component`.
+    pub format: &'static str,
+    /// The JavaScript source.
+    pub code: Option<String>,
+    /// The component.
+    pub component: Option<Vec<u8>>,
+    /// sha256 of the content.
+    pub sha256: String,
+    /// Cache key of the compiled artifact.
+    pub artifact: String,
+}
+
+/// Whether [`Store::save_app`] creates the row or updates an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Save {
+    /// Insert; an existing name is [`StoreError::Exists`].
+    Create,
+    /// Update; a missing name is [`StoreError::NotFound`].
+    Update,
+}
+
+/// The store's operations.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Every stored config value.
+    async fn config(&self) -> Result<BTreeMap<String, String>>;
+
+    /// Sets one config value.
+    async fn set_config(&self, key: &str, value: &str) -> Result<()>;
+
+    /// All apps of a kind, by name.
+    async fn apps(&self, kind: AppKind) -> Result<Vec<AppRow>>;
+
+    /// One app.
+    async fn app(&self, kind: AppKind, name: &str) -> Result<Option<AppRow>>;
+
+    /// One version with its content.
+    async fn version(&self, kind: AppKind, name: &str, version: i64) -> Result<Option<VersionRow>>;
+
+    /// The versions of an app, oldest first, without their content.
+    async fn versions(&self, kind: AppKind, name: &str) -> Result<Vec<VersionRow>>;
+
+    /// Writes an app and, if given, a new version made active, in one transaction. Returns the
+    /// new version's number.
+    async fn save_app(
+        &self,
+        kind: AppKind,
+        app: &AppRow,
+        save: Save,
+        version: Option<NewVersion>,
+    ) -> Result<Option<i64>>;
+
+    /// Makes an existing version active.
+    async fn set_active_version(&self, kind: AppKind, name: &str, version: i64) -> Result<()>;
+
+    /// Deletes an app and its versions; false if there was none.
+    async fn delete_app(&self, kind: AppKind, name: &str) -> Result<bool>;
+
+    /// Every artifact key a stored version refers to (what the cache must keep).
+    async fn artifacts(&self) -> Result<Vec<String>>;
+}
+
+/// Now, as RFC 3339 (UTC).
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
