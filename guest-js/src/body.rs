@@ -2,10 +2,14 @@
 
 use std::cell::RefCell;
 
+use rquickjs::function::This;
+use rquickjs::object::Accessor;
 use rquickjs::{
     ArrayBuffer, Class, Ctx, Exception, Function, Object, Promise, Result, TypedArray, Value,
 };
 
+use crate::apis::request::Request;
+use crate::apis::response::Response;
 use crate::apis::url::UrlSearchParams;
 use crate::bindings::wasi::http::types::IncomingBody;
 use crate::bindings::wasi::io::streams::StreamError;
@@ -151,6 +155,63 @@ pub fn rejected<'js>(ctx: &Ctx<'js>) -> Result<Promise<'js>> {
     let (promise, _, reject) = ctx.promise()?;
     reject.call::<_, ()>((reason,))?;
     Ok(promise)
+}
+
+/// Installs the Body mixin of the Fetch standard (`bodyUsed`, `text()`, `json()`,
+/// `arrayBuffer()`, `bytes()`) once, on both `Request.prototype` and `Response.prototype`.
+pub fn install_mixin<'js>(ctx: &Ctx<'js>) -> Result<()> {
+    let prototypes = [
+        Class::<Request>::prototype(ctx)?,
+        Class::<Response>::prototype(ctx)?,
+    ];
+    for prototype in prototypes.into_iter().flatten() {
+        prototype.prop(
+            "bodyUsed",
+            Accessor::new_get(|ctx: Ctx<'js>, This(this): This<Value<'js>>| {
+                with_body(&ctx, this, |_, body| Ok(body.used()))
+            })
+            .configurable(),
+        )?;
+        method(ctx, &prototype, "text", text)?;
+        method(ctx, &prototype, "json", json)?;
+        method(ctx, &prototype, "arrayBuffer", array_buffer)?;
+        method(ctx, &prototype, "bytes", uint8_array)?;
+    }
+    Ok(())
+}
+
+/// Defines `name` on `prototype` as a method reading the body of `this`.
+fn method<'js>(
+    ctx: &Ctx<'js>,
+    prototype: &Object<'js>,
+    name: &str,
+    read: for<'a> fn(&Ctx<'a>, &mut Body) -> Result<Promise<'a>>,
+) -> Result<()> {
+    let function = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, This(this): This<Value<'js>>| with_body(&ctx, this, read),
+    )?
+    .with_name(name)?;
+    prototype.set(name, function)
+}
+
+/// Runs `f` on the body of a `Request` or `Response`; anything else is an illegal invocation.
+fn with_body<'js, R>(
+    ctx: &Ctx<'js>,
+    this: Value<'js>,
+    f: impl FnOnce(&Ctx<'js>, &mut Body) -> Result<R>,
+) -> Result<R> {
+    let object = this.as_object();
+    if let Some(request) = object.and_then(Class::<Request>::from_object) {
+        return f(ctx, request.borrow_mut().body_mut());
+    }
+    if let Some(response) = object.and_then(Class::<Response>::from_object) {
+        return f(ctx, response.borrow_mut().body_mut());
+    }
+    Err(Exception::throw_type(
+        ctx,
+        "Illegal invocation: not a Request or Response",
+    ))
 }
 
 /// The body read as text (`text()`).

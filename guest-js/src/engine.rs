@@ -97,6 +97,13 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
     })
 }
 
+/// Runs `f` in the engine's context (small host-side work, such as serialising an error).
+pub fn with_context<R>(
+    f: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<R>,
+) -> rquickjs::Result<R> {
+    with_engine(|engine| engine.runtime.context().with(|ctx| f(&ctx)))
+}
+
 /// Starts the engine and, when `source` is not empty, evaluates the app module and checks it.
 pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
     with_engine(|engine| {
@@ -172,7 +179,10 @@ fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
     let app = engine.runtime.context().with(|ctx| {
         // SAFETY: the bytecode comes from the host, which produced it with `compile` on this
         // same engine build; guest code never supplies bytecode.
-        #[allow(unsafe_code)]
+        #[expect(
+            unsafe_code,
+            reason = "loading bytecode the host compiled with this engine"
+        )]
         let module =
             unsafe { Module::load(ctx.clone(), &bytecode) }.map_err(|e| errors::catch(&ctx, e))?;
         evaluate(&ctx, module, None)

@@ -30,10 +30,7 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
             } else {
                 (500, "ExecutionError", false)
             };
-            let body = format!(
-                "{{\"error\":\"{kind}\",\"message\":{},\"retryable\":{retryable}}}",
-                json_string(&error.message)
-            );
+            let body = error_json(kind, &error.message, retryable);
             send(
                 out,
                 Parts {
@@ -156,21 +153,19 @@ fn send(out: ResponseOutparam, parts: Parts) {
     let _ = OutgoingBody::finish(body, None);
 }
 
-/// A JSON string literal for `s`.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `{"error": kind, "message": ..., "retryable": ...}`, serialised by the engine's
+/// `JSON.stringify`.
+fn error_json(kind: &str, message: &str, retryable: bool) -> String {
+    engine::with_context(|ctx| {
+        let body = rquickjs::Object::new(ctx.clone())?;
+        body.set("error", kind)?;
+        body.set("message", message)?;
+        body.set("retryable", retryable)?;
+        Ok(ctx
+            .json_stringify(body)?
+            .map(|text| text.to_string())
+            .transpose()?
+            .unwrap_or_default())
+    })
+    .unwrap_or_else(|_| format!("{{\"error\":\"{kind}\",\"retryable\":{retryable}}}"))
 }

@@ -67,6 +67,7 @@ static CACHE_HITS: AtomicU64 = ZERO;
 static CACHE_MISSES: AtomicU64 = ZERO;
 static REUSE_REFUSED: AtomicU64 = ZERO;
 static SNAPSHOTS: AtomicU64 = ZERO;
+static ENGINE_BUILDS: AtomicU64 = ZERO;
 
 /// Records one answered request.
 pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
@@ -98,6 +99,11 @@ pub fn instantiation() {
 /// fail where fresh ones succeed.
 pub fn reuse_refused() {
     REUSE_REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a build of the shared JS engine (once per cache directory).
+pub fn engine_built() {
+    ENGINE_BUILDS.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records a per-app snapshot swapped in for its bytecode version.
@@ -171,11 +177,13 @@ pub fn render(instances_active: usize) -> String {
          # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
          # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
          # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
+         # HELP kiln_engine_builds_total Builds of the shared JS engine (cached afterwards).\n# TYPE kiln_engine_builds_total counter\nkiln_engine_builds_total {}\n\
          # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
          # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n",
         get(&INSTANTIATIONS),
         get(&CACHE_HITS),
         get(&CACHE_MISSES),
+        get(&ENGINE_BUILDS),
         get(&SNAPSHOTS),
         get(&REUSE_REFUSED),
     );

@@ -1,60 +1,67 @@
 //! Compiled artifacts are cached by content: a restart serves without recompiling.
 
-use crate::support::{Kiln, get_json, js_app};
+use serde_json::json;
+
+use crate::support::{Kiln, admin_token, call, client, get_json};
 
 #[test]
 fn a_restart_serves_from_the_cache_without_recompiling() {
-    let app = js_app("export default { fetch() { return Response.json({ cached: true }); } };");
     let data = tempfile::tempdir().unwrap();
+    let jwt = admin_token(data.path());
     {
-        let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
-        assert_eq!(get_json(&kiln.url("/")).1["cached"], true);
-        kiln.wait_for_snapshot();
-        assert!(
-            kiln.log().contains("compiled to bytecode"),
-            "{}",
-            kiln.log()
+        let kiln = Kiln::platform(data.path());
+        let (s, _) = call(
+            client()
+                .post(kiln.url("/admin-api/v2/services"))
+                .bearer_auth(&jwt)
+                .json(&json!({
+                    "name": "cached",
+                    "code": "export default { fetch() { return Response.json({ cached: true }); } };"
+                })),
         );
+        assert_eq!(s, 201);
+        assert_eq!(get_json(&kiln.url("/api/v2/cached")).1["cached"], true);
+        // The three seeds and this service: all compiled, all snapshotted.
+        kiln.wait_for_metric("kiln_compile_cache_misses_total", 4.0);
+        kiln.wait_for_metric("kiln_snapshots_total", 4.0);
     }
-    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
-    let hit = "cache hit: serving the precompiled snapshot, nothing recompiled";
-    assert!(
-        kiln.wait_for_log(hit, std::time::Duration::from_secs(10)),
-        "{}",
-        kiln.log()
+    let kiln = Kiln::platform(data.path());
+    assert_eq!(get_json(&kiln.url("/api/v2/cached")).1["cached"], true);
+    kiln.wait_for_metric("kiln_compile_cache_hits_total", 4.0);
+    assert_eq!(kiln.metric("kiln_compile_cache_misses_total"), 0.0);
+    assert_eq!(kiln.metric("kiln_engine_builds_total"), 0.0);
+    let (_, view) = call(
+        client()
+            .get(kiln.url("/admin-api/v2/services/cached"))
+            .bearer_auth(&jwt),
     );
-    let log = kiln.log();
-    assert!(
-        !log.contains("compiled to bytecode"),
-        "recompiled after a restart:\n{log}"
-    );
-    assert!(
-        !log.contains("built the shared JS engine"),
-        "engine rebuilt after a restart:\n{log}"
-    );
-    assert_eq!(get_json(&kiln.url("/")).1["cached"], true);
+    assert_eq!(view["tier"], "snapshot", "{view}");
 }
 
 #[test]
 fn the_snapshot_replaces_the_bytecode_tier_and_serves_the_same_app() {
-    let app = js_app(
-        "const started = 'module evaluated'; export default { fetch() { return new Response(started); } };",
-    );
     let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
-    let first = crate::support::client()
-        .get(kiln.url("/"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    kiln.wait_for_snapshot();
-    let after = crate::support::client()
-        .get(kiln.url("/"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(first, "module evaluated");
-    assert_eq!(after, "module evaluated");
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let (s, view) = call(
+        client()
+            .post(kiln.url("/admin-api/v2/services"))
+            .bearer_auth(&jwt)
+            .json(&json!({
+                "name": "evaluated",
+                "code": "const started = 'module evaluated'; export default { fetch() { return new Response(started); } };"
+            })),
+    );
+    assert_eq!((s, view["tier"].clone()), (201, json!("bytecode")));
+    let get = || {
+        client()
+            .get(kiln.url("/api/v2/evaluated"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert_eq!(get(), "module evaluated");
+    kiln.wait_for_tier(&jwt, "services/evaluated", "snapshot");
+    assert_eq!(get(), "module evaluated");
 }

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{Kiln, get_json, js_app, kiln_bin};
+use crate::support::{Kiln, get_json, js_app, kiln_bin, succeed};
 
 #[test]
 fn kiln_compile_writes_a_standalone_wasi_http_component_that_kiln_serves_as_prebuilt() {
@@ -18,19 +18,14 @@ export default { fetch(request) { return Response.json({ greeting, path: new URL
     .unwrap();
     let out_dir = work.path().join("prebuilt");
     std::fs::create_dir(&out_dir).unwrap();
-    let output = Command::new(kiln_bin())
-        .args(["compile"])
-        .arg(&source)
-        .arg("-o")
-        .arg(out_dir.join("app.wasm"))
-        .arg("--data-dir")
-        .arg(work.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    succeed(
+        &mut Command::new(kiln_bin())
+            .args(["compile"])
+            .arg(&source)
+            .arg("-o")
+            .arg(out_dir.join("app.wasm"))
+            .arg("--data-dir")
+            .arg(work.path().join("data")),
     );
 
     // Only standard WASI interfaces are imported, so other wasi-http hosts can run it.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Kiln, admin_token, call, client, kiln_bin, repo};
+use crate::support::{Kiln, admin_token, call, client, is_json, kiln_bin, repo, succeed};
 
 fn create(kiln: &Kiln, jwt: &str, body: &str) -> (u16, serde_json::Value) {
     call(
@@ -71,12 +71,7 @@ fn nanoedgert_readme_function_examples() {
     assert_eq!(created["description"], "Simple greeting function");
     let response = invoke(&kiln, "hello-function", r#"{"name": "Alice"}"#);
     assert_eq!(response.status().as_u16(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(is_json(&response));
     assert_eq!(
         response.json::<serde_json::Value>().unwrap(),
         json!({"message": "Hello, Alice!"})
@@ -410,18 +405,13 @@ fn kiln_run_prints_each_yield_as_it_comes_then_the_return_value() {
         "export default async function* (input) {\n  console.log('to stderr', input.name);\n  yield { hi: input.name };\n  await new Promise((r) => setTimeout(r, 10));\n  yield 2;\n  return 'Completed!';\n}\n",
     )
     .unwrap();
-    let output = Command::new(kiln_bin())
-        .arg("run")
-        .arg(&file)
-        .args(["--input", r#"{"name": "Bo"}"#])
-        .arg("--data-dir")
-        .arg(work.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        &mut Command::new(kiln_bin())
+            .arg("run")
+            .arg(&file)
+            .args(["--input", r#"{"name": "Bo"}"#])
+            .arg("--data-dir")
+            .arg(work.path().join("data")),
     );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),

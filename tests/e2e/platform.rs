@@ -463,12 +463,7 @@ fn services_survive_a_restart_without_recompiling() {
         );
         assert_eq!(s, 201);
         // Let the snapshots land in the cache: seeded hello, calculator and hello function, and keeper.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while kiln.log().matches("snapshot ready").count() < 4
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        kiln.wait_for_metric("kiln_snapshots_total", 4.0);
     }
     let kiln = Kiln::platform(data.path());
     let (s, body) = call(client().get(kiln.url("/api/v2/keeper")));
@@ -485,12 +480,12 @@ fn services_survive_a_restart_without_recompiling() {
     assert_eq!(text, "Hello from Rust! Method::Get /x\n");
     let (s, body) = call(client().get(kiln.url("/api/v2/hello?name=again")));
     assert_eq!((s, body["message"].clone()), (200, json!("Hello, again!")));
-    let log = kiln.log();
-    assert!(
-        !log.contains("compiled to bytecode"),
-        "recompiled after restart:\n{log}"
+    kiln.wait_for_metric("kiln_compile_cache_hits_total", 5.0);
+    assert_eq!(
+        kiln.metric("kiln_compile_cache_misses_total"),
+        0.0,
+        "recompiled after restart"
     );
-    assert!(log.matches("cache hit").count() >= 4, "{log}");
     let (_, list) = call(admin(Method::GET, &kiln, "/admin-api/v2/services", &jwt));
     assert_eq!(list["services"].as_array().unwrap().len(), 4);
 }
@@ -558,14 +553,7 @@ fn versions_and_rollback_follow_without_recompiling() {
             .unwrap()
     };
     assert_eq!(get(), "version one");
-    assert!(
-        kiln.wait_for_log(
-            "snapshot ready: swapped in app=flip",
-            Duration::from_secs(60)
-        ),
-        "{}",
-        kiln.log()
-    );
+    kiln.wait_for_tier(&jwt, "services/flip", "snapshot");
     let (s, view) = call(
         admin(Method::PUT, &kiln, "/admin-api/v2/services/flip", &jwt).json(&json!({"code": v2})),
     );
@@ -589,7 +577,7 @@ fn versions_and_rollback_follow_without_recompiling() {
     );
     assert_eq!(list[0]["sha256"].as_str().unwrap().len(), 64);
 
-    let compiles_before = kiln.log().matches("compiled to bytecode").count();
+    let compiles_before = kiln.metric("kiln_compile_cache_misses_total");
     let (s, view) = call(
         admin(
             Method::POST,
@@ -602,7 +590,7 @@ fn versions_and_rollback_follow_without_recompiling() {
     assert_eq!((s, view["version"].clone()), (200, json!(1)));
     assert_eq!(get(), "version one");
     assert_eq!(
-        kiln.log().matches("compiled to bytecode").count(),
+        kiln.metric("kiln_compile_cache_misses_total"),
         compiles_before,
         "rollback recompiled"
     );

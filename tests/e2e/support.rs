@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// The `kiln` binary under test.
@@ -24,6 +24,60 @@ pub fn js_app(source: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("index.js"), source).expect("write index.js");
     dir
+}
+
+/// A data dir whose cache holds the shared JS engine (and wasmtime's and Cranelift's caches),
+/// built once per test run by `kiln run`. Every server the tests start gets hard links to it, so
+/// no test pays for building the engine; a test of a first start uses a fresh directory.
+fn engine_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-template");
+        std::fs::create_dir_all(&dir).expect("template dir");
+        let warm = dir.join("warm.js");
+        std::fs::write(&warm, "export default function () { return 1; }\n").expect("warm.js");
+        let output = Command::new(kiln_bin())
+            .arg("run")
+            .arg(&warm)
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .expect("kiln run");
+        assert!(
+            output.status.success(),
+            "building the engine template failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir
+    })
+}
+
+/// Links the engine template's cache into `data` (files already there are kept).
+pub fn prewarm(data: &Path) {
+    fn link_tree(from: &Path, to: &Path) {
+        let Ok(entries) = std::fs::read_dir(from) else {
+            return;
+        };
+        std::fs::create_dir_all(to).expect("cache dir");
+        for entry in entries.flatten() {
+            let target = to.join(entry.file_name());
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                link_tree(&entry.path(), &target);
+            } else if !target.exists() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                // The engine, wasmtime's module cache and Cranelift's cache; never app snapshots.
+                let shared = !from.ends_with("cache") || name.starts_with("engine-");
+                if shared && std::fs::hard_link(entry.path(), &target).is_err() {
+                    let _ = std::fs::copy(entry.path(), &target);
+                }
+            }
+        }
+    }
+    link_tree(&engine_template().join("cache"), &data.join("cache"));
 }
 
 /// The admin secret of [`Kiln::platform`] servers.
@@ -54,6 +108,7 @@ impl Kiln {
     /// Serves an app that Kiln must refuse: the server listens at once, then exits non-zero when
     /// the app fails to deploy. Returns everything it printed.
     pub fn refused_app(app: &Path, data: &Path, args: &[&str]) -> String {
+        prewarm(data);
         let mut child = Command::new(kiln_bin())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--threads", "1", "--app"])
@@ -93,6 +148,7 @@ impl Kiln {
 
     /// `kiln serve --listen 127.0.0.1:0 --data-dir DATA ARGS...` with extra environment.
     pub fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Kiln, String> {
+        prewarm(data);
         let mut child = Command::new(kiln_bin())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--threads", "2"])
@@ -148,7 +204,55 @@ impl Kiln {
         self.log.lock().expect("log").clone()
     }
 
-    /// Waits until the per-app snapshot serves (built now, or loaded from the cache).
+    /// The value of a Prometheus metric (without labels), 0 if absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = client()
+            .get(self.url("/metrics"))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("metrics body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until a metric reaches `at_least`.
+    pub fn wait_for_metric(&self, name: &str, at_least: f64) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.metric(name) < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never reached {at_least}: {}",
+                self.metric(name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the admin view of `path` (e.g. `services/flip`) shows `tier`.
+    pub fn wait_for_tier(&self, jwt: &str, path: &str, tier: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (_, view) = call(
+                client()
+                    .get(self.url(&format!("/admin-api/v2/{path}")))
+                    .bearer_auth(jwt),
+            );
+            if view["tier"] == tier {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never reached {tier}: {view}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the per-app snapshot serves (built now, or loaded from the cache). With
+    /// `--app`, Kiln has no endpoint of its own to ask, so this reads the log.
     pub fn wait_for_snapshot(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -196,6 +300,27 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// Runs a command that must succeed and returns its output (its stderr is shown otherwise).
+pub fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().expect("run the command");
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}",
+        command,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Whether a response says it is JSON.
+pub fn is_json(response: &reqwest::blocking::Response) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 /// A blocking HTTP client with a generous timeout.

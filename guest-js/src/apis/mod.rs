@@ -18,6 +18,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     headers::register(ctx)?;
     request::register(ctx)?;
     response::register(ctx)?;
+    crate::body::install_mixin(ctx)?;
     timers::register(ctx)?;
     url::register(ctx)?;
     deno::register(ctx)?;

@@ -3,7 +3,7 @@
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::class::Trace;
 use rquickjs::function::Opt;
-use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Promise, Result, Value};
+use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Result, Value};
 
 use crate::apis::headers::{self, Headers};
 use crate::apis::url::Url;
@@ -63,6 +63,13 @@ impl<'js> Request<'js> {
                 Body::Empty
             },
         })
+    }
+}
+
+impl<'js> Request<'js> {
+    /// The body, for the Body mixin (`crate::body::install_mixin`).
+    pub fn body_mut(&mut self) -> &mut Body {
+        &mut self.body
     }
 }
 
@@ -153,33 +160,6 @@ impl<'js> Request<'js> {
     #[qjs(get)]
     pub fn headers(&self) -> Class<'js, Headers> {
         self.headers.clone()
-    }
-
-    /// Whether the body was read.
-    #[qjs(get, rename = "bodyUsed")]
-    pub fn body_used(&self) -> bool {
-        self.body.used()
-    }
-
-    /// The body as text.
-    pub fn text(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
-        body::text(&ctx, &mut self.body)
-    }
-
-    /// The body parsed as JSON.
-    pub fn json(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
-        body::json(&ctx, &mut self.body)
-    }
-
-    /// The body as an ArrayBuffer.
-    #[qjs(rename = "arrayBuffer")]
-    pub fn array_buffer(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
-        body::array_buffer(&ctx, &mut self.body)
-    }
-
-    /// The body as a Uint8Array.
-    pub fn bytes(&mut self, ctx: Ctx<'js>) -> Result<Promise<'js>> {
-        body::uint8_array(&ctx, &mut self.body)
     }
 
     /// A copy of this request (the body is buffered).

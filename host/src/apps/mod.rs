@@ -90,20 +90,7 @@ impl Apps {
     /// Stores the seeded apps (first start only); they deploy with [`Apps::restore_all`].
     pub async fn seed(&self) -> Result<(), AppsError> {
         for seed in &seed::SEEDS {
-            let now = crate::store::now();
-            let row = AppRow {
-                name: seed.name.into(),
-                description: seed.description.into(),
-                enabled: true,
-                jwt_check: false,
-                permissions: "{}".into(),
-                schema: None,
-                limits: "{}".into(),
-                isolation: None,
-                active_version: None,
-                created_at: now.clone(),
-                updated_at: now,
-            };
+            let row = AppRow::new(seed.name, seed.description);
             let version = NewVersion {
                 format: "js",
                 sha256: sha256_hex(seed.code.as_bytes()),
@@ -253,11 +240,9 @@ impl Apps {
                 .find(|r| r.version == v),
             None => None,
         };
-        let serving = self
-            .deployer
-            .registry()
-            .get(kind, &row.name)
-            .map(|d| d.effective_isolation());
+        let deployed = self.deployer.registry().get(kind, &row.name);
+        let serving = deployed.as_ref().map(|d| d.effective_isolation());
+        let tier = deployed.map(|d| d.tier.as_str().to_string());
         let isolation = match kind {
             AppKind::Function => "request".to_string(),
             AppKind::Service => row.isolation.unwrap_or_else(|| "reuse".into()),
@@ -279,6 +264,7 @@ impl Apps {
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok()),
             limits: parse_json(&row.limits),
+            tier,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -474,21 +460,8 @@ impl Apps {
         } else {
             Save::Create
         };
-        let now = crate::store::now();
-        let mut row = existing.unwrap_or_else(|| AppRow {
-            name: name.to_string(),
-            description: String::new(),
-            enabled: true,
-            jwt_check: false,
-            permissions: "{}".into(),
-            schema: None,
-            limits: "{}".into(),
-            isolation: None,
-            active_version: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-        });
-        row.updated_at = now;
+        let mut row = existing.unwrap_or_else(|| AppRow::new(name, ""));
+        row.updated_at = crate::store::now();
         let prepared = self
             .deployer
             .prepare_component(kind, name, &wasm, self.spec(kind, &row))?;

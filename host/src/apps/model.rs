@@ -71,6 +71,9 @@ pub struct AppView {
     /// The isolation requests get now: `request` when the app's reused instances were seen to
     /// fail where fresh ones succeed (Kiln then serves it with a fresh instance per request).
     pub effective_isolation: String,
+    /// What serves it now: `bytecode` (JS on the shared engine, just deployed), `snapshot` (JS
+    /// pre-initialised per app) or `component` (uploaded); absent while it is not deployed.
+    pub tier: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.

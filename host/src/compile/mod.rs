@@ -112,6 +112,7 @@ impl Compiler {
                 let started = std::time::Instant::now();
                 let snapshot = self.snapshot("", "", AppKind::Service).await?;
                 let component = self.precompile_to(&snapshot, &path)?;
+                crate::metrics::engine_built();
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "built the shared JS engine"
@@ -161,6 +162,8 @@ impl Compiler {
                 &mut store, "compile",
             )
             .map_err(wasm_err)?;
+        // The deadline covers the module's own code, not the engine's instantiation.
+        set_init_deadline(&mut store);
         let (result,) = compile
             .call_async(&mut store, (name, source, kind.as_str()))
             .await
@@ -190,6 +193,9 @@ impl Compiler {
         let linker = &self.linker;
         let (snapshot, results) = wizer
             .run_component(&mut store, JS_ENGINE, async |store, component| {
+                // Compiling the engine (before this) can take a while on a busy machine; the
+                // deadline covers the module's own code only.
+                set_init_deadline(store);
                 linker.instantiate_async(store, component).await
             })
             .await
@@ -238,11 +244,14 @@ impl Compiler {
         };
         let mut store = Store::new(&self.engine, Sandbox::new(&grants));
         store.limiter(|s| s.limiter());
-        store.set_epoch_deadline(
-            (INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64,
-        );
+        store.set_epoch_deadline(u64::MAX / 2);
         store
     }
+}
+
+/// From now, the module's code has [`INIT_DEADLINE`] to finish.
+fn set_init_deadline(store: &mut Store<Sandbox>) {
+    store.set_epoch_deadline((INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64);
 }
 
 fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {

@@ -130,3 +130,208 @@ fn route_kind(app: &App, path: &str) -> RouteKind {
         RouteKind::Public
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Config;
+
+    const SECRET: &str = "router-test-secret-0123456789";
+
+    async fn platform() -> (Router, tempfile::TempDir) {
+        let data = tempfile::tempdir().expect("tempdir");
+        let config = Config::one_shot(data.path().to_path_buf(), Duration::from_secs(5));
+        let app = App::open_platform(config, Some(SECRET.into()), None)
+            .await
+            .expect("platform");
+        (router(app), data)
+    }
+
+    fn token() -> String {
+        crate::auth::mint(SECRET, "test", Duration::from_secs(60)).expect("mint")
+    }
+
+    async fn send(
+        router: &Router,
+        request: Request<Body>,
+    ) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    fn get(uri: &str) -> http::request::Builder {
+        Request::builder().uri(uri)
+    }
+
+    #[tokio::test]
+    async fn health_answers_and_unknown_paths_are_json_404s() {
+        let (router, _data) = platform().await;
+        let (status, _, body) = send(
+            &router,
+            get("/health").body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, serde_json::json!({"status": "ok"}))
+        );
+        let (status, _, body) = send(
+            &router,
+            get("/nowhere").body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "NotFound");
+    }
+
+    #[tokio::test]
+    async fn every_admin_path_needs_a_token_first() {
+        let (router, _data) = platform().await;
+        for path in ["/admin-api/v2/services", "/admin-api/v2/nothing-here"] {
+            let (status, headers, body) =
+                send(&router, get(path).body(Body::empty()).expect("request")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(body["error"], "Unauthorized");
+            assert_eq!(headers[http::header::WWW_AUTHENTICATE], "Bearer");
+        }
+        let (status, _, body) = send(
+            &router,
+            get("/admin-api/v2/nothing-here")
+                .header("authorization", format!("Bearer {}", token()))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].clone()),
+            (StatusCode::NOT_FOUND, "NotFound".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn cors_preflights_reach_functions_and_admin_without_a_token() {
+        let (router, _data) = platform().await;
+        for path in ["/functions/v2/hello", "/admin-api/v2/services"] {
+            let (status, headers, _) = send(
+                &router,
+                Request::builder()
+                    .method("OPTIONS")
+                    .uri(path)
+                    .header("origin", "https://app.example")
+                    .header("access-control-request-method", "POST")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{path}");
+            assert_eq!(
+                headers[http::header::ACCESS_CONTROL_ALLOW_ORIGIN],
+                "*",
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn functions_take_post_only() {
+        let (router, _data) = platform().await;
+        let (status, _, body) = send(
+            &router,
+            get("/functions/v2/hello")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"], "MethodNotAllowed");
+    }
+
+    #[tokio::test]
+    async fn config_keys_unknown_to_get_are_404_and_to_put_are_400() {
+        let (router, _data) = platform().await;
+        let bearer = format!("Bearer {}", token());
+        let (status, _, _) = send(
+            &router,
+            get("/admin-api/v2/config/no_such_key")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, body) = send(
+            &router,
+            Request::builder()
+                .method("PUT")
+                .uri("/admin-api/v2/config/no_such_key")
+                .header("authorization", &bearer)
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"value":"1"}"#))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("unknown config key")
+        );
+        let (status, _, body) = send(
+            &router,
+            get("/admin-api/v2/config/jwt_secret")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["value"].clone()),
+            (StatusCode::OK, "********".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_app_bodies_are_refused_before_anything_compiles() {
+        let (router, _data) = platform().await;
+        let bearer = format!("Bearer {}", token());
+        for (body, expected) in [
+            (r#"{"name":"Bad Name","code":"x"}"#, "invalid name"),
+            (r#"{"name":"ok","code":"x","colour":"red"}"#, "colour"),
+            (
+                r#"{"name":"ok","code":"x","permissions":{"run":["ls"]}}"#,
+                "run",
+            ),
+        ] {
+            let (status, _, answer) = send(
+                &router,
+                Request::builder()
+                    .method("POST")
+                    .uri("/admin-api/v2/services")
+                    .header("authorization", &bearer)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body))
+                    .expect("request"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(expected),
+                "{body}: {answer}"
+            );
+        }
+    }
+}

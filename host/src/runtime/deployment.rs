@@ -27,6 +27,17 @@ pub enum Tier {
     Component,
 }
 
+impl Tier {
+    /// `bytecode`, `snapshot` or `component`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Bytecode => "bytecode",
+            Tier::Snapshot => "snapshot",
+            Tier::Component => "component",
+        }
+    }
+}
+
 /// How a deployment is to be run: the parts that do not come from its code.
 #[derive(Clone)]
 pub struct RunSpec {

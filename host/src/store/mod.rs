@@ -70,6 +70,26 @@ pub struct AppRow {
     pub updated_at: String,
 }
 
+impl AppRow {
+    /// A new app: enabled, no token needed, nothing granted, no version yet.
+    pub fn new(name: &str, description: &str) -> Self {
+        let now = now();
+        Self {
+            name: name.to_string(),
+            description: description.to_string(),
+            enabled: true,
+            jwt_check: false,
+            permissions: "{}".into(),
+            schema: None,
+            limits: "{}".into(),
+            isolation: None,
+            active_version: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+}
+
 /// One immutable version of an app's code or component.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionRow {
