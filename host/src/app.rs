@@ -52,7 +52,10 @@ impl App {
         let engine = runtime::engine(config)?;
         let linker = runtime::linker(&engine)?;
         let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
-        Ok(Arc::new(Deployer::new(compiler, Arc::new(Registry::new()))))
+        Ok(Arc::new(Deployer::new(
+            compiler,
+            Arc::new(Registry::new()),
+        )?))
     }
 
     /// A server for one app folder (`kiln serve --app`), named `root_app`.
@@ -79,7 +82,13 @@ impl App {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
         let (settings, first_start) = LiveSettings::open(store.clone(), env_secret).await?;
         let settings = Arc::new(settings);
-        let apps = Arc::new(Apps::new(store, settings.clone(), deployer.clone()));
+        let apps = Arc::new(Apps::new(
+            store,
+            settings.clone(),
+            deployer.clone(),
+            &config.data_dir,
+            (config.max_memory_bytes >> 20) as u64,
+        ));
         if first_start {
             apps.seed().await?;
         }
@@ -116,6 +125,15 @@ impl App {
     /// The platform, or [`NotPlatform`] with `--app`.
     pub fn platform(&self) -> Result<&Platform, NotPlatform> {
         self.platform.as_ref().ok_or(NotPlatform)
+    }
+
+    /// The largest request body a service or function receives.
+    pub fn max_request_bytes(&self) -> usize {
+        self.platform
+            .as_ref()
+            .map_or(crate::config::APP_MAX_REQUEST_BYTES, |p| {
+                p.settings.get().max_request_bytes()
+            })
     }
 
     /// Drops idle instances every second, for as long as the process runs.

@@ -52,12 +52,21 @@ impl AppDir {
             .unwrap_or_default();
         let spec = RunSpec::new(config.isolation, config.limits);
         let prepared = if file.ends_with(".wasm") {
-            deployer.prepare_component(AppKind::Service, &self.name, &bytes, spec)
+            deployer
+                .prepare_component(AppKind::Service, &self.name, &bytes, spec)
+                .await
         } else {
             let source = String::from_utf8(bytes)
                 .with_context(|| format!("{} is not UTF-8", self.entry.display()))?;
             deployer
-                .prepare_js(AppKind::Service, &self.name, &file, &source, spec)
+                .prepare_js(
+                    AppKind::Service,
+                    &self.name,
+                    &file,
+                    &source,
+                    spec,
+                    crate::config::COMPILE_TIMEOUT,
+                )
                 .await
         };
         Ok(prepared.map(|prepared| deployer.activate(prepared, None)))

@@ -1,4 +1,6 @@
-//! Bearer tokens: HS256 JWTs with a required `exp`, signed with the admin secret.
+//! Bearer tokens: HS256 JWTs signed with the admin secret, with a required `exp`, Kiln's `iss`
+//! and `aud`, and a `scope`: `admin` for the admin API, `invoke` (or `admin`) for `jwt_check`
+//! services and functions.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,10 +25,40 @@ pub enum AuthError {
     /// The token was checked and refused.
     #[error("{0}")]
     Invalid(&'static str),
+    /// A valid token whose scope does not allow this.
+    #[error("this token's scope is '{have}'; this route needs a '{need}' token")]
+    Forbidden {
+        /// The token's scope.
+        have: String,
+        /// What the route needs.
+        need: &'static str,
+    },
 }
 
-/// The claims Kiln reads; others are kept but not interpreted.
-#[derive(Debug, Serialize, Deserialize)]
+/// Who issues Kiln's tokens and whom they are for (`iss` and `aud`).
+pub const ISSUER: &str = "kiln";
+
+/// What a token may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    /// Everything, the admin API included.
+    Admin,
+    /// Calling `jwt_check` services and functions only.
+    Invoke,
+}
+
+impl Scope {
+    /// `admin` or `invoke`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Invoke => "invoke",
+        }
+    }
+}
+
+/// The claims Kiln reads and writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// Who the token is for.
     pub sub: String,
@@ -35,6 +67,28 @@ pub struct Claims {
     /// Issued at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// `admin` or `invoke`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Always [`ISSUER`].
+    pub iss: String,
+    /// Always [`ISSUER`].
+    pub aud: String,
+}
+
+impl Claims {
+    /// Whether these claims allow `need`: an admin token allows everything.
+    pub fn allow(&self, need: Scope) -> Result<(), AuthError> {
+        let have = self.scope.as_deref().unwrap_or_default();
+        if have == Scope::Admin.as_str() || have == need.as_str() {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden {
+                have: have.to_string(),
+                need: need.as_str(),
+            })
+        }
+    }
 }
 
 /// Checks the `Authorization: Bearer <jwt>` header against `secret`.
@@ -56,9 +110,11 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
         return Err(AuthError::NoSecret);
     }
     let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp"]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[ISSUER]);
     validation.leeway = 0;
-    jsonwebtoken::decode::<Claims>(
+    let claims = jsonwebtoken::decode::<Claims>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
         &validation,
@@ -69,19 +125,41 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
             ErrorKind::ExpiredSignature => "the token has expired",
             ErrorKind::InvalidSignature => "the token's signature is invalid",
             ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
-            ErrorKind::MissingRequiredClaim(_) => "the token has no 'exp' claim",
+            ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => {
+                "the token has no 'exp' claim"
+            }
+            ErrorKind::MissingRequiredClaim(_)
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience => {
+                "the token was not issued by Kiln for Kiln (iss and aud must be 'kiln')"
+            }
             _ => "the token is malformed",
         })
-    })
+    })?;
+    if claims.scope.is_none() {
+        return Err(AuthError::Invalid("the token has no 'scope' claim"));
+    }
+    Ok(claims)
 }
 
-/// Mints a token for `sub` valid for `ttl`.
-pub fn mint(secret: &str, sub: &str, ttl: Duration) -> anyhow::Result<String> {
+/// Checks the bearer token and that its scope allows `need`: 401 without a valid token, 403 for
+/// a valid token of another scope.
+pub fn authorize(headers: &HeaderMap, secret: &str, need: Scope) -> Result<Claims, AuthError> {
+    let claims = verify(headers, secret)?;
+    claims.allow(need)?;
+    Ok(claims)
+}
+
+/// Mints a token of `scope` for `sub`, valid for `ttl`.
+pub fn mint(secret: &str, sub: &str, ttl: Duration, scope: Scope) -> anyhow::Result<String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let claims = Claims {
         sub: sub.to_string(),
         exp: now + ttl.as_secs(),
         iat: Some(now),
+        scope: Some(scope.as_str().to_string()),
+        iss: ISSUER.to_string(),
+        aud: ISSUER.to_string(),
     };
     Ok(jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -118,9 +196,69 @@ mod tests {
 
     #[test]
     fn a_minted_token_verifies_and_a_wrong_secret_does_not() {
-        let token = mint(SECRET, "admin", Duration::from_secs(60)).expect("mint");
+        let token = mint(SECRET, "admin", Duration::from_secs(60), Scope::Admin).expect("mint");
         assert_eq!(verify(&bearer(&token), SECRET).expect("valid").sub, "admin");
         assert!(verify(&bearer(&token), "another-secret-entirely").is_err());
+    }
+
+    #[test]
+    fn scopes_admin_allows_all_and_invoke_only_invoking() {
+        let admin = mint(SECRET, "a", Duration::from_secs(60), Scope::Admin).expect("mint");
+        let invoke = mint(SECRET, "i", Duration::from_secs(60), Scope::Invoke).expect("mint");
+        assert!(authorize(&bearer(&admin), SECRET, Scope::Admin).is_ok());
+        assert!(authorize(&bearer(&admin), SECRET, Scope::Invoke).is_ok());
+        assert!(authorize(&bearer(&invoke), SECRET, Scope::Invoke).is_ok());
+        assert!(matches!(
+            authorize(&bearer(&invoke), SECRET, Scope::Admin),
+            Err(AuthError::Forbidden { .. })
+        ));
+    }
+
+    fn forge(header: Header, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn tokens_without_exp_iss_aud_or_scope_or_of_another_algorithm_are_refused() {
+        let far = 9_999_999_999u64;
+        let good = serde_json::json!({"sub": "x", "exp": far, "iss": "kiln", "aud": "kiln", "scope": "admin"});
+        assert!(
+            verify(
+                &bearer(&forge(Header::new(Algorithm::HS256), good.clone())),
+                SECRET
+            )
+            .is_ok()
+        );
+        for algorithm in [Algorithm::HS384, Algorithm::HS512] {
+            let token = forge(Header::new(algorithm), good.clone());
+            assert_eq!(
+                verify(&bearer(&token), SECRET).err(),
+                Some(AuthError::Invalid("the token must be signed with HS256"))
+            );
+        }
+        for missing in ["exp", "iss", "aud", "scope"] {
+            let mut claims = good.clone();
+            claims.as_object_mut().expect("object").remove(missing);
+            let token = forge(Header::new(Algorithm::HS256), claims);
+            assert!(
+                verify(&bearer(&token), SECRET).is_err(),
+                "without {missing}"
+            );
+        }
+        let mut other = good;
+        other["aud"] = "someone-else".into();
+        assert!(
+            verify(
+                &bearer(&forge(Header::new(Algorithm::HS256), other)),
+                SECRET
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -132,6 +270,9 @@ mod tests {
             sub: "x".into(),
             exp: 1,
             iat: None,
+            scope: Some("admin".into()),
+            iss: ISSUER.into(),
+            aud: ISSUER.into(),
         };
         let expired = jsonwebtoken::encode(
             &Header::default(),

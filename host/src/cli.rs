@@ -51,7 +51,7 @@ impl Cli {
 enum Command {
     /// Serve apps over HTTP.
     Serve(ServeArgs),
-    /// Print an admin token (JWT, HS256) signed with the configured secret.
+    /// Print a token (JWT, HS256) signed with the configured secret.
     Token {
         /// Subject of the token.
         #[arg(long, default_value = "admin")]
@@ -59,6 +59,10 @@ enum Command {
         /// Lifetime: seconds, or with a unit (`30m`, `12h`, `7d`).
         #[arg(long, default_value = "1h")]
         ttl: String,
+        /// `admin` (the admin API and everything else) or `invoke` (only `jwt_check` services
+        /// and functions).
+        #[arg(long, value_enum, default_value = "admin")]
+        scope: crate::auth::Scope,
         /// Data directory whose secret signs the token (unless `KILN_JWT_SECRET` is set).
         #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
         data_dir: PathBuf,
@@ -113,6 +117,12 @@ struct ServeArgs {
     /// Memory limit of one instance, in MiB.
     #[arg(long, env = "KILN_MEMORY_MB", default_value_t = 128)]
     memory_mb: usize,
+    /// The largest memory limit an app may ask for, in MiB (platform mode: `limits.memory_mb`).
+    #[arg(long, env = "KILN_MAX_MEMORY_MB", default_value_t = 512)]
+    max_memory_mb: usize,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "KILN_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
     /// Requests an instance serves before it is retired (reuse mode).
     #[arg(long, default_value_t = 10_000)]
     max_requests_per_instance: u32,
@@ -139,6 +149,8 @@ impl ServeArgs {
                 ..Limits::default()
             },
             max_instances: 1000,
+            max_memory_bytes: self.max_memory_mb.max(self.memory_mb) << 20,
+            max_connections: self.max_connections.max(1),
         })
     }
 }
@@ -147,7 +159,12 @@ impl ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&args),
-        Command::Token { sub, ttl, data_dir } => token(&sub, &ttl, &absolute(&data_dir)?),
+        Command::Token {
+            sub,
+            ttl,
+            scope,
+            data_dir,
+        } => token(&sub, &ttl, scope, &absolute(&data_dir)?),
         Command::Compile {
             file,
             output,
@@ -218,7 +235,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 fn serve_app(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
     let folder = AppDir::open(dir)?;
     let app = App::single(config.clone(), folder.name.clone())?;
-    let server = Server::bind(config.listen, config.threads)?;
+    let server = Server::bind(config.listen, config.threads, config.max_connections)?;
     listening(&server, &config);
     app.registry.mark_pending(AppKind::Service, &folder.name);
     let deployer = app.deployer.clone();
@@ -262,7 +279,7 @@ fn serve_platform(mut config: Config, listen_given: bool) -> anyhow::Result<Exit
     if !listen_given && let Ok(platform) = app.platform() {
         config.listen = SocketAddr::from(([127, 0, 0, 1], platform.settings.get().main_port));
     }
-    let server = Server::bind(config.listen, config.threads)?;
+    let server = Server::bind(config.listen, config.threads, config.max_connections)?;
     listening(&server, &config);
     // Stored apps compile after the server listens; requests for one wait until it is ready.
     if let Ok(platform) = app.platform() {
@@ -283,7 +300,12 @@ fn listening(server: &Server, config: &Config) {
     println!("kiln listening on http://{addr}");
 }
 
-fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
+fn token(
+    sub: &str,
+    ttl: &str,
+    scope: crate::auth::Scope,
+    data_dir: &Path,
+) -> anyhow::Result<ExitCode> {
     let ttl = crate::auth::parse_ttl(ttl)?;
     let secret = match env_secret() {
         Some(secret) => secret,
@@ -304,7 +326,7 @@ fn token(sub: &str, ttl: &str, data_dir: &Path) -> anyhow::Result<ExitCode> {
             })??
         }
     };
-    println!("{}", crate::auth::mint(&secret, sub, ttl)?);
+    println!("{}", crate::auth::mint(&secret, sub, ttl, scope)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -323,6 +345,7 @@ fn compile(file: &Path, output: &Path, data_dir: PathBuf) -> anyhow::Result<Exit
         &file_name(file, "app.js"),
         &source,
         AppKind::Service,
+        crate::config::COMPILE_TIMEOUT,
     ))?;
     match compiled {
         Ok(component) => {
@@ -376,7 +399,12 @@ fn run_function(
     };
     block_on(async {
         let deployment = match deployer
-            .function_once(&file_name(file, "function.js"), &source, &spec)
+            .function_once(
+                &file_name(file, "function.js"),
+                &source,
+                &spec,
+                crate::config::COMPILE_TIMEOUT,
+            )
             .await
         {
             Ok(deployment) => deployment,
@@ -386,7 +414,11 @@ fn run_function(
             }
             Err(other) => return Err(anyhow::Error::from(other)),
         };
-        match crate::runtime::function::start(deployment, input.to_string()).await {
+        let reservation = match deployment.reserve() {
+            Ok(reservation) => reservation,
+            Err(error) => return Ok(report(error)),
+        };
+        match crate::runtime::function::start(deployment, reservation, input.to_string()).await {
             Ok(Started::Value(json)) => println!("{}", json.as_deref().unwrap_or("null")),
             Ok(Started::Stream(mut steps)) => loop {
                 match steps.next().await {

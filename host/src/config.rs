@@ -55,7 +55,19 @@ pub struct Config {
     pub limits: Limits,
     /// Upper bound on instances alive at once (sizes the pooling allocator).
     pub max_instances: u32,
+    /// The largest memory limit an app may ask for, in bytes (the pooling allocator's slot size).
+    pub max_memory_bytes: usize,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
+
+/// The largest request body a service or function receives with `--app` (platform mode: config
+/// `max_request_mb`).
+pub const APP_MAX_REQUEST_BYTES: usize = 10 << 20;
+
+/// The deadline of a module's top-level code with `--app`, `kiln run` and `kiln compile`
+/// (platform mode: config `compile_timeout_ms`).
+pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Config {
     /// The configuration of a one-shot command (`kiln compile`, `kiln run`): one thread, fresh
@@ -71,6 +83,8 @@ impl Config {
                 ..Limits::default()
             },
             max_instances: 8,
+            max_memory_bytes: 512 << 20,
+            max_connections: 64,
         }
     }
 

@@ -27,9 +27,11 @@ const BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10.0,
 ];
 /// Error kinds, as in `{"error": ...}`.
-pub const ERROR_KINDS: [&str; 12] = [
+pub const ERROR_KINDS: [&str; 14] = [
     "ValidationError",
     "Unauthorized",
+    "Forbidden",
+    "RequestTimeout",
     "NotFound",
     "MethodNotAllowed",
     "Conflict",
@@ -61,7 +63,7 @@ const HISTOGRAM: [AtomicU64; 13] = [ZERO; 13];
 static REQUESTS: [[AtomicU64; 5]; 5] = [ROW; 5];
 static LATENCY_BUCKETS: [[AtomicU64; 13]; 5] = [HISTOGRAM; 5];
 static LATENCY_SUM_MICROS: [AtomicU64; 5] = [ZERO; 5];
-static ERRORS: [AtomicU64; 12] = [ZERO; 12];
+static ERRORS: [AtomicU64; 14] = [ZERO; 14];
 static INSTANTIATIONS: AtomicU64 = ZERO;
 static CACHE_HITS: AtomicU64 = ZERO;
 static CACHE_MISSES: AtomicU64 = ZERO;

@@ -9,13 +9,15 @@ use arc_swap::ArcSwap;
 use crate::store::{Store, StoreError};
 
 /// The config keys Kiln knows, with their defaults (`jwt_secret` has none: it is generated).
-pub const KEYS: [(&str, &str); 6] = [
+pub const KEYS: [(&str, &str); 8] = [
     ("main_port", "8000"),
     ("cors_origins", "*"),
     ("jwt_secret", ""),
     ("function_execution_timeout", "30000"),
     ("default_memory_mb", "128"),
     ("max_upload_mb", "50"),
+    ("max_request_mb", "10"),
+    ("compile_timeout_ms", "10000"),
 ];
 
 /// What `jwt_secret` looks like when read back.
@@ -60,6 +62,10 @@ pub struct Settings {
     pub default_memory_mb: u64,
     /// Largest accepted upload, in MiB.
     pub max_upload_mb: u64,
+    /// Largest request body a service or function receives, in MiB.
+    pub max_request_mb: u64,
+    /// Deadline of a module's top-level code at upload (timers and awaits included), in ms.
+    pub compile_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -74,6 +80,8 @@ impl std::fmt::Debug for Settings {
             )
             .field("default_memory_mb", &self.default_memory_mb)
             .field("max_upload_mb", &self.max_upload_mb)
+            .field("max_request_mb", &self.max_request_mb)
+            .field("compile_timeout_ms", &self.compile_timeout_ms)
             .finish()
     }
 }
@@ -93,6 +101,8 @@ pub fn validate(key: &str, value: &str) -> Result<(), SettingsError> {
         "function_execution_timeout" => number(1, 3_600_000),
         "default_memory_mb" => number(1, 4096),
         "max_upload_mb" => number(1, 1024),
+        "max_request_mb" => number(1, 1024),
+        "compile_timeout_ms" => number(1, 300_000),
         "cors_origins" if value.trim().is_empty() || value.chars().any(char::is_control) => {
             Err(SettingsError::Invalid(
                 "'cors_origins' must be '*' or a comma-separated list of origins".into(),
@@ -127,12 +137,24 @@ impl Settings {
                 .unwrap_or(30_000),
             default_memory_mb: get("default_memory_mb").parse().unwrap_or(128),
             max_upload_mb: get("max_upload_mb").parse().unwrap_or(50),
+            max_request_mb: get("max_request_mb").parse().unwrap_or(10),
+            compile_timeout_ms: get("compile_timeout_ms").parse().unwrap_or(10_000),
         }
     }
 
     /// The largest accepted upload in bytes.
     pub fn max_upload_bytes(&self) -> usize {
         (self.max_upload_mb as usize) << 20
+    }
+
+    /// The largest request body a service or function receives, in bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        (self.max_request_mb as usize) << 20
+    }
+
+    /// The deadline of a module's top-level code at upload.
+    pub fn compile_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.compile_timeout_ms)
     }
 }
 

@@ -12,4 +12,5 @@ mod functions;
 mod limits;
 mod platform;
 mod readme;
+mod security;
 mod web_apis;

@@ -194,6 +194,32 @@ impl Kiln {
         }
     }
 
+    /// The server's peak resident memory so far, in MiB (`VmHWM`).
+    pub fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// The server's address, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// A request to an admin route with a bearer token.
+    pub fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        jwt: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        client().request(method, self.url(path)).bearer_auth(jwt)
+    }
+
     /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

@@ -7,6 +7,7 @@ mod seed;
 mod validate;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,20 +59,41 @@ pub struct Apps {
     settings: Arc<LiveSettings>,
     deployer: Arc<Deployer>,
     locks: Mutex<HashMap<(AppKind, String), Arc<tokio::sync::Mutex<()>>>>,
+    /// Kiln's data dir, canonical: no grant may reach it.
+    data_dir: PathBuf,
+    /// The largest `limits.memory_mb`.
+    max_memory_mb: u64,
 }
 
 impl Apps {
-    /// The control plane over a store.
+    /// The control plane over a store. Grants may not reach `data_dir`; apps may ask for up to
+    /// `max_memory_mb` of memory.
     pub fn new(
         store: Arc<dyn Store>,
         settings: Arc<LiveSettings>,
         deployer: Arc<Deployer>,
+        data_dir: &Path,
+        max_memory_mb: u64,
     ) -> Self {
         Self {
             store,
             settings,
             deployer,
             locks: Mutex::default(),
+            data_dir: data_dir
+                .canonicalize()
+                .unwrap_or_else(|_| data_dir.to_path_buf()),
+            max_memory_mb,
+        }
+    }
+
+    fn compile_timeout(&self) -> Duration {
+        self.settings.get().compile_timeout()
+    }
+
+    fn guard(&self) -> validate::Guard<'_> {
+        validate::Guard {
+            data_dir: &self.data_dir,
         }
     }
 
@@ -186,7 +208,10 @@ impl Apps {
         RunSpec {
             isolation,
             limits: Limits {
-                memory_bytes: (limits.memory_mb.unwrap_or(settings.default_memory_mb) as usize)
+                memory_bytes: (limits
+                    .memory_mb
+                    .unwrap_or(settings.default_memory_mb)
+                    .min(self.max_memory_mb) as usize)
                     << 20,
                 timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(default_timeout)),
                 ..Limits::default()
@@ -208,12 +233,14 @@ impl Apps {
             match (version.format.as_str(), &version.code, &version.component) {
                 ("js", Some(code), _) => {
                     self.deployer
-                        .prepare_js(kind, &row.name, &file, code, spec)
+                        .prepare_js(kind, &row.name, &file, code, spec, self.compile_timeout())
                         .await?
                 }
-                ("component", _, Some(wasm)) => self
-                    .deployer
-                    .prepare_component(kind, &row.name, wasm, spec)?,
+                ("component", _, Some(wasm)) => {
+                    self.deployer
+                        .prepare_component(kind, &row.name, wasm, spec)
+                        .await?
+                }
                 _ => {
                     return Err(AppsError::Invalid(format!(
                         "version {} of '{}' has no content",
@@ -314,8 +341,10 @@ impl Apps {
     pub async fn create(&self, kind: AppKind, body: CreateApp) -> Result<AppView, AppsError> {
         validate::name(&body.name)?;
         let _guard = self.lock(kind, &body.name).await;
-        let permissions = body.permissions.unwrap_or_default();
-        validate::permissions(&permissions)?;
+        let permissions =
+            validate::permissions(&body.permissions.unwrap_or_default(), &self.guard())?;
+        let limits = body.limits.unwrap_or_default();
+        validate::limits(&limits, self.max_memory_mb)?;
         check_isolation(kind, body.isolation)?;
         let schema = validate::schema(body.schema)?;
         if self.store.app(kind, &body.name).await?.is_some() {
@@ -333,7 +362,7 @@ impl Apps {
             jwt_check: body.jwt_check.unwrap_or(false),
             permissions: to_json(&permissions),
             schema: schema.map(|s| s.to_string()),
-            limits: to_json(&body.limits.unwrap_or_default()),
+            limits: to_json(&limits),
             isolation: body.isolation.map(isolation_name),
             active_version: None,
             created_at: now.clone(),
@@ -342,7 +371,14 @@ impl Apps {
         let file = format!("{}.js", row.name);
         let prepared = self
             .deployer
-            .prepare_js(kind, &row.name, &file, &body.code, self.spec(kind, &row))
+            .prepare_js(
+                kind,
+                &row.name,
+                &file,
+                &body.code,
+                self.spec(kind, &row),
+                self.compile_timeout(),
+            )
             .await?;
         let version = js_version(&body.code, &prepared);
         self.store
@@ -383,13 +419,13 @@ impl Apps {
             row.jwt_check = jwt_check;
         }
         if let Some(permissions) = &body.permissions {
-            validate::permissions(permissions)?;
-            row.permissions = to_json(permissions);
+            row.permissions = to_json(&validate::permissions(permissions, &self.guard())?);
         }
         if let Some(schema) = body.schema {
             row.schema = validate::schema(schema)?.map(|s| s.to_string());
         }
         if let Some(limits) = &body.limits {
+            validate::limits(limits, self.max_memory_mb)?;
             row.limits = to_json(limits);
         }
         if let Some(isolation) = body.isolation {
@@ -417,7 +453,14 @@ impl Apps {
                 let file = format!("{name}.js");
                 let prepared = self
                     .deployer
-                    .prepare_js(kind, name, &file, &code, self.spec(kind, &row))
+                    .prepare_js(
+                        kind,
+                        name,
+                        &file,
+                        &code,
+                        self.spec(kind, &row),
+                        self.compile_timeout(),
+                    )
                     .await?;
                 let version = js_version(&code, &prepared);
                 (Some(prepared), Some(version))
@@ -440,12 +483,14 @@ impl Apps {
         self.get(kind, name).await
     }
 
-    /// Creates or replaces an app with a prebuilt component. Returns whether it was created.
+    /// Creates or replaces an app with a prebuilt component. Returns whether it was created. A
+    /// replaced app keeps its grants only when `keep_permissions` says so: new code gets none.
     pub async fn put_component(
         &self,
         kind: AppKind,
         name: &str,
         wasm: Vec<u8>,
+        keep_permissions: bool,
     ) -> Result<(bool, AppView), AppsError> {
         validate::name(name)?;
         if wasm.is_empty() {
@@ -462,9 +507,13 @@ impl Apps {
         };
         let mut row = existing.unwrap_or_else(|| AppRow::new(name, ""));
         row.updated_at = crate::store::now();
+        if !keep_permissions {
+            row.permissions = "{}".into();
+        }
         let prepared = self
             .deployer
-            .prepare_component(kind, name, &wasm, self.spec(kind, &row))?;
+            .prepare_component(kind, name, &wasm, self.spec(kind, &row))
+            .await?;
         let version = NewVersion {
             format: "component",
             sha256: sha256_hex(&wasm),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::AppsError;
-use super::model::Permissions;
+use super::model::{LimitsSpec, Permissions};
 
 /// Checks an app name: `^[a-z0-9][a-z0-9-]{0,62}$`.
 pub fn name(name: &str) -> Result<(), AppsError> {
@@ -25,22 +25,156 @@ pub fn name(name: &str) -> Result<(), AppsError> {
     }
 }
 
-/// Checks grants: `run` must be empty, directories must exist and be absolute.
-pub fn permissions(p: &Permissions) -> Result<(), AppsError> {
+/// What grants must not reach: Kiln's own data (database, secret, compiled native code) and
+/// the kernel's pseudo file systems.
+pub struct Guard<'a> {
+    /// Kiln's data dir, canonical.
+    pub data_dir: &'a Path,
+}
+
+/// Directories no grant may equal or enter.
+const SYSTEM_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// Checks grants and returns them canonicalised: `run` must be empty; directories must exist,
+/// and neither be `/`, a system directory, nor touch Kiln's data dir; `env` names must not be
+/// Kiln's own; `net` entries must be hosts, `*.domain`, `host:port` or IP literals.
+pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, AppsError> {
     if !p.run.is_empty() {
         return Err(AppsError::Invalid(format!(
             "permissions.run must be empty: WebAssembly guests cannot start processes (got {:?})",
             p.run
         )));
     }
-    for dir in p.read.iter().chain(&p.write) {
-        let path = Path::new(dir);
-        if !path.is_absolute() || !path.is_dir() {
+    let dirs = |list: &[String], field: &str| -> Result<Vec<String>, AppsError> {
+        list.iter()
+            .map(|dir| directory(dir, field, guard))
+            .collect()
+    };
+    for name in &p.env {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
             return Err(AppsError::Invalid(format!(
-                "permission path '{dir}' is not an existing absolute directory"
+                "permissions.env: '{name}' is not a variable name"
+            )));
+        }
+        if name.to_ascii_uppercase().starts_with("KILN_") {
+            return Err(AppsError::Invalid(format!(
+                "permissions.env: '{name}' is refused: KILN_* variables are Kiln's own configuration"
             )));
         }
     }
+    for entry in &p.net {
+        net_entry(entry)?;
+    }
+    Ok(Permissions {
+        read: dirs(&p.read, "read")?,
+        write: dirs(&p.write, "write")?,
+        env: p.env.clone(),
+        net: p
+            .net
+            .iter()
+            .map(|n| n.trim().to_ascii_lowercase())
+            .collect(),
+        run: Vec::new(),
+    })
+}
+
+/// One directory grant, canonicalised (symbolic links resolved) and checked.
+fn directory(dir: &str, field: &str, guard: &Guard<'_>) -> Result<String, AppsError> {
+    let invalid =
+        |rule: &str| AppsError::Invalid(format!("permissions.{field}: '{dir}' is refused: {rule}"));
+    let path = Path::new(dir);
+    if !path.is_absolute() {
+        return Err(invalid("the path must be absolute"));
+    }
+    let canonical = path
+        .canonicalize()
+        .map_err(|_| invalid("no such directory"))?;
+    if !canonical.is_dir() {
+        return Err(invalid("not a directory"));
+    }
+    if canonical == Path::new("/") {
+        return Err(invalid("granting the whole file system is not allowed"));
+    }
+    if let Some(system) = SYSTEM_DIRS
+        .iter()
+        .find(|system| canonical.starts_with(system))
+    {
+        return Err(invalid(&format!("{system} is never granted")));
+    }
+    if canonical.starts_with(guard.data_dir) || guard.data_dir.starts_with(&canonical) {
+        return Err(invalid(&format!(
+            "it is, contains or is inside Kiln's data dir ({})",
+            guard.data_dir.display()
+        )));
+    }
+    Ok(canonical.to_string_lossy().into_owned())
+}
+
+/// One `net` entry: `host`, `*.domain`, `host:port`, or an IP literal (`[v6]:port` with a port).
+pub fn net_entry(entry: &str) -> Result<(), AppsError> {
+    let invalid =
+        |why: &str| AppsError::Invalid(format!("permissions.net: '{entry}' is refused: {why}"));
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return Err(invalid("an entry must name a host"));
+    }
+    if entry.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if entry.contains('/') {
+        return Err(invalid(
+            "a net entry is a host (api.example.com, *.example.com, host:port or an IP), not a URL",
+        ));
+    }
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, Some(port)),
+        _ => (entry, None),
+    };
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(invalid("the port must be a number from 1 to 65535"));
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| invalid("not an IPv6 address"));
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(invalid(
+            "expected a host name, *.domain, host:port or an IP address",
+        ));
+    }
+    Ok(())
+}
+
+/// The bounds of `limits`: memory 1..=`max_memory_mb`, timeout 1..=900000 ms, concurrency
+/// 1..=1024.
+pub fn limits(limits: &LimitsSpec, max_memory_mb: u64) -> Result<(), AppsError> {
+    let check = |field: &str, value: Option<u64>, max: u64| match value {
+        Some(v) if v < 1 || v > max => Err(AppsError::Invalid(format!(
+            "limits.{field} must be from 1 to {max}, got {v}"
+        ))),
+        _ => Ok(()),
+    };
+    check("memory_mb", limits.memory_mb, max_memory_mb)?;
+    check("timeout_ms", limits.timeout_ms, 900_000)?;
+    check(
+        "max_concurrency",
+        limits.max_concurrency.map(u64::from),
+        1024,
+    )?;
     Ok(())
 }
 
@@ -76,23 +210,150 @@ mod tests {
         }
     }
 
+    fn guard(data: &Path) -> Guard<'_> {
+        Guard { data_dir: data }
+    }
+
+    fn reading(dir: &str) -> Permissions {
+        Permissions {
+            read: vec![dir.into()],
+            ..Permissions::default()
+        }
+    }
+
     #[test]
-    fn run_grants_and_relative_or_missing_directories_are_refused() {
+    fn directory_grants_are_canonical_and_never_reach_kiln_or_the_system() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let data = root.path().join("data");
+        let shared = root.path().join("shared");
+        std::fs::create_dir_all(data.join("cache")).expect("dirs");
+        std::fs::create_dir_all(&shared).expect("dirs");
+        let data = data.canonicalize().expect("canonical");
+        let guard = guard(&data);
+        let ok = permissions(&reading(&format!("{}/../shared", data.display())), &guard)
+            .expect("a plain directory is fine");
+        assert_eq!(
+            ok.read,
+            vec![
+                shared
+                    .canonicalize()
+                    .expect("c")
+                    .to_string_lossy()
+                    .into_owned()
+            ]
+        );
+        for refused in [
+            data.display().to_string(),
+            format!("{}/cache", data.display()),
+            root.path().display().to_string(),
+            "/".into(),
+            "/proc".into(),
+            "/sys/kernel".into(),
+            "/dev".into(),
+            "relative/dir".into(),
+            "/definitely/not/here".into(),
+        ] {
+            assert!(
+                permissions(&reading(&refused), &guard).is_err(),
+                "{refused}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            let link = root.path().join("sneaky");
+            std::os::unix::fs::symlink(data.join("cache"), &link).expect("symlink");
+            let error = permissions(&reading(&link.display().to_string()), &guard).err();
+            assert!(
+                matches!(&error, Some(AppsError::Invalid(m)) if m.contains("data dir")),
+                "{error:?}"
+            );
+        }
         let run = Permissions {
             run: vec!["ls".into()],
             ..Permissions::default()
         };
-        assert!(permissions(&run).is_err());
-        let relative = Permissions {
-            read: vec!["data".into()],
-            ..Permissions::default()
+        assert!(permissions(&run, &guard).is_err());
+    }
+
+    #[test]
+    fn kiln_variables_and_malformed_hosts_are_refused() {
+        let data = std::env::temp_dir();
+        let guard = guard(&data);
+        for env in ["KILN_JWT_SECRET", "kiln_data_dir", "", "A=B"] {
+            let p = Permissions {
+                env: vec![env.into()],
+                ..Permissions::default()
+            };
+            assert!(permissions(&p, &guard).is_err(), "{env}");
+        }
+        for good in [
+            "api.example.com",
+            "*.example.com",
+            "example.com:8443",
+            "10.0.0.1",
+            "::1",
+            "[::1]:80",
+            "localhost",
+        ] {
+            assert!(net_entry(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            " ",
+            "*",
+            "*.",
+            "http://x.com",
+            "a..b",
+            "x.com:0",
+            "x.com:99999",
+            "-a.com",
+            "a b",
+            "[zz]:1",
+        ] {
+            assert!(net_entry(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_have_bounds() {
+        let ok = LimitsSpec {
+            memory_mb: Some(128),
+            timeout_ms: Some(1),
+            max_concurrency: Some(1024),
         };
-        assert!(permissions(&relative).is_err());
-        let tmp = Permissions {
-            read: vec![std::env::temp_dir().to_string_lossy().into_owned()],
-            ..Permissions::default()
-        };
-        assert!(permissions(&tmp).is_ok());
+        assert!(limits(&ok, 512).is_ok());
+        for bad in [
+            LimitsSpec {
+                memory_mb: Some(0),
+                ..LimitsSpec::default()
+            },
+            LimitsSpec {
+                memory_mb: Some(1 << 44),
+                ..LimitsSpec::default()
+            },
+            LimitsSpec {
+                memory_mb: Some(513),
+                ..LimitsSpec::default()
+            },
+            LimitsSpec {
+                timeout_ms: Some(0),
+                ..LimitsSpec::default()
+            },
+            LimitsSpec {
+                timeout_ms: Some(900_001),
+                ..LimitsSpec::default()
+            },
+            LimitsSpec {
+                max_concurrency: Some(0),
+                ..LimitsSpec::default()
+            },
+            LimitsSpec {
+                max_concurrency: Some(1025),
+                ..LimitsSpec::default()
+            },
+        ] {
+            assert!(limits(&bad, 512).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

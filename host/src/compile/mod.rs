@@ -23,8 +23,8 @@ use crate::runtime::{self, Grants, Sandbox};
 /// The prebuilt JavaScript engine guest (`just guest` rebuilds it).
 pub static JS_ENGINE: &[u8] = include_bytes!("../../../components/js-engine.wasm");
 
-/// Time allowed for a module's top-level code while compiling.
-const INIT_DEADLINE: Duration = Duration::from_secs(10);
+/// Time allowed for building the shared engine itself (no app code runs then).
+const ENGINE_DEADLINE: Duration = Duration::from_secs(300);
 
 /// A problem found while compiling.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,9 @@ impl Compiler {
                 }
                 tracing::info!("building the shared JS engine (once per cache directory)");
                 let started = std::time::Instant::now();
-                let snapshot = self.snapshot("", "", AppKind::Service).await?;
+                let snapshot = self
+                    .snapshot("", "", AppKind::Service, ENGINE_DEADLINE)
+                    .await?;
                 let component = self.precompile_to(&snapshot, &path)?;
                 crate::metrics::engine_built();
                 tracing::info!(
@@ -144,11 +146,13 @@ impl Compiler {
 
     /// Checks the source and compiles it to QuickJS bytecode (tier 1), in a throwaway instance of
     /// the shared engine.
+    /// The module's top-level code (awaits and timers included) has `timeout` to finish.
     pub async fn bytecode(
         &self,
         name: &str,
         source: &str,
         kind: AppKind,
+        timeout: Duration,
     ) -> Result<Vec<u8>, CompileError> {
         let base = self.base().await?;
         let mut store = self.store(name);
@@ -163,21 +167,24 @@ impl Compiler {
             )
             .map_err(wasm_err)?;
         // The deadline covers the module's own code, not the engine's instantiation.
-        set_init_deadline(&mut store);
-        let (result,) = compile
-            .call_async(&mut store, (name, source, kind.as_str()))
-            .await
-            .map_err(|e| trap_error(e, &store))?;
+        set_deadline(&mut store, timeout);
+        let call = compile.call_async(&mut store, (name, source, kind.as_str()));
+        let (result,) = match tokio::time::timeout(timeout, call).await {
+            Ok(called) => called.map_err(|e| trap_error(e, &store, timeout))?,
+            Err(_) => return Err(too_slow(timeout)),
+        };
         result.map_err(source_error_of)
     }
 
     /// Pre-initialises the engine with the app's module evaluated (tier 2): a standalone wasi-http
     /// component. An empty source gives the shared engine.
+    /// The module's top-level code (awaits and timers included) has `timeout` to finish.
     pub async fn snapshot(
         &self,
         name: &str,
         source: &str,
         kind: AppKind,
+        timeout: Duration,
     ) -> Result<Vec<u8>, CompileError> {
         let mut store = self.store(name);
         let call = format!(
@@ -191,40 +198,70 @@ impl Compiler {
         let mut wizer = wasmtime_wizer::Wizer::new();
         wizer.init_func(call);
         let linker = &self.linker;
-        let (snapshot, results) = wizer
-            .run_component(&mut store, JS_ENGINE, async |store, component| {
-                // Compiling the engine (before this) can take a while on a busy machine; the
-                // deadline covers the module's own code only.
-                set_init_deadline(store);
-                linker.instantiate_async(store, component).await
-            })
-            .await
-            .map_err(|e| trap_error(e, &store))?;
+        let started = std::sync::OnceLock::new();
+        let run = wizer.run_component(&mut store, JS_ENGINE, async |store, component| {
+            // Compiling the engine (before this) can take a while on a busy machine; the
+            // deadline covers the module's own code only.
+            set_deadline(store, timeout);
+            let _ = started.set(std::time::Instant::now());
+            linker.instantiate_async(store, component).await
+        });
+        // Awaits and timers do not run code, so epochs cannot stop them: a clock does, once the
+        // module's code has started.
+        let run = async {
+            tokio::pin!(run);
+            loop {
+                let waited = started.get().map_or(Duration::ZERO, |t| t.elapsed());
+                let left = timeout
+                    .saturating_sub(waited)
+                    .max(Duration::from_millis(10));
+                match tokio::time::timeout(left, &mut run).await {
+                    Ok(done) => return Ok(done),
+                    Err(_) if started.get().is_some_and(|t| t.elapsed() >= timeout) => {
+                        return Err(too_slow(timeout));
+                    }
+                    Err(_) => {}
+                }
+            }
+        };
+        let (snapshot, results) = run.await?.map_err(|e| trap_error(e, &store, timeout))?;
         if let Some(Val::Result(Err(Some(error)))) = results.first() {
             return Err(source_error(error));
         }
         Ok(snapshot)
     }
 
-    /// Precompiles a component for this engine and caches it at `path`.
+    /// Precompiles a component for this engine and caches it at `path`, with its sha256 beside
+    /// it (`path.sha256`), checked before the native code is ever loaded.
     pub fn precompile_to(&self, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
         let cwasm = self.engine.precompile_component(wasm).map_err(wasm_err)?;
         crate::fsutil::write_atomic(path, &cwasm)?;
+        crate::fsutil::write_atomic(&hash_path(path), cache::digest(&[&cwasm]).as_bytes())?;
         self.load_precompiled(path)
             .with_context(|| format!("loading {}", path.display()))
     }
 
-    /// Loads a precompiled artifact from Kiln's own cache, if present and valid for this engine.
+    /// Loads a precompiled artifact from Kiln's own cache, if present, matching the hash recorded
+    /// when it was written, and valid for this engine.
     pub fn load_precompiled(&self, path: &Path) -> Option<Component> {
         if !path.exists() {
+            return None;
+        }
+        let recorded = std::fs::read_to_string(hash_path(path)).ok();
+        let actual = std::fs::read(path)
+            .ok()
+            .map(|bytes| cache::digest(&[&bytes]));
+        if recorded.is_none() || recorded != actual {
+            tracing::warn!(path = %path.display(), "ignoring a cached artifact whose hash does not match the one recorded");
             return None;
         }
         #[expect(
             unsafe_code,
             reason = "the file is a precompiled artifact Kiln wrote to its own cache directory"
         )]
-        // SAFETY: `path` lives in Kiln's cache directory and was written by `precompile_to` with
-        // this engine configuration; wasmtime checks the version and configuration on load.
+        // SAFETY: `path` lives in Kiln's cache directory, which no grant can reach, was written
+        // by `precompile_to` with this engine configuration, and matches the hash recorded then;
+        // wasmtime checks the version and configuration on load.
         let loaded = unsafe { Component::deserialize_file(&self.engine, path) };
         match loaded {
             Ok(component) => Some(component),
@@ -249,24 +286,36 @@ impl Compiler {
     }
 }
 
-/// From now, the module's code has [`INIT_DEADLINE`] to finish.
-fn set_init_deadline(store: &mut Store<Sandbox>) {
-    store.set_epoch_deadline((INIT_DEADLINE.as_millis() / runtime::EPOCH_TICK.as_millis()) as u64);
+/// Where the recorded hash of a cached artifact is kept.
+fn hash_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
 }
 
-fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>) -> CompileError {
+/// From now, the module's code has `timeout` to finish.
+fn set_deadline(store: &mut Store<Sandbox>, timeout: Duration) {
+    store.set_epoch_deadline((timeout.as_millis() / runtime::EPOCH_TICK.as_millis()).max(1) as u64);
+}
+
+/// The error for top-level code past its deadline.
+fn too_slow(timeout: Duration) -> CompileError {
+    CompileError::Source {
+        message: format!(
+            "the module's top-level code did not finish within {} ms (config compile_timeout_ms)",
+            timeout.as_millis()
+        ),
+        line: 0,
+        column: 0,
+    }
+}
+
+fn trap_error(error: wasmtime::Error, store: &Store<Sandbox>, timeout: Duration) -> CompileError {
     if matches!(
         error.downcast_ref::<wasmtime::Trap>(),
         Some(wasmtime::Trap::Interrupt)
     ) {
-        return CompileError::Source {
-            message: format!(
-                "the module's top-level code did not finish within {} s",
-                INIT_DEADLINE.as_secs()
-            ),
-            line: 0,
-            column: 0,
-        };
+        return too_slow(timeout);
     }
     if store.data().hit_memory_limit() {
         return CompileError::Source {

@@ -5,8 +5,9 @@
 mod snapshots;
 mod validate;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wasmtime::component::Component;
@@ -83,17 +84,64 @@ pub struct Deployer {
     compiler: Arc<Compiler>,
     registry: Arc<Registry>,
     snapshots: Arc<Snapshots>,
+    compiles: CompilePool,
+}
+
+/// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
+/// serve requests or the admin API: the API keeps answering while a big component compiles.
+struct CompilePool {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Compiles at once; more wait their turn.
+const COMPILE_THREADS: usize = 2;
+
+impl CompilePool {
+    fn new() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(COMPILE_THREADS)
+            .thread_name("kiln-compile")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `work` on the pool and waits for it.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, DeployError> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| DeployError::Engine(anyhow::anyhow!("the compile pool is shut down")))?;
+        runtime
+            .spawn(work)
+            .await
+            .map_err(|e| DeployError::Engine(anyhow::anyhow!("a compile task failed: {e}")))
+    }
+}
+
+impl Drop for CompilePool {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Deployer {
     /// A deployer over `registry`; its snapshot worker starts with the first snapshot.
-    pub fn new(compiler: Arc<Compiler>, registry: Arc<Registry>) -> Self {
+    pub fn new(compiler: Arc<Compiler>, registry: Arc<Registry>) -> anyhow::Result<Self> {
         let snapshots = Snapshots::new(compiler.clone(), registry.clone());
-        Self {
+        Ok(Self {
             compiler,
             registry,
             snapshots,
-        }
+            compiles: CompilePool::new()?,
+        })
     }
 
     /// The registry deployments go to.
@@ -113,7 +161,8 @@ impl Deployer {
 
     /// Prepares JavaScript: the cached snapshot if there is one; otherwise the source is checked
     /// and compiled to bytecode (milliseconds), and the snapshot is built after activation.
-    /// `file` names the source in error messages (`file:line:col`).
+    /// `file` names the source in error messages (`file:line:col`); the module's top-level code
+    /// has `timeout` to finish (awaits and timers included).
     pub async fn prepare_js(
         &self,
         kind: AppKind,
@@ -121,6 +170,7 @@ impl Deployer {
         file: &str,
         source: &str,
         spec: RunSpec,
+        timeout: Duration,
     ) -> Result<Prepared, DeployError> {
         let started = Instant::now();
         let key = self.compiler.key(source, kind);
@@ -144,11 +194,10 @@ impl Deployer {
                 artifact: key,
             });
         }
-        let bytecode = self.compiler.bytecode(file, source, kind).await?;
-        let base = self.compiler.base().await?;
+        let (bytecode, base) = self.bytecode(file, source, kind, timeout).await?;
         let deployment = self.deployment(
             name,
-            base,
+            &base,
             Tier::Bytecode,
             &key,
             Some(Bytes::from(bytecode)),
@@ -167,6 +216,7 @@ impl Deployer {
             source: source.to_string(),
             path,
             spec,
+            timeout,
         };
         Ok(Prepared {
             kind,
@@ -179,7 +229,7 @@ impl Deployer {
 
     /// Prepares a prebuilt component after checking what it is; compiling it to native code
     /// (once, then cached) can take seconds for a big one.
-    pub fn prepare_component(
+    pub async fn prepare_component(
         &self,
         kind: AppKind,
         name: &str,
@@ -200,9 +250,17 @@ impl Deployer {
                     bytes = wasm.len(),
                     "compiling the component to native code (cached for later starts)"
                 );
-                let component = self.compiler.precompile_to(wasm, &path).map_err(|e| {
-                    DeployError::InvalidComponent(format!("the component does not compile: {e:#}"))
-                })?;
+                let compiler = self.compiler.clone();
+                let wasm = wasm.to_vec();
+                let component = self
+                    .compiles
+                    .run(async move { compiler.precompile_to(&wasm, &path) })
+                    .await?
+                    .map_err(|e| {
+                        DeployError::InvalidComponent(format!(
+                            "the component does not compile: {e:#}"
+                        ))
+                    })?;
                 (component, Outcome::Compiled)
             }
         };
@@ -241,21 +299,42 @@ impl Deployer {
         file: &str,
         source: &str,
         spec: &RunSpec,
+        timeout: Duration,
     ) -> Result<Arc<Deployment>, DeployError> {
-        let bytecode = self
-            .compiler
-            .bytecode(file, source, AppKind::Function)
+        let (bytecode, base) = self
+            .bytecode(file, source, AppKind::Function, timeout)
             .await?;
-        let base = self.compiler.base().await?;
         let name = file.trim_end_matches(".js");
         Ok(Arc::new(self.deployment(
             name,
-            base,
+            &base,
             Tier::Bytecode,
             "run",
             Some(Bytes::from(bytecode)),
             spec,
         )?))
+    }
+
+    /// Checks and compiles JavaScript to bytecode on the compile pool; returns it with the
+    /// shared engine that runs it.
+    async fn bytecode(
+        &self,
+        file: &str,
+        source: &str,
+        kind: AppKind,
+        timeout: Duration,
+    ) -> Result<(Vec<u8>, Component), DeployError> {
+        let compiler = self.compiler.clone();
+        let (file, source) = (file.to_string(), source.to_string());
+        let compiled = self
+            .compiles
+            .run(async move {
+                let bytecode = compiler.bytecode(&file, &source, kind, timeout).await?;
+                let base = compiler.base().await?.clone();
+                Ok::<_, CompileError>((bytecode, base))
+            })
+            .await?;
+        Ok(compiled?)
     }
 
     fn deployment(

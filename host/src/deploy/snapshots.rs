@@ -27,6 +27,8 @@ pub struct SnapshotJob {
     pub path: PathBuf,
     /// How the snapshot's deployment is run.
     pub spec: RunSpec,
+    /// The deadline of the module's top-level code.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -117,7 +119,10 @@ async fn build(compiler: &Compiler, registry: &Registry, job: SnapshotJob) {
     if current.is_none_or(|d| d.version != job.version) {
         return;
     }
-    let snapshot = match compiler.snapshot(&job.file, &job.source, job.kind).await {
+    let snapshot = match compiler
+        .snapshot(&job.file, &job.source, job.kind, job.timeout)
+        .await
+    {
         Ok(snapshot) => snapshot,
         Err(error) => {
             tracing::warn!(app = %job.name, error = %error, "snapshot failed; staying on bytecode");

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Missing or invalid credentials (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// Valid credentials that do not allow this (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route or app (404).
     #[error("{0}")]
     NotFound(String),
@@ -40,6 +43,9 @@ pub enum ApiError {
     /// The name is taken (409).
     #[error("{0}")]
     Conflict(String),
+    /// The client did not send its request in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The body is too large (413).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -74,9 +80,11 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::Source { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Execution(_) | ApiError::Thrown { .. } | ApiError::Internal(_) => {
@@ -92,9 +100,11 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::Source { .. } => "ValidationError",
             ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "NotFound",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Execution(_) | ApiError::Thrown { .. } => "ExecutionError",
@@ -135,11 +145,20 @@ impl IntoResponse for ApiError {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
         let mut response = (self.status(), axum::Json(self.to_json())).into_response();
-        if matches!(self, ApiError::Unauthorized(_)) {
-            response.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+            }
+            // The rest of an oversized or too slow body is not read: the connection ends here.
+            ApiError::PayloadTooLarge(_) | ApiError::RequestTimeout(_) => {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }
@@ -219,7 +238,10 @@ impl From<SettingsError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
-        ApiError::Unauthorized(error.to_string())
+        match error {
+            AuthError::Forbidden { .. } => ApiError::Forbidden(error.to_string()),
+            _ => ApiError::Unauthorized(error.to_string()),
+        }
     }
 }
 

@@ -9,12 +9,31 @@ use serde::de::DeserializeOwned;
 use super::ApiError;
 use crate::app::App;
 
-/// Past the limit, a body is still read (and dropped) up to this much more, so that the client
-/// finishes sending and reads the 413 instead of a reset connection.
-const DRAIN_BYTES: usize = 64 << 20;
+/// Past the limit, a body is still read (and dropped) up to this much more, so that a client that
+/// sends a little too much reads the 413; beyond it the connection is closed.
+const DRAIN_BYTES: usize = 64 << 10;
 
-/// Collects a body of at most `limit` bytes; a larger one is 413 (after draining some more of it).
-pub async fn collect_limited<B>(mut body: B, limit: usize) -> Result<Bytes, ApiError>
+/// How long a client may take to send a body Kiln reads whole.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Collects a body of at most `limit` bytes (`setting` names the limit in the 413), within
+/// [`BODY_TIMEOUT`] (else 408).
+pub async fn collect_limited<B>(body: B, limit: usize, setting: &str) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    tokio::time::timeout(BODY_TIMEOUT, collect(body, limit, setting))
+        .await
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ))
+        })?
+}
+
+async fn collect<B>(mut body: B, limit: usize, setting: &str) -> Result<Bytes, ApiError>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
@@ -38,7 +57,7 @@ where
     }
     if seen > limit {
         return Err(ApiError::PayloadTooLarge(format!(
-            "the body is larger than max_upload_mb ({} MiB)",
+            "the body is larger than {setting} ({} MiB)",
             limit >> 20
         )));
     }
@@ -48,7 +67,19 @@ where
 /// An upload up to `max_upload_mb`.
 async fn upload(state: &Arc<App>, request: Request) -> Result<Bytes, ApiError> {
     let limit = state.platform()?.settings.get().max_upload_bytes();
-    collect_limited(request.into_body(), limit).await
+    if let Some(length) = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && length > limit
+    {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body is larger than max_upload_mb ({} MiB)",
+            limit >> 20
+        )));
+    }
+    collect_limited(request.into_body(), limit, "max_upload_mb").await
 }
 
 /// A JSON body (`application/json`, or no content type), parsed strictly.

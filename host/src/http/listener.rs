@@ -6,25 +6,38 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::sync::Semaphore;
+
+/// How long a client may take to send a request's head, and how long an idle keep-alive
+/// connection stays open.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound server, ready to run.
 pub struct Server {
     listeners: Vec<std::net::TcpListener>,
     addr: SocketAddr,
+    max_connections: usize,
 }
 
 impl Server {
-    /// Binds `threads` listeners to `addr` (port 0 picks one port for all of them).
-    pub fn bind(addr: SocketAddr, threads: usize) -> anyhow::Result<Self> {
+    /// Binds `threads` listeners to `addr` (port 0 picks one port for all of them), serving at
+    /// most `max_connections` connections at once.
+    pub fn bind(addr: SocketAddr, threads: usize, max_connections: usize) -> anyhow::Result<Self> {
         let first = reuseport_listener(addr).with_context(|| format!("binding {addr}"))?;
         let addr = first.local_addr()?;
         let mut listeners = vec![first];
         for _ in 1..threads.max(1) {
             listeners.push(reuseport_listener(addr).with_context(|| format!("binding {addr}"))?);
         }
-        Ok(Self { listeners, addr })
+        Ok(Self {
+            listeners,
+            addr,
+            max_connections,
+        })
     }
 
     /// The bound address.
@@ -34,9 +47,11 @@ impl Server {
 
     /// Serves `router` until the process ends: one thread and runtime per listener.
     pub fn run(self, router: axum::Router) -> anyhow::Result<()> {
+        let connections = Arc::new(Semaphore::new(self.max_connections.max(1)));
         let mut threads = Vec::new();
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let router = router.clone();
+            let connections = connections.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("kiln-http-{index}"))
@@ -44,7 +59,7 @@ impl Server {
                         let runtime = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()?;
-                        runtime.block_on(accept_loop(listener, router))
+                        runtime.block_on(accept_loop(listener, router, connections))
                     })?,
             );
         }
@@ -71,9 +86,15 @@ fn reuseport_listener(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-async fn accept_loop(listener: std::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    connections: Arc<Semaphore>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     loop {
+        // At the connection cap, new connections wait in the listen backlog.
+        let permit = connections.clone().acquire_owned().await?;
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -87,8 +108,11 @@ async fn accept_loop(listener: std::net::TcpListener, router: axum::Router) -> a
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }

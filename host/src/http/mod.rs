@@ -1,6 +1,7 @@
 //! The HTTP edge: one axum router for everything (Kiln's API, services, functions), served by one
 //! current-thread runtime per core. Only this layer knows status codes.
 
+pub mod body_limit;
 pub mod cors;
 mod error;
 pub mod extract;

@@ -84,9 +84,10 @@ async fn require_admin(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    crate::auth::verify(
+    crate::auth::authorize(
         request.headers(),
         &app.platform()?.settings.get().jwt_secret,
+        crate::auth::Scope::Admin,
     )?;
     Ok(next.run(request).await)
 }
@@ -155,7 +156,13 @@ mod tests {
     }
 
     fn token() -> String {
-        crate::auth::mint(SECRET, "test", Duration::from_secs(60)).expect("mint")
+        crate::auth::mint(
+            SECRET,
+            "test",
+            Duration::from_secs(60),
+            crate::auth::Scope::Admin,
+        )
+        .expect("mint")
     }
 
     async fn send(
@@ -215,6 +222,30 @@ mod tests {
         assert_eq!(
             (status, body["error"].clone()),
             (StatusCode::NOT_FOUND, "NotFound".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invoke_token_is_forbidden_on_the_admin_api() {
+        let (router, _data) = platform().await;
+        let invoke = crate::auth::mint(
+            SECRET,
+            "caller",
+            Duration::from_secs(60),
+            crate::auth::Scope::Invoke,
+        )
+        .expect("mint");
+        let (status, _, body) = send(
+            &router,
+            get("/admin-api/v2/services")
+                .header("authorization", format!("Bearer {invoke}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].clone()),
+            (StatusCode::FORBIDDEN, "Forbidden".into())
         );
     }
 

@@ -63,6 +63,9 @@ impl RunSpec {
     }
 }
 
+/// A place among the requests a deployment serves at once (see [`Deployment::reserve`]).
+pub struct Reservation(pub(super) tokio::sync::OwnedSemaphorePermit);
+
 /// No reused instance of this deployment has served a request yet.
 pub(super) const REUSE_UNKNOWN: u8 = 0;
 /// A reused instance has served a request correctly.
@@ -178,6 +181,12 @@ impl Deployment {
             .map_err(|_| RunError::Busy {
                 name: self.name.to_string(),
             })
+    }
+
+    /// A place among the requests this deployment serves at once, taken before its input is
+    /// read: [`RunError::Busy`] at the limit.
+    pub fn reserve(&self) -> Result<Reservation, RunError> {
+        self.admit().map(Reservation)
     }
 
     /// The error for a call past its deadline.

@@ -29,7 +29,7 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         .total_tables(max * 4)
         .max_memories_per_component(4)
         .max_tables_per_component(16)
-        .max_memory_size(config.limits.memory_bytes)
+        .max_memory_size(config.max_memory_bytes.max(config.limits.memory_bytes))
         // Sized to the engine snapshot's heap: reused slots need no page faults or madvise.
         .linear_memory_keep_resident(4 << 20)
         .table_keep_resident(64 << 10);

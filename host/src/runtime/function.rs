@@ -10,7 +10,7 @@ use wasmtime::component::ResourceAny;
 use super::bindings::Function;
 use super::bindings::exports::kiln::function::invoke::{Error as Thrown, Outcome, Step};
 use super::pool::LiveGuard;
-use super::{Deployment, RunError, Sandbox};
+use super::{Deployment, Reservation, RunError, Sandbox};
 
 fn thrown(error: Thrown) -> RunError {
     RunError::Thrown {
@@ -76,15 +76,20 @@ impl Steps {
     }
 }
 
-/// Starts a call of a function deployment with its JSON input, in a fresh instance.
-pub async fn start(deployment: Arc<Deployment>, input: String) -> Result<Started, RunError> {
+/// Starts a call of a function deployment with its JSON input, in a fresh instance, in the
+/// place `reservation` holds.
+pub async fn start(
+    deployment: Arc<Deployment>,
+    reservation: Reservation,
+    input: String,
+) -> Result<Started, RunError> {
     let Some(pre) = &deployment.function else {
         return Err(RunError::WrongKind {
             name: deployment.name.to_string(),
             what: "is not a function",
         });
     };
-    let permit = deployment.admit()?;
+    let permit = reservation.0;
     let (mut store, live) = deployment.new_store();
     let deadline = store.data().deadline;
     let instantiated =

@@ -16,7 +16,7 @@ pub mod registry;
 mod sandbox;
 mod service;
 
-pub use deployment::{Deployment, RunSpec, Tier};
+pub use deployment::{Deployment, Reservation, RunSpec, Tier};
 pub use engine::{EPOCH_TICK, engine, linker};
 pub use registry::{Access, Registry, Slot};
 pub use sandbox::{Grants, Sandbox};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -92,17 +92,26 @@ pub async fn delete(
     }))
 }
 
+/// `?keep_permissions=true` on a component upload.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ComponentQuery {
+    /// Keep the replaced app's grants (default: the new component gets none).
+    #[serde(default)]
+    pub keep_permissions: bool,
+}
+
 /// Creates or replaces an app with a prebuilt component (the raw `.wasm` body): 201 or 200.
 pub async fn put_component(
     State(app): State<Arc<App>>,
     Extension(kind): Extension<AppKind>,
     PathParam(name): PathParam<String>,
+    Query(query): Query<ComponentQuery>,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let (created, view) = app
         .platform()?
         .apps
-        .put_component(kind, &name, body.to_vec())
+        .put_component(kind, &name, body.to_vec(), query.keep_permissions)
         .await?;
     let status = if created {
         StatusCode::CREATED

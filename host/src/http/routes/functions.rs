@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 
 use crate::app::App;
-use crate::http::ApiError;
 use crate::http::extract::{PathParam, collect_limited};
+use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
 use crate::runtime::RunError;
 use crate::runtime::function::{Pulled, Started, Steps};
@@ -28,25 +28,37 @@ pub async fn call(
         .find(AppKind::Function, &name, super::deploy_deadline())
         .await?;
     if slot.as_ref().is_some_and(|s| s.jwt_check()) {
-        crate::auth::verify(request.headers(), &platform.settings.get().jwt_secret)?;
+        crate::auth::authorize(
+            request.headers(),
+            &platform.settings.get().jwt_secret,
+            crate::auth::Scope::Invoke,
+        )?;
     }
     let slot = slot.ok_or_else(|| ApiError::NotFound(format!("function '{name}' not found")))?;
     if !slot.enabled() {
         return Err(ApiError::Resource(format!("function '{name}' is disabled")));
     }
-    let body = collect_limited(
-        request.into_body(),
-        platform.settings.get().max_upload_bytes(),
-    )
-    .await?;
+    let limit = app.max_request_bytes();
+    body_limit::check_length(request.headers(), limit)?;
+    // The concurrency limit applies before any of the body is read.
+    let deployment = slot.deployment();
+    let reservation = deployment.reserve()?;
+    let body = collect_limited(request.into_body(), limit, "max_request_mb").await?;
     let input = if body.iter().all(u8::is_ascii_whitespace) {
         "{}".to_string()
     } else {
-        let value: serde_json::Value = serde_json::from_slice(&body)
+        // Checked without building it in memory, nesting bounded; the guest parses it.
+        if nesting(&body) > MAX_NESTING {
+            return Err(ApiError::Validation(format!(
+                "the body is not JSON Kiln accepts: it nests deeper than {MAX_NESTING} levels"
+            )));
+        }
+        serde_json::from_slice::<serde::de::IgnoredAny>(&body)
             .map_err(|e| ApiError::Validation(format!("the body is not JSON: {e}")))?;
-        value.to_string()
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::Validation("the body is not UTF-8".into()))?
     };
-    match crate::runtime::function::start(slot.deployment(), input).await? {
+    match crate::runtime::function::start(deployment, reservation, input).await? {
         Started::Value(json) => Ok((
             [(
                 http::header::CONTENT_TYPE,
@@ -61,6 +73,35 @@ pub async fn call(
             Ok(events(first, steps).into_response())
         }
     }
+}
+
+/// How deeply a function's JSON input may nest.
+const MAX_NESTING: usize = 128;
+
+/// The deepest nesting of arrays and objects in JSON text (strings skipped).
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The event stream: the first step, then each later one as the client reads. Dropping the
@@ -108,4 +149,14 @@ fn error_event(error: RunError) -> Event {
         body["stack"] = stack.clone().into();
     }
     Event::default().event("error").data(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(super::nesting(br#"{"a": [1, {"b": "]]]}"}]}"#), 3);
+        assert_eq!(super::nesting(br#"["\"[[["]"#), 1);
+        assert_eq!(super::nesting(b"42"), 0);
+    }
 }

@@ -2,22 +2,29 @@
 //! path below the mount and `x-forwarded-prefix`; and the app of `kiln serve --app` at `/`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{Request, State};
 use axum::response::Response;
 use http::HeaderValue;
-use http_body_util::BodyExt;
 
 use crate::app::App;
-use crate::http::ApiError;
+use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
+use crate::runtime::Slot;
 
-/// The body a guest reads: the client's, with errors in wasi-http's terms.
-fn guest_request(
-    request: Request,
-) -> http::Request<impl http_body::Body<Data = bytes::Bytes, Error = wasmtime_wasi_http::Error>> {
-    request
-        .map(|body| body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string()))))
+/// Serves `request` with the deployment of `slot`, its body bounded to `limit` bytes while it
+/// streams: a declared length over it is 413 before the guest runs, and a body that goes past
+/// it is 413 whatever the guest answered.
+async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, ApiError> {
+    body_limit::check_length(request.headers(), limit)?;
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| body_limit::Limited::new(body, limit, exceeded.clone()));
+    let result = slot.deployment().handle(request).await;
+    if exceeded.load(Ordering::Relaxed) {
+        return Err(body_limit::too_large(limit));
+    }
+    Ok(result?.map(axum::body::Body::new))
 }
 
 /// Token first (for `jwt_check` services), then unknown → 404, disabled → 503.
@@ -30,12 +37,14 @@ pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<R
         .registry
         .find(AppKind::Service, &name, super::deploy_deadline())
         .await?;
-    if slot.as_ref().is_some_and(|s| s.jwt_check()) {
-        crate::auth::verify(
+    let claims = match &slot {
+        Some(slot) if slot.jwt_check() => Some(crate::auth::authorize(
             request.headers(),
             &app.platform()?.settings.get().jwt_secret,
-        )?;
-    }
+            crate::auth::Scope::Invoke,
+        )?),
+        _ => None,
+    };
     let slot = slot.ok_or_else(|| ApiError::NotFound(format!("service '{name}' not found")))?;
     if !slot.enabled() {
         return Err(ApiError::Resource(format!("service '{name}' is disabled")));
@@ -52,11 +61,20 @@ pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<R
         .map_err(|_| ApiError::Validation("invalid service name".into()))?;
     let headers = request.headers_mut();
     headers.insert("x-forwarded-prefix", prefix);
+    // A `jwt_check` service gets the verified claims, never Kiln's token itself (it may be an
+    // admin token); other services get the request's headers as they came.
+    if let Some(claims) = claims {
+        headers.remove(http::header::AUTHORIZATION);
+        let json = serde_json::to_string(&claims).map_err(anyhow::Error::from)?;
+        headers.insert(
+            "x-kiln-claims",
+            HeaderValue::from_str(&json).map_err(anyhow::Error::from)?,
+        );
+    }
     if !headers.contains_key(http::header::HOST) {
         headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
-    let response = slot.deployment().handle(guest_request(request)).await?;
-    Ok(response.map(axum::body::Body::new))
+    serve(&slot, request, app.max_request_bytes()).await
 }
 
 /// The app of `kiln serve --app`, at `/` (every path but `/health` and `/healthz`).
@@ -77,6 +95,5 @@ pub async fn root(State(app): State<Arc<App>>, mut request: Request) -> Result<R
             .headers_mut()
             .insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
-    let response = slot.deployment().handle(guest_request(request)).await?;
-    Ok(response.map(axum::body::Body::new))
+    serve(&slot, request, app.max_request_bytes()).await
 }

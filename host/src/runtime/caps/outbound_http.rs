@@ -1,8 +1,15 @@
 //! Outgoing HTTP: only hosts on the `net` allow-list are reached; anything else is refused with
-//! `HttpRequestDenied` before a connection is made (the guest sees an error it can catch).
+//! `HttpRequestDenied` before a connection is made (the guest sees an error it can catch). After
+//! resolution, internal addresses (loopback, private, link-local, CGNAT, ...) are refused unless
+//! a grant names that IP literally, and the connection goes to the address that was checked.
+//! Connect, first-byte and between-bytes deadlines and a response-size cap bound every request.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use wasmtime_wasi_http::WasiHttpHooks;
 
@@ -40,6 +47,15 @@ pub fn net_allows(grant: &str, host: &str, port: u16) -> bool {
     host_matches && wanted_port.is_none_or(|p| p == port)
 }
 
+/// How long connecting (DNS included) may take unless the guest asks for less.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the first byte of the answer may take unless the guest asks for less.
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the answer may pause between two chunks unless the guest asks for less.
+const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response body a guest receives.
+pub const RESPONSE_CAP: u64 = 32 << 20;
+
 type SendFuture = Box<
     dyn Future<
             Output = wasmtime_wasi_http::Result<(
@@ -57,14 +73,14 @@ impl WasiHttpHooks for NetworkPolicy {
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> SendFuture {
         let uri = request.uri();
-        let host = uri.host().unwrap_or_default().to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") {
-                443
-            } else {
-                80
-            });
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let tls = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         if !self
             .allow
             .iter()
@@ -73,20 +89,284 @@ impl WasiHttpHooks for NetworkPolicy {
             tracing::warn!(uri = %uri, "outgoing request denied: no network grant for this host");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let allow = self.allow.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let target = Target { host, port, tls };
+            send(request, options.unwrap_or_default(), target, &allow).await
         })
+    }
+}
+
+/// Where a request goes.
+struct Target {
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+/// Whether `ip` is an address a guest may reach only when granted by that IP literally:
+/// loopback, private, link-local (cloud metadata included), CGNAT, multicast, broadcast,
+/// unspecified, and IPv6's equivalents (IPv4-mapped addresses are judged as IPv4).
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+/// Whether a grant names `ip` literally (`10.0.0.5`, `10.0.0.5:8080`, `[::1]:80`, `::1`).
+fn names_ip(grant: &str, ip: IpAddr) -> bool {
+    let grant = grant.trim();
+    let host = match grant.parse::<IpAddr>() {
+        Ok(literal) => return literal == ip,
+        Err(_) => grant.rsplit_once(':').map_or(grant, |(host, _)| host),
+    };
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok_and(|literal| literal == ip)
+}
+
+/// The address to connect to: the target's, resolved, with internal addresses kept only when a
+/// grant names them. The connection is made to exactly this address, so a name that resolves
+/// (or re-resolves) elsewhere later changes nothing.
+async fn address(target: &Target, allow: &[String]) -> wasmtime_wasi_http::Result<SocketAddr> {
+    use wasmtime_wasi_http::Error;
+    let addresses: Vec<SocketAddr> = match target.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, target.port)],
+        Err(_) => tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::lookup_host((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| Error::DnsTimeout)?
+        .map_err(|e| Error::DnsError {
+            rcode: Some(e.to_string()),
+            info_code: None,
+        })?
+        .collect(),
+    };
+    let reachable = addresses
+        .iter()
+        .find(|a| !is_internal(a.ip()) || allow.iter().any(|g| names_ip(g, a.ip())));
+    match reachable {
+        Some(address) => Ok(*address),
+        None => {
+            tracing::warn!(host = %target.host, ?addresses, "outgoing request denied: the host resolves only to internal addresses");
+            Err(Error::DestinationIpProhibited)
+        }
+    }
+}
+
+/// Sends a request to the checked address, with connect, first-byte and between-bytes
+/// deadlines and a cap on the response body.
+async fn send(
+    mut request: http::Request<wasmtime_wasi_http::WasiBody>,
+    options: wasmtime_wasi_http::RequestOptions,
+    target: Target,
+    allow: &[String],
+) -> wasmtime_wasi_http::Result<(
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+)> {
+    use http_body_util::BodyExt;
+    use wasmtime_wasi_http::Error;
+    let connect_timeout = options
+        .connect_timeout
+        .unwrap_or(CONNECT_TIMEOUT)
+        .min(CONNECT_TIMEOUT);
+    let first_byte = options
+        .first_byte_timeout
+        .unwrap_or(FIRST_BYTE_TIMEOUT)
+        .min(FIRST_BYTE_TIMEOUT);
+    let between_bytes = options
+        .between_bytes_timeout
+        .unwrap_or(BETWEEN_BYTES_TIMEOUT)
+        .min(BETWEEN_BYTES_TIMEOUT)
+        .max(Duration::from_millis(1));
+    let address = address(&target, allow).await?;
+    let stream = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address))
+        .await
+        .map_err(|_| Error::ConnectionTimeout)?
+        .map_err(Error::Connect)?;
+    let stream: Box<dyn Stream> = if target.tls {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = match target.host.parse::<IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::from(ip),
+            Err(_) => rustls::pki_types::ServerName::try_from(target.host.clone())
+                .map_err(|_| Error::HttpRequestUriInvalid)?,
+        };
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        Box::new(
+            tokio::time::timeout(connect_timeout, connector.connect(name, stream))
+                .await
+                .map_err(|_| Error::ConnectionTimeout)?
+                .map_err(Error::Tls)?,
+        )
+    } else {
+        Box::new(stream)
+    };
+    let (mut sender, connection) = tokio::time::timeout(
+        connect_timeout,
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)),
+    )
+    .await
+    .map_err(|_| Error::ConnectionTimeout)?
+    .map_err(Error::from)?;
+    // The request line carries only the path: the scheme and authority went into the connection.
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+    let driver = tokio::spawn(connection);
+    let response = tokio::time::timeout(first_byte, sender.send_request(request))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)?
+        .map_err(Error::from)?;
+    let response = response.map(|incoming| {
+        CappedBody {
+            incoming,
+            received: 0,
+            pause: Box::pin(tokio::time::sleep(between_bytes)),
+            between_bytes,
+        }
+        .boxed_unsync()
+    });
+    let io = async move {
+        match driver.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Error::from(error)),
+            Err(join) => Err(Error::InternalError(Some(join.to_string()))),
+        }
+    };
+    Ok((response, Box::new(io)))
+}
+
+/// What a connection runs over: TCP, or TLS over TCP.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
+/// A response body that fails past [`RESPONSE_CAP`] bytes or when it pauses too long.
+struct CappedBody {
+    incoming: hyper::body::Incoming,
+    received: u64,
+    pause: Pin<Box<tokio::time::Sleep>>,
+    between_bytes: Duration,
+}
+
+impl http_body::Body for CappedBody {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use wasmtime_wasi_http::Error;
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(Error::from(error)))),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                    if self.received > RESPONSE_CAP {
+                        return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(
+                            RESPONSE_CAP,
+                        )))));
+                    }
+                }
+                let next = tokio::time::Instant::now() + self.between_bytes;
+                self.pause.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => match self.pause.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.incoming.size_hint()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::net_allows;
+    use super::{is_internal, names_ip, net_allows};
+
+    #[test]
+    fn internal_addresses_are_recognised_and_granted_only_literally() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(
+                is_internal(internal.parse().unwrap_or_else(|_| unreachable!())),
+                "{internal}"
+            );
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "100.128.0.1", "2606:4700::1111"] {
+            assert!(
+                !is_internal(public.parse().unwrap_or_else(|_| unreachable!())),
+                "{public}"
+            );
+        }
+        let loopback = "127.0.0.1".parse().unwrap_or_else(|_| unreachable!());
+        assert!(names_ip("127.0.0.1", loopback));
+        assert!(names_ip("127.0.0.1:8080", loopback));
+        assert!(!names_ip("localhost", loopback));
+        assert!(!names_ip("*.example.com", loopback));
+        let v6 = "::1".parse().unwrap_or_else(|_| unreachable!());
+        assert!(names_ip("[::1]:80", v6));
+        assert!(names_ip("::1", v6));
+    }
 
     #[test]
     fn net_grants_match_hosts_ports_and_subdomains() {
