@@ -72,6 +72,10 @@ else
 fi
 
 echo
+echo "Fair CPU (a healthy service while a neighbour spins):"
+scripts/bench-fairness.sh "$kiln"
+
+echo
 echo "In process (cargo bench --bench runtime):"
 cargo bench -q --bench runtime 2>/dev/null | sed 's/^/  /'
 

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use kiln::compile::Compiler;
-use kiln::config::{Config, Isolation, Limits};
+use kiln::app::App;
+use kiln::config::{COMPILE_TIMEOUT, Config, Isolation, Limits};
 use kiln::deploy::Deployer;
-use kiln::registry::{Registry, Tier};
-use kiln::runtime;
+use kiln::kind::AppKind;
+use kiln::runtime::{Registry, RunSpec, Tier};
 
 const HELLO: &str = "export default { fetch() { return new Response('Hello, World!'); } };";
 
@@ -28,7 +28,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn serve_once(registry: &Registry, name: &str) -> bool {
-    let Some(deployment) = registry.get(name) else {
+    let Some(deployment) = registry.get(AppKind::Service, name) else {
         return false;
     };
     match deployment.handle(request()).await {
@@ -43,7 +43,7 @@ async fn serve_once(registry: &Registry, name: &str) -> bool {
 
 async fn wait_for_snapshot(registry: &Registry, name: &str) -> Duration {
     let started = Instant::now();
-    while registry.get(name).map(|d| d.tier) != Some(Tier::Snapshot) {
+    while registry.get(AppKind::Service, name).map(|d| d.tier) != Some(Tier::Snapshot) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     started.elapsed()
@@ -61,20 +61,25 @@ fn main() {
     runtime.block_on(async {
         let data = tempfile::tempdir().unwrap();
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_path_buf(),
-            threads: 1,
-            isolation: Isolation::Request,
-            limits: Limits::default(),
             max_instances: 100,
+            ..Config::one_shot(data.path().to_path_buf(), Duration::from_secs(30))
         };
-        let engine = runtime::engine(&config).unwrap();
-        let linker = runtime::linker(&engine).unwrap();
         let started = Instant::now();
-        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()).await.unwrap());
+        let deployer: Arc<Deployer> = App::deployer(&config).unwrap();
+        deployer.compiler().base().await.unwrap();
         println!("engine_build_ms {:.1}", started.elapsed().as_secs_f64() * 1e3);
-        let registry = Arc::new(Registry::new());
-        let deployer = Deployer::new(compiler, registry.clone());
+        let registry = deployer.registry().clone();
+        let deploy = |name: String, source: String, isolation: Isolation| {
+            let deployer = deployer.clone();
+            async move {
+                let spec = RunSpec::new(isolation, Limits::default());
+                let prepared = deployer
+                    .prepare_js(AppKind::Service, &name, "index.js", &source, spec, COMPILE_TIMEOUT)
+                    .await
+                    .unwrap();
+                deployer.activate(prepared, None);
+            }
+        };
 
         // Deploy → first successful response, for apps never seen before (no cache hit).
         let mut first_response = Vec::new();
@@ -83,7 +88,7 @@ fn main() {
             let name = format!("deploy-{i}");
             let source = format!("const n = {i}; export default {{ fetch() {{ return new Response('app ' + n + ' {}'); }} }};", started.elapsed().as_nanos());
             let t0 = Instant::now();
-            deployer.deploy_js(&name, "index.js", &source, Isolation::Request, Limits::default()).await.unwrap();
+            deploy(name.clone(), source, Isolation::Request).await;
             while !serve_once(&registry, &name).await {}
             first_response.push(t0.elapsed());
             snapshot_ready.push(t0.elapsed() + wait_for_snapshot(&registry, &name).await);
@@ -95,7 +100,7 @@ fn main() {
 
         for (label, isolation) in [("request", Isolation::Request), ("reuse", Isolation::Reuse)] {
             let name = format!("hello-{label}");
-            deployer.deploy_js(&name, "index.js", HELLO, isolation, Limits::default()).await.unwrap();
+            deploy(name.clone(), HELLO.to_string(), isolation).await;
             wait_for_snapshot(&registry, &name).await;
             for _ in 0..1000 {
                 assert!(serve_once(&registry, &name).await);

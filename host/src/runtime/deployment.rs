@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime::Store;
@@ -167,7 +166,7 @@ impl Deployment {
             capabilities: self.capabilities.clone(),
         };
         let mut store = Store::new(&self.engine, Sandbox::new(&grants));
-        store.data_mut().deadline = Instant::now() + self.limits.timeout;
+        store.data_mut().start_request(self.limits.timeout);
         caps::limits::prepare(&mut store);
         crate::metrics::instantiation();
         (store, LiveGuard::new(self.live.clone()))

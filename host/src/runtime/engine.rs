@@ -12,7 +12,7 @@ use super::code_cache::DiskCacheStore;
 use crate::config::Config;
 
 /// How often the epoch advances; deadlines are checked at this granularity.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Builds the engine: pooling allocator, epoch interruption, wasmtime's module cache and
 /// Cranelift's incremental cache under the config's cache directory.

@@ -58,6 +58,7 @@ impl Steps {
         if self.finished {
             return Ok(Pulled::Done(None));
         }
+        let _running = super::caps::limits::Running::start();
         let invoke = self.call.bindings.kiln_function_invoke().generator();
         let step = tokio::time::timeout_at(
             self.call.deadline.into(),
@@ -90,6 +91,7 @@ pub async fn start(
         });
     };
     let permit = reservation.0;
+    let _running = super::caps::limits::Running::start();
     let (mut store, live) = deployment.new_store();
     let deadline = store.data().deadline;
     let instantiated =

@@ -23,6 +23,8 @@ pub struct Sandbox {
     memory: MemoryLimiter,
     /// When the current request must be done.
     pub deadline: Instant,
+    /// Epoch ticks the current request has run through (see `caps::limits`).
+    pub slices: u32,
 }
 
 /// What an instance is given when it is created.
@@ -55,7 +57,14 @@ impl Sandbox {
             network: NetworkPolicy::new(caps.net.clone()),
             memory: MemoryLimiter::new(grants.memory_bytes),
             deadline: Instant::now() + Duration::from_secs(3600),
+            slices: 0,
         }
+    }
+
+    /// Starts a request: it must be done within `timeout`, and it starts with a fresh CPU share.
+    pub fn start_request(&mut self, timeout: Duration) {
+        self.deadline = Instant::now() + timeout;
+        self.slices = 0;
     }
 
     /// The resource limiter for `Store::limiter`.

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -141,7 +140,7 @@ impl Deployment {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        instance.store.data_mut().deadline = Instant::now() + self.limits.timeout;
+        instance.store.data_mut().start_request(self.limits.timeout);
         instance.store.set_epoch_deadline(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let responded = Arc::new(AtomicBool::new(false));
@@ -160,6 +159,7 @@ impl Deployment {
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let deployment = self.clone();
         let task = tokio::spawn(async move {
+            let _running = super::caps::limits::Running::start();
             let deadline = instance.store.data().deadline;
             let call = instance.proxy.wasi_http_incoming_handler().call_handle(
                 &mut instance.store,
