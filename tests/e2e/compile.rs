@@ -19,7 +19,7 @@ export default { fetch(request) { return Response.json({ greeting, path: new URL
     let out_dir = work.path().join("prebuilt");
     std::fs::create_dir(&out_dir).unwrap();
     succeed(
-        &mut Command::new(kiln_bin())
+        Command::new(kiln_bin())
             .args(["compile"])
             .arg(&source)
             .arg("-o")

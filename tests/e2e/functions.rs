@@ -406,7 +406,7 @@ fn kiln_run_prints_each_yield_as_it_comes_then_the_return_value() {
     )
     .unwrap();
     let output = succeed(
-        &mut Command::new(kiln_bin())
+        Command::new(kiln_bin())
             .arg("run")
             .arg(&file)
             .args(["--input", r#"{"name": "Bo"}"#])

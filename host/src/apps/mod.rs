@@ -53,12 +53,15 @@ pub enum AppsError {
     Store(#[from] StoreError),
 }
 
+/// One lock per app, so that changes to the same app run one at a time.
+type AppLocks = Mutex<HashMap<(AppKind, String), Arc<tokio::sync::Mutex<()>>>>;
+
 /// Apps: stored, deployed, changed through the admin API.
 pub struct Apps {
     store: Arc<dyn Store>,
     settings: Arc<LiveSettings>,
     deployer: Arc<Deployer>,
-    locks: Mutex<HashMap<(AppKind, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: AppLocks,
     /// Kiln's data dir, canonical: no grant may reach it.
     data_dir: PathBuf,
     /// The largest `limits.memory_mb`.
