@@ -52,10 +52,7 @@ impl App {
         let engine = runtime::engine(config)?;
         let linker = runtime::linker(&engine)?;
         let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
-        Ok(Arc::new(Deployer::new(
-            compiler,
-            Arc::new(Registry::new()),
-        )?))
+        Deployer::new(compiler, Arc::new(Registry::new()), config.tiering)
     }
 
     /// A server for one app folder (`kiln serve --app`), named `root_app`.
@@ -136,17 +133,8 @@ impl App {
             })
     }
 
-    /// Drops idle instances every second, for as long as the process runs.
-    pub fn start_sweeper(self: &Arc<Self>) -> anyhow::Result<()> {
-        let registry = self.registry.clone();
-        std::thread::Builder::new()
-            .name("kiln-sweeper".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                    registry.sweep();
-                }
-            })?;
-        Ok(())
+    /// Starts unloading, promoting, demoting and collecting in the background.
+    pub fn start_tiering(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.deployer.start_tiering()
     }
 }

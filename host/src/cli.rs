@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::app::App;
 use crate::app_dir::AppDir;
 use crate::compile::CompileError;
-use crate::config::{Config, Isolation, Limits};
+use crate::config::{Config, Isolation, Limits, Tiering};
 use crate::deploy::DeployError;
 use crate::http::Server;
 use crate::kind::AppKind;
@@ -129,6 +129,19 @@ struct ServeArgs {
     /// Serving threads (default: one per core).
     #[arg(long, env = "KILN_THREADS")]
     threads: Option<usize>,
+    /// Requests per second (over 5 s) that give a JavaScript app its own snapshot; 0 builds
+    /// every snapshot at deploy [default: 10; 0 with --app].
+    #[arg(long, env = "KILN_PROMOTE_RPS")]
+    promote_rps: Option<u32>,
+    /// An app unused this long leaves memory (idle instances and its own code), in milliseconds.
+    #[arg(long, env = "KILN_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
+    idle_timeout_ms: u64,
+    /// A snapshot unused this long goes back to the shared engine, in milliseconds.
+    #[arg(long, env = "KILN_DEMOTE_AFTER_MS", default_value_t = 300_000)]
+    demote_after_ms: u64,
+    /// Idle instances kept across every app; past it the longest-idle are dropped.
+    #[arg(long, env = "KILN_MAX_IDLE_INSTANCES", default_value_t = 128)]
+    max_idle_instances: usize,
 }
 
 impl ServeArgs {
@@ -146,11 +159,18 @@ impl ServeArgs {
                 memory_bytes: self.memory_mb << 20,
                 timeout: Duration::from_millis(self.timeout_ms),
                 max_requests_per_instance: self.max_requests_per_instance,
-                ..Limits::default()
             },
             max_instances: 1000,
             max_memory_bytes: self.max_memory_mb.max(self.memory_mb) << 20,
             max_connections: self.max_connections.max(1),
+            tiering: Tiering {
+                promote_rps: self
+                    .promote_rps
+                    .unwrap_or(if self.app.is_some() { 0 } else { 10 }),
+                idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
+                demote_after: Duration::from_millis(self.demote_after_ms.max(1)),
+                max_idle_instances: self.max_idle_instances,
+            },
         })
     }
 }
@@ -259,7 +279,7 @@ fn serve_app(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
                 }
             }
         })?;
-    app.start_sweeper()?;
+    app.start_tiering()?;
     server.run(crate::http::router(app))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -288,7 +308,7 @@ fn serve_platform(mut config: Config, listen_given: bool) -> anyhow::Result<Exit
             .name("kiln-restore".into())
             .spawn(move || block_on(apps.restore_all()))?;
     }
-    app.start_sweeper()?;
+    app.start_tiering()?;
     server.run(crate::http::router(app))?;
     drop(control);
     Ok(ExitCode::SUCCESS)

@@ -25,8 +25,6 @@ pub struct Limits {
     pub timeout: Duration,
     /// Requests an instance serves before it is retired (`reuse` mode).
     pub max_requests_per_instance: u32,
-    /// Idle instances are dropped after this long (`reuse` mode).
-    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -35,7 +33,38 @@ impl Default for Limits {
             memory_bytes: 128 << 20,
             timeout: Duration::from_secs(30),
             max_requests_per_instance: 10_000,
-            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How apps move between tiers and out of memory, so that a node's cost follows the apps in use
+/// rather than the apps deployed.
+#[derive(Debug, Clone, Copy)]
+pub struct Tiering {
+    /// Requests per second, averaged over [`Tiering::WINDOW`], that promote a JavaScript app from
+    /// the shared engine (bytecode) to its own snapshot; 0 builds every snapshot at deploy.
+    pub promote_rps: u32,
+    /// Idle instances of an app, and its own code, are dropped after this long unused (mapped
+    /// again from the on-disk cache on the next request).
+    pub idle_timeout: Duration,
+    /// A snapshot unused this long goes back to bytecode; its artifact is then collected.
+    pub demote_after: Duration,
+    /// Idle instances kept across every app; past it the longest-idle ones are dropped.
+    pub max_idle_instances: usize,
+}
+
+impl Tiering {
+    /// The window over which request rates are measured.
+    pub const WINDOW: Duration = Duration::from_secs(5);
+}
+
+impl Default for Tiering {
+    fn default() -> Self {
+        Self {
+            promote_rps: 10,
+            idle_timeout: Duration::from_secs(30),
+            demote_after: Duration::from_secs(300),
+            max_idle_instances: 128,
         }
     }
 }
@@ -59,6 +88,8 @@ pub struct Config {
     pub max_memory_bytes: usize,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Promotion, demotion and unloading.
+    pub tiering: Tiering,
 }
 
 /// The largest request body a service or function receives with `--app` (platform mode: config
@@ -85,6 +116,7 @@ impl Config {
             max_instances: 8,
             max_memory_bytes: 512 << 20,
             max_connections: 64,
+            tiering: Tiering::default(),
         }
     }
 

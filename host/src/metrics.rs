@@ -70,6 +70,11 @@ static CACHE_MISSES: AtomicU64 = ZERO;
 static REUSE_REFUSED: AtomicU64 = ZERO;
 static SNAPSHOTS: AtomicU64 = ZERO;
 static ENGINE_BUILDS: AtomicU64 = ZERO;
+static DEMOTIONS: AtomicU64 = ZERO;
+static UNLOADS: AtomicU64 = ZERO;
+static CODE_LOADS: AtomicU64 = ZERO;
+static COLLECTED: AtomicU64 = ZERO;
+static COLLECTED_BYTES: AtomicU64 = ZERO;
 
 /// Records one answered request.
 pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
@@ -113,13 +118,35 @@ pub fn snapshot_swapped() {
     SNAPSHOTS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Records a snapshot sent back to the shared engine because it went cold.
+pub fn demoted() {
+    DEMOTIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records an idle app whose code left memory.
+pub fn unloaded() {
+    UNLOADS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records an app's code mapped again from the cache after it was unloaded (or first mapped).
+pub fn code_loaded() {
+    CODE_LOADS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records an unused artifact removed from the cache.
+pub fn collected(bytes: u64) {
+    COLLECTED.fetch_add(1, Ordering::Relaxed);
+    COLLECTED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+}
+
 /// Records a compiled-artifact cache lookup.
 pub fn cache(hit: bool) {
     if hit { &CACHE_HITS } else { &CACHE_MISSES }.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The Prometheus text exposition of everything, with `instances_active` given by the caller.
-pub fn render(instances_active: usize) -> String {
+/// The Prometheus text exposition of everything, with the node's occupancy given by the caller.
+pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
+    let instances_active = occupancy.instances_busy + occupancy.instances_idle;
     let mut out = String::new();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     out.push_str("# HELP kiln_requests_total Requests answered, by route kind and status class.\n# TYPE kiln_requests_total counter\n");
@@ -181,13 +208,40 @@ pub fn render(instances_active: usize) -> String {
          # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
          # HELP kiln_engine_builds_total Builds of the shared JS engine (cached afterwards).\n# TYPE kiln_engine_builds_total counter\nkiln_engine_builds_total {}\n\
          # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
-         # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n",
+         # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n\
+         # HELP kiln_demotions_total Snapshots sent back to the shared engine after going cold.\n# TYPE kiln_demotions_total counter\nkiln_demotions_total {}\n\
+         # HELP kiln_unloads_total Idle apps whose code left memory.\n# TYPE kiln_unloads_total counter\nkiln_unloads_total {}\n\
+         # HELP kiln_code_loads_total Apps' own code mapped from the cache (first use, or again after unloading).\n# TYPE kiln_code_loads_total counter\nkiln_code_loads_total {}\n\
+         # HELP kiln_artifacts_collected_total Unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_total counter\nkiln_artifacts_collected_total {}\n\
+         # HELP kiln_artifacts_collected_bytes_total Bytes of unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_bytes_total counter\nkiln_artifacts_collected_bytes_total {}\n",
         get(&INSTANTIATIONS),
         get(&CACHE_HITS),
         get(&CACHE_MISSES),
         get(&ENGINE_BUILDS),
         get(&SNAPSHOTS),
         get(&REUSE_REFUSED),
+        get(&DEMOTIONS),
+        get(&UNLOADS),
+        get(&CODE_LOADS),
+        get(&COLLECTED),
+        get(&COLLECTED_BYTES),
+    );
+    let o = occupancy;
+    let _ = write!(
+        out,
+        "# HELP kiln_apps_deployed Services and functions deployed.\n# TYPE kiln_apps_deployed gauge\nkiln_apps_deployed {}\n\
+         # HELP kiln_apps_loaded Deployed apps with their own code or an instance in memory.\n# TYPE kiln_apps_loaded gauge\nkiln_apps_loaded {}\n\
+         # HELP kiln_apps_by_tier Deployed apps by what serves them.\n# TYPE kiln_apps_by_tier gauge\nkiln_apps_by_tier{{tier=\"bytecode\"}} {}\nkiln_apps_by_tier{{tier=\"snapshot\"}} {}\nkiln_apps_by_tier{{tier=\"component\"}} {}\n\
+         # HELP kiln_instances Instances alive, by state.\n# TYPE kiln_instances gauge\nkiln_instances{{state=\"busy\"}} {}\nkiln_instances{{state=\"idle\"}} {}\n\
+         # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n",
+        o.apps_deployed,
+        o.apps_loaded,
+        o.apps_bytecode,
+        o.apps_snapshot,
+        o.apps_component,
+        o.instances_busy,
+        o.instances_idle,
+        o.artifact_bytes,
     );
     out
 }

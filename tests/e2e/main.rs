@@ -8,6 +8,7 @@ mod apps;
 mod cache;
 mod compile;
 mod components;
+mod density;
 mod functions;
 mod limits;
 mod platform;

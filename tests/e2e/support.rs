@@ -140,10 +140,16 @@ impl Kiln {
         log
     }
 
-    /// `kiln serve` in platform mode on a data dir, with `KILN_JWT_SECRET` set to [`SECRET`].
+    /// `kiln serve` in platform mode on a data dir, with `KILN_JWT_SECRET` set to [`SECRET`];
+    /// JavaScript gets its snapshot at deploy (`--promote-rps 0`), as the tests of snapshots
+    /// expect. The tests of tiering start their own.
     pub fn platform(data: &Path) -> Kiln {
-        Self::start(data, &[], &[("KILN_JWT_SECRET", SECRET)])
-            .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
+        Self::start(
+            data,
+            &["--promote-rps", "0"],
+            &[("KILN_JWT_SECRET", SECRET)],
+        )
+        .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"))
     }
 
     /// `kiln serve --listen 127.0.0.1:0 --data-dir DATA ARGS...` with extra environment.
@@ -251,6 +257,19 @@ impl Kiln {
             assert!(
                 Instant::now() < deadline,
                 "{name} never reached {at_least}: {}",
+                self.metric(name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `/metrics` shows `name` (labels included) at `value` exactly.
+    pub fn wait_for_metric_eq(&self, name: &str, value: f64) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.metric(name) != value {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never came to {value}: {}",
                 self.metric(name)
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -539,6 +539,7 @@ impl Apps {
             });
         }
         self.deployer.registry().remove(kind, name);
+        self.deployer.collect_soon();
         Ok(())
     }
 

@@ -62,7 +62,7 @@ fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
 /// Compiles JavaScript apps and keeps the shared engine used by the bytecode tier.
 pub struct Compiler {
     engine: Engine,
-    linker: Linker<Sandbox>,
+    linker: Arc<Linker<Sandbox>>,
     cache_dir: PathBuf,
     /// The engine's configuration and wasmtime's version, part of every cache key.
     fingerprint: String,
@@ -79,12 +79,17 @@ impl Compiler {
         let engine_id = cache::digest(&[JS_ENGINE, fingerprint.as_bytes()]);
         Self {
             engine,
-            linker,
+            linker: Arc::new(linker),
             cache_dir: cache_dir.to_path_buf(),
             fingerprint,
             engine_id,
             base: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Where compiled artifacts are cached.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
     }
 
     /// The wasmtime engine.
@@ -93,7 +98,7 @@ impl Compiler {
     }
 
     /// The linker every deployment is instantiated with.
-    pub fn linker(&self) -> &Linker<Sandbox> {
+    pub fn linker(&self) -> &Arc<Linker<Sandbox>> {
         &self.linker
     }
 
@@ -232,11 +237,10 @@ impl Compiler {
     }
 
     /// Precompiles a component for this engine and caches it at `path`, with its sha256 beside
-    /// it (`path.sha256`), checked before the native code is ever loaded.
+    /// it, checked before the native code is ever loaded.
     pub fn precompile_to(&self, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
         let cwasm = self.engine.precompile_component(wasm).map_err(wasm_err)?;
-        crate::fsutil::write_atomic(path, &cwasm)?;
-        crate::fsutil::write_atomic(&hash_path(path), cache::digest(&[&cwasm]).as_bytes())?;
+        runtime::artifact::write(path, &cwasm)?;
         self.load_precompiled(path)
             .with_context(|| format!("loading {}", path.display()))
     }
@@ -244,32 +248,7 @@ impl Compiler {
     /// Loads a precompiled artifact from Kiln's own cache, if present, matching the hash recorded
     /// when it was written, and valid for this engine.
     pub fn load_precompiled(&self, path: &Path) -> Option<Component> {
-        if !path.exists() {
-            return None;
-        }
-        let recorded = std::fs::read_to_string(hash_path(path)).ok();
-        let actual = std::fs::read(path)
-            .ok()
-            .map(|bytes| cache::digest(&[&bytes]));
-        if recorded.is_none() || recorded != actual {
-            tracing::warn!(path = %path.display(), "ignoring a cached artifact whose hash does not match the one recorded");
-            return None;
-        }
-        #[expect(
-            unsafe_code,
-            reason = "the file is a precompiled artifact Kiln wrote to its own cache directory"
-        )]
-        // SAFETY: `path` lives in Kiln's cache directory, which no grant can reach, was written
-        // by `precompile_to` with this engine configuration, and matches the hash recorded then;
-        // wasmtime checks the version and configuration on load.
-        let loaded = unsafe { Component::deserialize_file(&self.engine, path) };
-        match loaded {
-            Ok(component) => Some(component),
-            Err(error) => {
-                tracing::warn!(path = %path.display(), error = %error, "ignoring an unusable cached artifact");
-                None
-            }
-        }
+        runtime::artifact::load(&self.engine, path)
     }
 
     fn store(&self, name: &str) -> Store<Sandbox> {
@@ -284,13 +263,6 @@ impl Compiler {
         store.set_epoch_deadline(u64::MAX / 2);
         store
     }
-}
-
-/// Where the recorded hash of a cached artifact is kept.
-fn hash_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".sha256");
-    PathBuf::from(name)
 }
 
 /// From now, the module's code has `timeout` to finish.

@@ -3,21 +3,27 @@
 //! content-addressed cache.
 
 mod snapshots;
+mod tiering;
 mod validate;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wasmtime::component::Component;
 
 pub use snapshots::Snapshots;
+pub use tiering::Occupancy;
 pub use validate::validate_component;
 
 use crate::compile::{CompileError, Compiler};
+use crate::config::Tiering;
 use crate::kind::AppKind;
-use crate::runtime::{Access, Deployment, Registry, RunSpec, Tier};
+use crate::runtime::{
+    Access, CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, Tier,
+    artifact,
+};
 use snapshots::SnapshotJob;
 
 /// Why an upload cannot be deployed.
@@ -72,7 +78,8 @@ pub enum Outcome {
 pub struct Prepared {
     kind: AppKind,
     deployment: Deployment,
-    snapshot: Option<SnapshotJob>,
+    /// Holds off artifact garbage collection until the version is served.
+    _collecting: tokio::sync::OwnedRwLockReadGuard<()>,
     /// Whether it came from the cache.
     pub outcome: Outcome,
     /// The artifact's cache key.
@@ -85,6 +92,14 @@ pub struct Deployer {
     registry: Arc<Registry>,
     snapshots: Arc<Snapshots>,
     compiles: CompilePool,
+    tiering: Tiering,
+    /// The shared JS engine, linked once for every app served as bytecode.
+    base: tokio::sync::OnceCell<Arc<Linked>>,
+    /// Taken (read) while an artifact is between its cache lookup and being served, and (write)
+    /// while unused artifacts are removed.
+    collecting: Arc<tokio::sync::RwLock<()>>,
+    /// Set when an app is removed: the next tiering tick collects garbage.
+    collect_soon: std::sync::atomic::AtomicBool,
 }
 
 /// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
@@ -134,14 +149,29 @@ impl Drop for CompilePool {
 
 impl Deployer {
     /// A deployer over `registry`; its snapshot worker starts with the first snapshot.
-    pub fn new(compiler: Arc<Compiler>, registry: Arc<Registry>) -> anyhow::Result<Self> {
-        let snapshots = Snapshots::new(compiler.clone(), registry.clone());
-        Ok(Self {
+    pub fn new(
+        compiler: Arc<Compiler>,
+        registry: Arc<Registry>,
+        tiering: Tiering,
+    ) -> anyhow::Result<Arc<Self>> {
+        let collecting = Arc::new(tokio::sync::RwLock::new(()));
+        let snapshots = Snapshots::new(compiler.clone(), registry.clone(), collecting.clone());
+        crate::runtime::pool::set_max_idle(tiering.max_idle_instances);
+        Ok(Arc::new(Self {
             compiler,
             registry,
             snapshots,
             compiles: CompilePool::new()?,
-        })
+            tiering,
+            base: tokio::sync::OnceCell::new(),
+            collecting,
+            collect_soon: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// How apps move between tiers and out of memory.
+    pub fn tiering(&self) -> &Tiering {
+        &self.tiering
     }
 
     /// The registry deployments go to.
@@ -172,14 +202,29 @@ impl Deployer {
         spec: RunSpec,
         timeout: Duration,
     ) -> Result<Prepared, DeployError> {
+        let collecting = self.collecting.clone().read_owned().await;
         let started = Instant::now();
         let key = self.compiler.key(source, kind);
         let path = self.compiler.snapshot_path(&key);
-        let cached = self.compiler.load_precompiled(&path);
-        crate::metrics::cache(cached.is_some());
-        if let Some(component) = cached {
+        let js = Arc::new(JsSource {
+            kind,
+            file: file.to_string(),
+            source: source.to_string(),
+            key: key.clone(),
+            snapshot_path: path.clone(),
+            timeout,
+        });
+        let cached = artifact::verify(&path);
+        crate::metrics::cache(cached);
+        if cached {
+            let code = Code::Cached(CachedCode::new(
+                path,
+                self.compiler.engine(),
+                self.compiler.linker(),
+                None,
+            ));
             let deployment =
-                self.deployment(name, &component, Tier::Snapshot, &key, None, &spec)?;
+                self.deployment(name, code, Tier::Snapshot, &key, None, Some(js), &spec);
             tracing::info!(
                 app = name,
                 key = &key[..16],
@@ -189,7 +234,7 @@ impl Deployer {
             return Ok(Prepared {
                 kind,
                 deployment,
-                snapshot: None,
+                _collecting: collecting,
                 outcome: Outcome::CacheHit,
                 artifact: key,
             });
@@ -197,31 +242,22 @@ impl Deployer {
         let (bytecode, base) = self.bytecode(file, source, kind, timeout).await?;
         let deployment = self.deployment(
             name,
-            &base,
+            Code::Shared(base),
             Tier::Bytecode,
             &key,
             Some(Bytes::from(bytecode)),
+            Some(js),
             &spec,
-        )?;
+        );
         tracing::info!(
             app = name,
             elapsed_us = started.elapsed().as_micros() as u64,
             "compiled to bytecode: serving"
         );
-        let snapshot = SnapshotJob {
-            kind,
-            name: name.to_string(),
-            version: deployment.version,
-            file: file.to_string(),
-            source: source.to_string(),
-            path,
-            spec,
-            timeout,
-        };
         Ok(Prepared {
             kind,
             deployment,
-            snapshot: Some(snapshot),
+            _collecting: collecting,
             outcome: Outcome::Compiled,
             artifact: key,
         })
@@ -237,34 +273,49 @@ impl Deployer {
         spec: RunSpec,
     ) -> Result<Prepared, DeployError> {
         validate_component(wasm, kind)?;
+        let collecting = self.collecting.clone().read_owned().await;
         let key = self.compiler.component_key(wasm);
         let path = self.compiler.snapshot_path(&key);
-        let cached = self.compiler.load_precompiled(&path);
-        crate::metrics::cache(cached.is_some());
+        let cached = artifact::verify(&path);
+        crate::metrics::cache(cached);
         let started = Instant::now();
-        let (component, outcome) = match cached {
-            Some(component) => (component, Outcome::CacheHit),
-            None => {
-                tracing::info!(
-                    app = name,
-                    bytes = wasm.len(),
-                    "compiling the component to native code (cached for later starts)"
-                );
-                let compiler = self.compiler.clone();
-                let wasm = wasm.to_vec();
-                let component = self
-                    .compiles
-                    .run(async move { compiler.precompile_to(&wasm, &path) })
-                    .await?
-                    .map_err(|e| {
-                        DeployError::InvalidComponent(format!(
-                            "the component does not compile: {e:#}"
-                        ))
-                    })?;
-                (component, Outcome::Compiled)
-            }
+        let (linked, outcome) = if cached {
+            (None, Outcome::CacheHit)
+        } else {
+            tracing::info!(
+                app = name,
+                bytes = wasm.len(),
+                "compiling the component to native code (cached for later starts)"
+            );
+            let compiler = self.compiler.clone();
+            let wasm = wasm.to_vec();
+            let target = path.clone();
+            let component = self
+                .compiles
+                .run(async move { compiler.precompile_to(&wasm, &target) })
+                .await?
+                .map_err(|e| {
+                    DeployError::InvalidComponent(format!("the component does not compile: {e:#}"))
+                })?;
+            let linked = Linked::new(&component, self.compiler.linker()).map_err(|e| {
+                DeployError::InvalidComponent(format!("the component cannot be served: {e:#}"))
+            })?;
+            (Some(linked), Outcome::Compiled)
         };
-        let deployment = self.deployment(name, &component, Tier::Component, &key, None, &spec)?;
+        let code = Code::Cached(CachedCode::new(
+            path,
+            self.compiler.engine(),
+            self.compiler.linker(),
+            linked,
+        ));
+        let deployment = self.deployment(name, code, Tier::Component, &key, None, None, &spec);
+        if outcome == Outcome::CacheHit {
+            // Linking checks the component against Kiln's imports: a damaged or foreign
+            // artifact fails here, not on its first request.
+            deployment.linked().await.map_err(|e| {
+                DeployError::InvalidComponent(format!("the component cannot be served: {e}"))
+            })?;
+        }
         tracing::info!(
             app = name,
             key = &key[..16],
@@ -275,21 +326,49 @@ impl Deployer {
         Ok(Prepared {
             kind,
             deployment,
-            snapshot: None,
+            _collecting: collecting,
             outcome,
             artifact: key,
         })
     }
 
     /// Makes a prepared version the one served under its name (requests in flight finish on the
-    /// previous one; `access`, when given, applies first), and queues its snapshot if it is
-    /// JavaScript served as bytecode.
+    /// previous one; `access`, when given, applies first). JavaScript served as bytecode gets its
+    /// snapshot at once when promotion is immediate (`promote_rps` 0), else when it is hot.
     pub fn activate(&self, prepared: Prepared, access: Option<Access>) {
-        self.registry
-            .deploy(prepared.kind, prepared.deployment, access);
-        if let Some(job) = prepared.snapshot {
-            self.snapshots.submit(job);
+        let Prepared {
+            kind,
+            deployment,
+            _collecting,
+            ..
+        } = prepared;
+        let name = deployment.name.clone();
+        let immediate = self.tiering.promote_rps == 0 && deployment.tier == Tier::Bytecode;
+        self.registry.deploy(kind, deployment, access);
+        drop(_collecting);
+        if immediate && let Some(current) = self.registry.get(kind, &name) {
+            self.promote(kind, &current);
         }
+    }
+
+    /// Queues the snapshot of a JavaScript version served as bytecode (once per version).
+    pub fn promote(&self, kind: AppKind, deployment: &Deployment) -> bool {
+        let Some(js) = &deployment.js else {
+            return false;
+        };
+        if deployment.tier != Tier::Bytecode
+            || deployment.promotion_asked.swap(true, Ordering::Relaxed)
+        {
+            return false;
+        }
+        self.snapshots.submit(SnapshotJob {
+            kind,
+            name: deployment.name.to_string(),
+            version: deployment.version,
+            js: js.clone(),
+            spec: deployment.spec.clone(),
+        });
+        true
     }
 
     /// A function deployment of `source` on the shared engine, not registered: for running a
@@ -307,12 +386,13 @@ impl Deployer {
         let name = file.trim_end_matches(".js");
         Ok(Arc::new(self.deployment(
             name,
-            &base,
+            Code::Shared(base),
             Tier::Bytecode,
             "run",
             Some(Bytes::from(bytecode)),
+            None,
             spec,
-        )?))
+        )))
     }
 
     /// Checks and compiles JavaScript to bytecode on the compile pool; returns it with the
@@ -323,41 +403,61 @@ impl Deployer {
         source: &str,
         kind: AppKind,
         timeout: Duration,
-    ) -> Result<(Vec<u8>, Component), DeployError> {
+    ) -> Result<(Vec<u8>, Arc<Linked>), DeployError> {
         let compiler = self.compiler.clone();
         let (file, source) = (file.to_string(), source.to_string());
-        let compiled = self
+        let bytecode = self
             .compiles
-            .run(async move {
-                let bytecode = compiler.bytecode(&file, &source, kind, timeout).await?;
-                let base = compiler.base().await?.clone();
-                Ok::<_, CompileError>((bytecode, base))
-            })
-            .await?;
-        Ok(compiled?)
+            .run(async move { compiler.bytecode(&file, &source, kind, timeout).await })
+            .await??;
+        Ok((bytecode, self.base().await?))
     }
 
+    /// The shared JS engine, built or loaded on first use and linked once.
+    async fn base(&self) -> Result<Arc<Linked>, DeployError> {
+        let compiler = self.compiler.clone();
+        self.base
+            .get_or_try_init(|| async {
+                let linked = self
+                    .compiles
+                    .run(async move {
+                        let base = compiler.base().await?;
+                        Linked::new(base, compiler.linker()).map_err(CompileError::Engine)
+                    })
+                    .await??;
+                Ok::<_, DeployError>(Arc::new(linked))
+            })
+            .await
+            .cloned()
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of a deployment, named"
+    )]
     fn deployment(
         &self,
         name: &str,
-        component: &Component,
+        code: Code,
         tier: Tier,
         artifact: &str,
         stdin: Option<Bytes>,
+        js: Option<Arc<JsSource>>,
         spec: &RunSpec,
-    ) -> Result<Deployment, DeployError> {
-        Deployment::new(
-            name,
-            component,
-            self.compiler.linker(),
+    ) -> Deployment {
+        let parts = Parts {
+            name: name.to_string(),
+            code,
             tier,
-            artifact,
+            artifact: artifact.to_string(),
             stdin,
+            js,
+        };
+        Deployment::new(
+            parts,
+            self.compiler.engine(),
             spec,
             self.registry.live_counter(),
         )
-        .map_err(|e| {
-            DeployError::InvalidComponent(format!("the component cannot be served: {e:#}"))
-        })
     }
 }

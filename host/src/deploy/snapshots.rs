@@ -3,13 +3,14 @@
 //! built for is still the one served.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::compile::Compiler;
 use crate::kind::AppKind;
-use crate::runtime::{Deployment, Registry, RunSpec, Tier};
+use crate::runtime::{
+    CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, Tier, artifact,
+};
 
 /// A snapshot to build for a version served as bytecode.
 pub struct SnapshotJob {
@@ -19,16 +20,10 @@ pub struct SnapshotJob {
     pub name: String,
     /// The version served as bytecode now; the snapshot replaces only that one.
     pub version: u64,
-    /// The file name shown in errors.
-    pub file: String,
-    /// The source.
-    pub source: String,
-    /// Where the precompiled snapshot is cached.
-    pub path: PathBuf,
+    /// Its source.
+    pub js: Arc<JsSource>,
     /// How the snapshot's deployment is run.
     pub spec: RunSpec,
-    /// The deadline of the module's top-level code.
-    pub timeout: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -44,17 +39,25 @@ pub struct Snapshots {
     wake: Condvar,
     compiler: Arc<Compiler>,
     registry: Arc<Registry>,
+    collecting: Arc<tokio::sync::RwLock<()>>,
     worker: OnceLock<()>,
 }
 
 impl Snapshots {
     /// A queue whose worker builds with `compiler` and swaps into `registry`.
-    pub fn new(compiler: Arc<Compiler>, registry: Arc<Registry>) -> Arc<Self> {
+    /// `collecting` is held (read) from the build until the swap, so that garbage collection
+    /// never removes an artifact about to be served.
+    pub fn new(
+        compiler: Arc<Compiler>,
+        registry: Arc<Registry>,
+        collecting: Arc<tokio::sync::RwLock<()>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             queue: Mutex::default(),
             wake: Condvar::new(),
             compiler,
             registry,
+            collecting,
             worker: OnceLock::new(),
         })
     }
@@ -108,7 +111,10 @@ impl Snapshots {
         };
         loop {
             let job = self.next();
-            runtime.block_on(build(&self.compiler, &self.registry, job));
+            runtime.block_on(async {
+                let _collecting = self.collecting.read().await;
+                build(&self.compiler, &self.registry, job).await;
+            });
         }
     }
 }
@@ -119,40 +125,57 @@ async fn build(compiler: &Compiler, registry: &Registry, job: SnapshotJob) {
     if current.is_none_or(|d| d.version != job.version) {
         return;
     }
-    let snapshot = match compiler
-        .snapshot(&job.file, &job.source, job.kind, job.timeout)
-        .await
-    {
-        Ok(snapshot) => snapshot,
-        Err(error) => {
-            tracing::warn!(app = %job.name, error = %error, "snapshot failed; staying on bytecode");
-            return;
+    let js = &job.js;
+    let component = if artifact::verify(&js.snapshot_path) {
+        artifact::load(compiler.engine(), &js.snapshot_path)
+    } else {
+        None
+    };
+    let component = match component {
+        Some(component) => component,
+        None => {
+            let snapshot = match compiler
+                .snapshot(&js.file, &js.source, job.kind, js.timeout)
+                .await
+            {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    tracing::warn!(app = %job.name, error = %error, "snapshot failed; staying on bytecode");
+                    return;
+                }
+            };
+            match compiler.precompile_to(&snapshot, &js.snapshot_path) {
+                Ok(component) => component,
+                Err(error) => {
+                    tracing::warn!(app = %job.name, error = format!("{error:#}"), "precompiling the snapshot failed");
+                    return;
+                }
+            }
         }
     };
-    let component = match compiler.precompile_to(&snapshot, &job.path) {
-        Ok(component) => component,
-        Err(error) => {
-            tracing::warn!(app = %job.name, error = format!("{error:#}"), "precompiling the snapshot failed");
-            return;
-        }
-    };
-    let artifact = compiler.key(&job.source, job.kind);
-    let deployment = match Deployment::new(
-        &job.name,
-        &component,
-        compiler.linker(),
-        Tier::Snapshot,
-        &artifact,
-        None,
-        &job.spec,
-        registry.live_counter(),
-    ) {
-        Ok(deployment) => deployment,
+    let linked = match Linked::new(&component, compiler.linker()) {
+        Ok(linked) => linked,
         Err(error) => {
             tracing::warn!(app = %job.name, error = format!("{error:#}"), "snapshot not deployable");
             return;
         }
     };
+    drop(component);
+    let code = Code::Cached(CachedCode::new(
+        js.snapshot_path.clone(),
+        compiler.engine(),
+        compiler.linker(),
+        Some(linked),
+    ));
+    let parts = Parts {
+        name: job.name.clone(),
+        code,
+        tier: Tier::Snapshot,
+        artifact: js.key.clone(),
+        stdin: None,
+        js: Some(js.clone()),
+    };
+    let deployment = Deployment::new(parts, compiler.engine(), &job.spec, registry.live_counter());
     if registry.replace_if_current(job.kind, job.version, deployment) {
         crate::metrics::snapshot_swapped();
         tracing::info!(app = %job.name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");

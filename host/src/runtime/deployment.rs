@@ -1,9 +1,12 @@
-//! A deployed version: its component linked once (`InstancePre`), its limits and grants, and the
-//! instances that serve it.
+//! A deployed version: its code (linked once, `InstancePre`; mapped while it is used), its limits
+//! and grants, its heat, and the instances that serve it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
@@ -14,6 +17,7 @@ use super::caps::{self, Capabilities};
 use super::pool::{LiveGuard, Pool};
 use super::{Grants, RunError, Sandbox};
 use crate::config::{Isolation, Limits};
+use crate::kind::AppKind;
 
 /// What a deployment runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,136 @@ pub(super) const REUSE_BROKEN: u8 = 2;
 
 static VERSIONS: AtomicU64 = AtomicU64::new(1);
 
+/// Milliseconds since the process started: the clock of [`Deployment::idle_for`].
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// A component linked against Kiln's imports (its `InstancePre`), by what it exports.
+pub struct Linked {
+    pub(super) proxy: Option<ProxyPre<Sandbox>>,
+    pub(super) function: Option<FunctionPre<Sandbox>>,
+}
+
+impl Linked {
+    /// Links `component` once; it must export `wasi:http/incoming-handler` or
+    /// `kiln:function/invoke`.
+    pub fn new(component: &Component, linker: &Linker<Sandbox>) -> anyhow::Result<Self> {
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let proxy = ProxyPre::new(pre.clone()).ok();
+        let function = FunctionPre::new(pre).ok();
+        if proxy.is_none() && function.is_none() {
+            anyhow::bail!(
+                "the component exports neither wasi:http/incoming-handler nor kiln:function/invoke"
+            );
+        }
+        Ok(Self { proxy, function })
+    }
+}
+
+/// A precompiled artifact in the cache, mapped on first use and dropped again when idle.
+pub struct CachedCode {
+    path: PathBuf,
+    engine: wasmtime::Engine,
+    linker: Arc<Linker<Sandbox>>,
+    loaded: ArcSwapOption<Linked>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl CachedCode {
+    /// The artifact at `path` (checked and mapped on first use), or `linked` already in memory.
+    pub fn new(
+        path: PathBuf,
+        engine: &wasmtime::Engine,
+        linker: &Arc<Linker<Sandbox>>,
+        linked: Option<Linked>,
+    ) -> Self {
+        if linked.is_some() {
+            LOADED.fetch_add(1, Ordering::Relaxed);
+        }
+        Self {
+            path,
+            engine: engine.clone(),
+            linker: linker.clone(),
+            loaded: ArcSwapOption::new(linked.map(Arc::new)),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn get(&self) -> anyhow::Result<Arc<Linked>> {
+        if let Some(linked) = self.loaded.load_full() {
+            return Ok(linked);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(linked) = self.loaded.load_full() {
+            return Ok(linked);
+        }
+        let (path, engine, linker) = (self.path.clone(), self.engine.clone(), self.linker.clone());
+        let linked = tokio::task::spawn_blocking(move || {
+            let component = super::artifact::load(&engine, &path).ok_or_else(|| {
+                anyhow::anyhow!("the cached artifact {} is gone or damaged", path.display())
+            })?;
+            Linked::new(&component, &linker)
+        })
+        .await??;
+        let linked = Arc::new(linked);
+        self.loaded.store(Some(linked.clone()));
+        LOADED.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::code_loaded();
+        Ok(linked)
+    }
+
+    fn unload(&self) -> bool {
+        let unloaded = self.loaded.swap(None).is_some();
+        if unloaded {
+            LOADED.fetch_sub(1, Ordering::Relaxed);
+        }
+        unloaded
+    }
+}
+
+impl Drop for CachedCode {
+    fn drop(&mut self) {
+        self.unload();
+    }
+}
+
+/// Deployments whose own code is in memory now.
+static LOADED: AtomicUsize = AtomicUsize::new(0);
+
+/// Precompiled artifacts mapped in memory now (per-app snapshots and components; the shared JS
+/// engine is not counted).
+pub fn loaded_artifacts() -> usize {
+    LOADED.load(Ordering::Relaxed)
+}
+
+/// Where a deployment's code lives.
+pub enum Code {
+    /// Linked once and shared by many deployments (the JS engine serving bytecode).
+    Shared(Arc<Linked>),
+    /// The deployment's own artifact: mapped while it is used.
+    Cached(CachedCode),
+}
+
+/// A JavaScript app's source, kept so that it can move between tiers.
+pub struct JsSource {
+    /// Service or function.
+    pub kind: AppKind,
+    /// The file name shown in errors.
+    pub file: String,
+    /// The source.
+    pub source: String,
+    /// The content address of its snapshot.
+    pub key: String,
+    /// Where that snapshot is cached.
+    pub snapshot_path: PathBuf,
+    /// The deadline of the module's top-level code.
+    pub timeout: Duration,
+}
+
 /// One immutable deployed version of an app.
 pub struct Deployment {
     /// The app's name.
@@ -88,63 +222,121 @@ pub struct Deployment {
     pub limits: Limits,
     /// The compiled artifact's cache key.
     pub artifact: String,
-    pub(super) proxy: Option<ProxyPre<Sandbox>>,
-    pub(super) function: Option<FunctionPre<Sandbox>>,
+    /// How it is run (isolation, limits, grants).
+    pub spec: RunSpec,
+    /// The source, for JavaScript (to promote or demote it).
+    pub js: Option<Arc<JsSource>>,
+    code: Code,
     engine: wasmtime::Engine,
     stdin: Option<Bytes>,
-    capabilities: Arc<Capabilities>,
     concurrency: Arc<tokio::sync::Semaphore>,
     pub(super) pool: Pool,
     live: Arc<AtomicUsize>,
     /// What serving reused instances has shown ([`REUSE_UNKNOWN`], [`REUSE_PROVEN`],
     /// [`REUSE_BROKEN`]).
     pub(super) reuse: AtomicU8,
+    hits: AtomicU64,
+    hits_seen: AtomicU64,
+    last_used_ms: AtomicU64,
+    /// A snapshot was asked for (or failed): not asked for again.
+    pub promotion_asked: AtomicBool,
+}
+
+/// What a deployment is made of.
+pub struct Parts {
+    /// The app's name.
+    pub name: String,
+    /// Its code.
+    pub code: Code,
+    /// What runs.
+    pub tier: Tier,
+    /// The artifact's cache key.
+    pub artifact: String,
+    /// Bytes on standard input (the bytecode tier's app).
+    pub stdin: Option<Bytes>,
+    /// The source, for JavaScript.
+    pub js: Option<Arc<JsSource>>,
 }
 
 impl Deployment {
-    /// Prepares a version: links the component once (`InstancePre`) and checks that it exports
-    /// `wasi:http/incoming-handler` or `kiln:function/invoke`. `live` counts its instances.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a plain constructor of an immutable value"
-    )]
+    /// A version made of `parts`, run as `spec` says, on `engine`; `live` counts its instances.
     pub fn new(
-        name: &str,
-        component: &Component,
-        linker: &Linker<Sandbox>,
-        tier: Tier,
-        artifact: &str,
-        stdin: Option<Bytes>,
+        parts: Parts,
+        engine: &wasmtime::Engine,
         spec: &RunSpec,
         live: Arc<AtomicUsize>,
-    ) -> anyhow::Result<Self> {
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let proxy = ProxyPre::new(pre.clone()).ok();
-        let function = FunctionPre::new(pre).ok();
-        if proxy.is_none() && function.is_none() {
-            anyhow::bail!(
-                "the component exports neither wasi:http/incoming-handler nor kiln:function/invoke"
-            );
-        }
-        Ok(Self {
-            name: Arc::from(name),
+    ) -> Self {
+        Self {
+            name: Arc::from(parts.name),
             version: VERSIONS.fetch_add(1, Ordering::Relaxed),
-            tier,
+            tier: parts.tier,
             isolation: spec.isolation,
             limits: spec.limits,
-            artifact: artifact.to_string(),
-            proxy,
-            function,
-            engine: component.engine().clone(),
-            stdin,
-            capabilities: spec.capabilities.clone(),
+            artifact: parts.artifact,
+            spec: spec.clone(),
+            js: parts.js,
+            code: parts.code,
+            engine: engine.clone(),
+            stdin: parts.stdin,
             concurrency: Arc::new(tokio::sync::Semaphore::new(spec.max_concurrency.max(1))),
             pool: Pool::default(),
             live,
             reuse: AtomicU8::new(REUSE_UNKNOWN),
-        })
+            hits: AtomicU64::new(0),
+            hits_seen: AtomicU64::new(0),
+            last_used_ms: AtomicU64::new(now_ms()),
+            promotion_asked: AtomicBool::new(false),
+        }
+    }
+
+    /// The linked code, mapping the artifact first if it was unloaded.
+    pub async fn linked(&self) -> Result<Arc<Linked>, RunError> {
+        match &self.code {
+            Code::Shared(linked) => Ok(linked.clone()),
+            Code::Cached(cached) => cached.get().await.map_err(RunError::Internal),
+        }
+    }
+
+    /// Counts a request (for tiering and unloading).
+    pub(super) fn touch(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long since the last request (or since it was deployed).
+    pub fn idle_for(&self) -> Duration {
+        Duration::from_millis(now_ms().saturating_sub(self.last_used_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Requests since the previous call of this method.
+    pub fn hits_since_last_look(&self) -> u64 {
+        let hits = self.hits.load(Ordering::Relaxed);
+        hits.saturating_sub(self.hits_seen.swap(hits, Ordering::Relaxed))
+    }
+
+    /// Its own artifact in the cache, if it has one (snapshots and components).
+    pub fn artifact_path(&self) -> Option<&std::path::Path> {
+        match &self.code {
+            Code::Cached(cached) => Some(&cached.path),
+            Code::Shared(_) => None,
+        }
+    }
+
+    /// Whether its own code or any instance is in memory.
+    pub fn is_loaded(&self) -> bool {
+        self.pool.len() > 0
+            || matches!(&self.code, Code::Cached(cached) if cached.loaded.load().is_some())
+    }
+
+    /// Drops its idle instances and unmaps its own code (mapped again on the next request).
+    /// Returns whether anything was dropped.
+    pub fn unload(&self) -> bool {
+        let instances = self.pool.clear() > 0;
+        let code = match &self.code {
+            Code::Cached(cached) => cached.unload(),
+            Code::Shared(_) => false,
+        };
+        instances || code
     }
 
     /// The isolation requests actually get: `request` for a `reuse` deployment whose reused
@@ -163,7 +355,7 @@ impl Deployment {
             app: self.name.clone(),
             stdin: self.stdin.clone(),
             memory_bytes: self.limits.memory_bytes,
-            capabilities: self.capabilities.clone(),
+            capabilities: self.spec.capabilities.clone(),
         };
         let mut store = Store::new(&self.engine, Sandbox::new(&grants));
         store.data_mut().start_request(self.limits.timeout);

@@ -84,7 +84,9 @@ pub async fn start(
     reservation: Reservation,
     input: String,
 ) -> Result<Started, RunError> {
-    let Some(pre) = &deployment.function else {
+    deployment.touch();
+    let linked = deployment.linked().await?;
+    let Some(pre) = &linked.function else {
         return Err(RunError::WrongKind {
             name: deployment.name.to_string(),
             what: "is not a function",

@@ -5,18 +5,22 @@
 //! Nothing here knows about Kiln's HTTP API: calls fail with a [`RunError`], which the HTTP edge
 //! maps to a status code.
 
+pub mod artifact;
 pub mod bindings;
 pub mod caps;
 mod code_cache;
 mod deployment;
 mod engine;
 pub mod function;
-mod pool;
+pub mod pool;
 pub mod registry;
 mod sandbox;
 mod service;
 
-pub use deployment::{Deployment, Reservation, RunSpec, Tier};
+pub use deployment::{
+    CachedCode, Code, Deployment, JsSource, Linked, Parts, Reservation, RunSpec, Tier,
+    loaded_artifacts,
+};
 pub use engine::{EPOCH_TICK, engine, linker};
 pub use registry::{Access, Registry, Slot};
 pub use sandbox::{Grants, Sandbox};

@@ -49,6 +49,26 @@ impl Drop for LiveGuard {
     }
 }
 
+/// Idle instances across every deployment now.
+static IDLE: AtomicUsize = AtomicUsize::new(0);
+/// The most idle instances kept across every deployment; more are dropped when they finish.
+static MAX_IDLE: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Sets how many idle instances the process keeps at most, across deployments.
+pub fn set_max_idle(max: usize) {
+    MAX_IDLE.store(max, Ordering::Relaxed);
+}
+
+/// The most idle instances kept across deployments.
+pub fn max_idle() -> usize {
+    MAX_IDLE.load(Ordering::Relaxed)
+}
+
+/// Idle instances across every deployment now.
+pub fn idle_total() -> usize {
+    IDLE.load(Ordering::Relaxed)
+}
+
 /// Idle instances, most recently used last.
 #[derive(Default)]
 pub(super) struct Pool {
@@ -56,36 +76,74 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    /// An idle instance, dropping those idle for longer than `idle_timeout`.
-    pub(super) fn take(&self, idle_timeout: Duration) -> Option<Instance> {
-        let mut idle = self.idle.lock().expect("pool lock");
-        let now = Instant::now();
-        idle.retain(|i| now.duration_since(i.idle_since) < idle_timeout);
-        idle.pop()
+    /// The most recently used idle instance.
+    pub(super) fn take(&self) -> Option<Instance> {
+        let taken = self.idle.lock().expect("pool lock").pop();
+        if taken.is_some() {
+            IDLE.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken
     }
 
-    /// Keeps `instance` for a later request.
-    pub(super) fn put(&self, mut instance: Instance) {
+    /// Keeps `instance` for a later request, unless this pool already holds `max` or the process
+    /// is at its idle budget (then it is dropped).
+    pub(super) fn put(&self, mut instance: Instance, max: usize) {
+        if IDLE.load(Ordering::Relaxed) >= MAX_IDLE.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() >= max {
+            return;
+        }
         instance.idle_since = Instant::now();
-        self.idle.lock().expect("pool lock").push(instance);
+        idle.push(instance);
+        IDLE.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Drops instances idle for longer than `idle_timeout`.
     pub(super) fn sweep(&self, idle_timeout: Duration) {
         let now = Instant::now();
+        let mut idle = self.idle.lock().expect("pool lock");
+        let before = idle.len();
+        idle.retain(|i| now.duration_since(i.idle_since) < idle_timeout);
+        IDLE.fetch_sub(before - idle.len(), Ordering::Relaxed);
+    }
+
+    /// When the longest-idle instance became idle.
+    pub(super) fn oldest(&self) -> Option<Instant> {
         self.idle
             .lock()
             .expect("pool lock")
-            .retain(|i| now.duration_since(i.idle_since) < idle_timeout);
+            .first()
+            .map(|i| i.idle_since)
     }
 
-    /// Drops every idle instance.
-    pub(super) fn clear(&self) {
-        self.idle.lock().expect("pool lock").clear();
+    /// Drops the longest-idle instance.
+    pub(super) fn evict_oldest(&self) -> bool {
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.is_empty() {
+            return false;
+        }
+        idle.remove(0);
+        IDLE.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Drops every idle instance; returns how many.
+    pub(super) fn clear(&self) -> usize {
+        let dropped = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
+        IDLE.fetch_sub(dropped.len(), Ordering::Relaxed);
+        dropped.len()
     }
 
     /// Idle instances now.
     pub(super) fn len(&self) -> usize {
         self.idle.lock().expect("pool lock").len()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.clear();
     }
 }

@@ -1,7 +1,8 @@
 //! Names → the versions served. Each slot swaps atomically, so requests in flight keep the
 //! version they started with; names being deployed are "pending" and requests wait for them.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -249,10 +250,60 @@ impl Registry {
         removed
     }
 
-    /// Drops idle instances past their idle timeout.
-    pub fn sweep(&self) {
-        for slot in self.slots.read().expect("registry lock").values() {
-            slot.current.load().sweep();
+    /// Every deployment served now, with its kind.
+    pub fn deployments(&self) -> Vec<(AppKind, Arc<Deployment>)> {
+        self.slots
+            .read()
+            .expect("registry lock")
+            .iter()
+            .map(|((kind, _), slot)| (*kind, slot.deployment()))
+            .collect()
+    }
+
+    /// Deployments with their own code or an instance in memory now.
+    pub fn loaded(&self) -> usize {
+        self.slots
+            .read()
+            .expect("registry lock")
+            .values()
+            .filter(|slot| slot.current.load().is_loaded())
+            .count()
+    }
+
+    /// Drops idle instances past their idle timeout; when the process holds as many idle
+    /// instances as it may, drops the longest-idle ones (of any deployment) down to three
+    /// quarters of that, so that busy apps find room again.
+    pub fn sweep(&self, idle_timeout: std::time::Duration) {
+        let deployments: Vec<Arc<Deployment>> = self
+            .slots
+            .read()
+            .expect("registry lock")
+            .values()
+            .map(|slot| slot.deployment())
+            .collect();
+        for deployment in &deployments {
+            deployment.sweep(idle_timeout);
+        }
+        let max = super::pool::max_idle();
+        if super::pool::idle_total() < max {
+            return;
+        }
+        let target = max - max / 4;
+        // The longest-idle instance of each deployment, oldest first.
+        let mut oldest: BinaryHeap<Reverse<(Instant, usize)>> = deployments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.pool.oldest().map(|t| Reverse((t, i))))
+            .collect();
+        while super::pool::idle_total() > target
+            && let Some(Reverse((_, i))) = oldest.pop()
+        {
+            let pool = &deployments[i].pool;
+            if pool.evict_oldest()
+                && let Some(next) = pool.oldest()
+            {
+                oldest.push(Reverse((next, i)));
+            }
         }
     }
 }

@@ -19,7 +19,8 @@ const REPLAYABLE_BODY: u64 = 1 << 20;
 
 impl Deployment {
     async fn instantiate(&self) -> Result<Instance, RunError> {
-        let Some(pre) = &self.proxy else {
+        let linked = self.linked().await?;
+        let Some(pre) = &linked.proxy else {
             return Err(RunError::WrongKind {
                 name: self.name.to_string(),
                 what: "does not serve HTTP (it is a function)",
@@ -35,7 +36,7 @@ impl Deployment {
 
     async fn checkout(&self) -> Result<Instance, RunError> {
         if self.effective_isolation() == Isolation::Reuse
-            && let Some(instance) = self.pool.take(self.limits.idle_timeout)
+            && let Some(instance) = self.pool.take()
         {
             return Ok(instance);
         }
@@ -49,13 +50,13 @@ impl Deployment {
             && instance.served < self.limits.max_requests_per_instance
             && !instance.store.data().hit_memory_limit()
         {
-            self.pool.put(instance);
+            self.pool.put(instance, self.spec.max_concurrency);
         }
     }
 
-    /// Drops instances idle for longer than the idle timeout.
-    pub fn sweep(&self) {
-        self.pool.sweep(self.limits.idle_timeout);
+    /// Drops instances idle for longer than `idle_timeout`.
+    pub fn sweep(&self, idle_timeout: std::time::Duration) {
+        self.pool.sweep(idle_timeout);
     }
 
     /// Idle instances kept for reuse.
@@ -79,6 +80,7 @@ impl Deployment {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let permit = self.admit()?;
+        self.touch();
         let instance = self.checkout().await?;
         let probe = instance.served > 0
             && self.reuse.load(Ordering::Relaxed) == REUSE_UNKNOWN

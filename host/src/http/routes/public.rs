@@ -47,6 +47,8 @@ pub struct Status {
     pub requests_total: u64,
     /// Instances alive (serving or idle).
     pub instances_active: usize,
+    /// Deployed vs loaded apps, instances by state, artifact bytes on disk.
+    pub occupancy: crate::deploy::Occupancy,
 }
 
 /// Liveness.
@@ -73,12 +75,13 @@ pub async fn status(State(app): State<Arc<App>>) -> Result<Json<Status>, ApiErro
         },
         requests_total: app.requests_total.load(Ordering::Relaxed),
         instances_active: app.registry.live_instances(),
+        occupancy: app.deployer.occupancy(),
     }))
 }
 
 /// Prometheus metrics.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = crate::metrics::render(app.registry.live_instances());
+    let text = crate::metrics::render(&app.deployer.occupancy());
     (
         [(
             http::header::CONTENT_TYPE,

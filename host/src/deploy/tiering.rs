@@ -1,0 +1,186 @@
+//! Keeping a node's cost proportional to the apps in use: once a second, idle instances and the
+//! code of idle apps leave memory; every [`Tiering::WINDOW`], hot JavaScript apps are promoted
+//! to their own snapshot and long-cold snapshots go back to the shared engine; unused artifacts
+//! are removed from the cache.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::Deployer;
+use crate::config::Tiering;
+use crate::kind::AppKind;
+use crate::runtime::{Code, Deployment, Parts, Tier, artifact};
+
+/// How often the tiering loop looks.
+const TICK: Duration = Duration::from_secs(1);
+/// Unused artifacts are looked for every this many ticks (and at the next tick after a removal).
+const COLLECT_EVERY: u64 = 10;
+
+/// What a node holds now, for `/status` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Occupancy {
+    /// Services and functions deployed.
+    pub apps_deployed: usize,
+    /// Of them, those with their own code or an instance in memory.
+    pub apps_loaded: usize,
+    /// Deployed apps served as bytecode on the shared engine.
+    pub apps_bytecode: usize,
+    /// Deployed apps served from their own snapshot.
+    pub apps_snapshot: usize,
+    /// Deployed apps that are uploaded components.
+    pub apps_component: usize,
+    /// Instances serving a request now.
+    pub instances_busy: usize,
+    /// Instances kept idle for reuse.
+    pub instances_idle: usize,
+    /// Bytes of compiled artifacts in the cache directory.
+    pub artifact_bytes: u64,
+}
+
+impl Deployer {
+    /// Starts the loop that unloads, promotes, demotes and collects, on a thread of its own.
+    pub fn start_tiering(self: &Arc<Self>) -> anyhow::Result<()> {
+        let deployer = Arc::downgrade(self);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("kiln-tiering".into())
+            .spawn(move || {
+                let mut ticks = 0u64;
+                loop {
+                    std::thread::sleep(TICK);
+                    let Some(deployer) = deployer.upgrade() else {
+                        return;
+                    };
+                    ticks += 1;
+                    runtime.block_on(deployer.tick(ticks));
+                }
+            })?;
+        Ok(())
+    }
+
+    /// One look at every deployment.
+    async fn tick(&self, ticks: u64) {
+        let tiering = self.tiering;
+        self.registry.sweep(tiering.idle_timeout);
+        let window = tiering.promote_rps > 0 && ticks.is_multiple_of(Tiering::WINDOW.as_secs().max(1));
+        for (kind, deployment) in self.registry.deployments() {
+            let idle = deployment.idle_for();
+            if idle >= tiering.idle_timeout && deployment.unload() {
+                crate::metrics::unloaded();
+            }
+            if !window {
+                continue;
+            }
+            let hits = deployment.hits_since_last_look();
+            let hot = hits >= u64::from(tiering.promote_rps) * Tiering::WINDOW.as_secs();
+            if hot && self.promote(kind, &deployment) {
+                tracing::info!(app = %deployment.name, requests = hits, "hot: building its snapshot");
+            }
+            if deployment.tier == Tier::Snapshot && idle >= tiering.demote_after {
+                self.demote(kind, &deployment).await;
+            }
+        }
+        if ticks.is_multiple_of(COLLECT_EVERY) || self.collect_soon.swap(false, Ordering::Relaxed) {
+            self.collect_garbage().await;
+        }
+    }
+
+    /// Serves a cold snapshot's app as bytecode again (its artifact is collected afterwards).
+    async fn demote(&self, kind: AppKind, deployment: &Deployment) {
+        let Some(js) = &deployment.js else {
+            return;
+        };
+        let bytecode = match self.bytecode(&js.file, &js.source, kind, js.timeout).await {
+            Ok((bytecode, base)) => (bytecode, base),
+            Err(error) => {
+                tracing::warn!(app = %deployment.name, error = %error, "demoting failed; the snapshot stays");
+                return;
+            }
+        };
+        let parts = Parts {
+            name: deployment.name.to_string(),
+            code: Code::Shared(bytecode.1),
+            tier: Tier::Bytecode,
+            artifact: js.key.clone(),
+            stdin: Some(Bytes::from(bytecode.0)),
+            js: Some(js.clone()),
+        };
+        let demoted = Deployment::new(
+            parts,
+            self.compiler.engine(),
+            &deployment.spec,
+            self.registry.live_counter(),
+        );
+        if self
+            .registry
+            .replace_if_current(kind, deployment.version, demoted)
+        {
+            crate::metrics::demoted();
+            self.collect_soon.store(true, Ordering::Relaxed);
+            tracing::info!(app = %deployment.name, "cold: back on the shared engine");
+        }
+    }
+
+    /// Asks for unused artifacts to be removed at the next tick (after an app is removed).
+    pub fn collect_soon(&self) {
+        self.collect_soon.store(true, Ordering::Relaxed);
+    }
+
+    /// Removes the cached artifacts no deployment uses (a removed app's, a superseded version's,
+    /// a demoted snapshot's); the shared engine's stays. Skipped while a deploy is between its
+    /// cache lookup and serving (tried again at the next tick). Returns the bytes freed.
+    pub async fn collect_garbage(&self) -> Option<u64> {
+        let Ok(_exclusive) = self.collecting.try_write() else {
+            self.collect_soon.store(true, Ordering::Relaxed);
+            return None;
+        };
+        let used: HashSet<PathBuf> = self
+            .registry
+            .deployments()
+            .iter()
+            .filter_map(|(_, d)| d.artifact_path().map(PathBuf::from))
+            .collect();
+        let dir = self.compiler.cache_dir().to_path_buf();
+        let freed = tokio::task::spawn_blocking(move || {
+            let mut freed = 0;
+            for path in artifact::list(&dir) {
+                if !used.contains(&path) {
+                    let bytes = artifact::remove(&path);
+                    tracing::debug!(path = %path.display(), bytes, "removed an unused artifact");
+                    crate::metrics::collected(bytes);
+                    freed += bytes;
+                }
+            }
+            freed
+        })
+        .await
+        .ok()?;
+        Some(freed)
+    }
+
+    /// Deployed vs loaded apps, instances by state, artifact bytes on disk.
+    pub fn occupancy(&self) -> Occupancy {
+        let mut occupancy = Occupancy::default();
+        for (_, deployment) in self.registry.deployments() {
+            occupancy.apps_deployed += 1;
+            occupancy.apps_loaded += usize::from(deployment.is_loaded());
+            match deployment.tier {
+                Tier::Bytecode => occupancy.apps_bytecode += 1,
+                Tier::Snapshot => occupancy.apps_snapshot += 1,
+                Tier::Component => occupancy.apps_component += 1,
+            }
+        }
+        let live = self.registry.live_instances();
+        occupancy.instances_idle = crate::runtime::pool::idle_total().min(live);
+        occupancy.instances_busy = live - occupancy.instances_idle;
+        occupancy.artifact_bytes = artifact::total_bytes(self.compiler.cache_dir());
+        occupancy
+    }
+}
