@@ -7,6 +7,7 @@ server's RSS after each phase, and data-dir bytes per service.
 
     KILN_DENSITY_SERVICES=1000   services to deploy
     KILN_DENSITY_IDLE=60         seconds to wait between the two rounds of calls
+    KILN_DENSITY_ARGS=""         extra `kiln serve` flags (e.g. "--max-idle-instances 32")
 """
 
 import http.client
@@ -22,6 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = int(os.environ.get("KILN_DENSITY_SERVICES", "1000"))
 IDLE = int(os.environ.get("KILN_DENSITY_IDLE", "60"))
+EXTRA = os.environ.get("KILN_DENSITY_ARGS", "").split()
 CLIENTS = 4
 SECRET = "bench-density-secret-" + os.urandom(8).hex()
 
@@ -121,7 +123,7 @@ def main():
     env["RUST_LOG"] = "warn"
     log = open(os.path.join(work, "kiln.log"), "w")
     server = subprocess.Popen(
-        [kiln, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data],
+        [kiln, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, *EXTRA],
         env=env, stdout=log, stderr=log,
     )
     try:

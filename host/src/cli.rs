@@ -140,7 +140,7 @@ struct ServeArgs {
     #[arg(long, env = "KILN_DEMOTE_AFTER_MS", default_value_t = 300_000)]
     demote_after_ms: u64,
     /// Idle instances kept across every app; past it the longest-idle are dropped.
-    #[arg(long, env = "KILN_MAX_IDLE_INSTANCES", default_value_t = 128)]
+    #[arg(long, env = "KILN_MAX_IDLE_INSTANCES", default_value_t = 64)]
     max_idle_instances: usize,
 }
 

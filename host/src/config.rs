@@ -64,7 +64,7 @@ impl Default for Tiering {
             promote_rps: 10,
             idle_timeout: Duration::from_secs(30),
             demote_after: Duration::from_secs(300),
-            max_idle_instances: 128,
+            max_idle_instances: 64,
         }
     }
 }

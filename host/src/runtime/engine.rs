@@ -31,8 +31,12 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         .max_tables_per_component(16)
         .max_memory_size(config.max_memory_bytes.max(config.limits.memory_bytes))
         // Sized to the engine snapshot's heap: reused slots need no page faults or madvise.
+        // Slots keep their dirtied pages, so the idle-instance budget bounds this memory.
         .linear_memory_keep_resident(4 << 20)
-        .table_keep_resident(64 << 10);
+        .table_keep_resident(64 << 10)
+        // Reset only the pages an instance dirtied (Linux 6.7+): a fresh instance per request
+        // then costs its own footprint, not `keep_resident`.
+        .pagemap_scan(wasmtime::Enabled::Auto);
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     let cache_dir = config.cache_dir();
