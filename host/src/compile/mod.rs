@@ -265,9 +265,17 @@ impl Compiler {
     }
 }
 
-/// From now, the module's code has `timeout` to finish.
+/// From now, the module's code has `timeout` to finish (checked at every epoch tick).
 fn set_deadline(store: &mut Store<Sandbox>, timeout: Duration) {
-    store.set_epoch_deadline((timeout.as_millis() / runtime::EPOCH_TICK.as_millis()).max(1) as u64);
+    store.data_mut().start_request(timeout);
+    store.epoch_deadline_callback(|ctx| {
+        if std::time::Instant::now() >= ctx.data().deadline {
+            Ok(wasmtime::UpdateDeadline::Interrupt)
+        } else {
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        }
+    });
+    store.set_epoch_deadline(1);
 }
 
 /// The error for top-level code past its deadline.

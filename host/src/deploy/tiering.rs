@@ -69,7 +69,8 @@ impl Deployer {
     async fn tick(&self, ticks: u64) {
         let tiering = self.tiering;
         self.registry.sweep(tiering.idle_timeout);
-        let window = tiering.promote_rps > 0 && ticks.is_multiple_of(Tiering::WINDOW.as_secs().max(1));
+        let window =
+            tiering.promote_rps > 0 && ticks.is_multiple_of(Tiering::WINDOW.as_secs().max(1));
         for (kind, deployment) in self.registry.deployments() {
             let idle = deployment.idle_for();
             if idle >= tiering.idle_timeout && deployment.unload() {

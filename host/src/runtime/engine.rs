@@ -1,7 +1,8 @@
 //! The process-wide engine and linker.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use wasmtime::component::Linker;
@@ -11,8 +12,32 @@ use super::Sandbox;
 use super::code_cache::DiskCacheStore;
 use crate::config::Config;
 
-/// How often the epoch advances; deadlines are checked at this granularity.
+/// How often the epoch advances while some guest runs for longer than a tick: the slice after
+/// which a busy guest yields to the other requests on its thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// How often the epoch advances while no guest runs long; deadlines are checked at least this
+/// often. Waking a thread a thousand times a second costs every request on a small machine,
+/// so the fine tick is only used while it buys fairness.
+pub const EPOCH_TICK_IDLE: Duration = Duration::from_millis(5);
+
+/// How long the fine tick stays on after a guest was last seen running for more than a tick.
+const FINE_TICKS_FOR: Duration = Duration::from_millis(200);
+
+/// When a guest was last seen running past its first slice (milliseconds since [`clock`]'s
+/// start).
+static LONG_RUN_SEEN_MS: AtomicU64 = AtomicU64::new(0);
+
+fn clock() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    // Offset by the window so that the fine tick is off at start.
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64 + FINE_TICKS_FOR.as_millis() as u64
+}
+
+/// Records a guest running past its first slice: the epoch ticks finely for a while.
+pub fn long_run_seen() {
+    LONG_RUN_SEEN_MS.store(clock(), Ordering::Relaxed);
+}
 
 /// Builds the engine: pooling allocator, epoch interruption, wasmtime's module cache and
 /// Cranelift's incremental cache under the config's cache directory.
@@ -65,7 +90,9 @@ fn start_epoch_ticker(engine: &Engine) {
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
                 drop(engine);
-                std::thread::sleep(EPOCH_TICK);
+                let fine = clock().saturating_sub(LONG_RUN_SEEN_MS.load(Ordering::Relaxed))
+                    < FINE_TICKS_FOR.as_millis() as u64;
+                std::thread::sleep(if fine { EPOCH_TICK } else { EPOCH_TICK_IDLE });
             }
         })
         .expect("spawning the epoch thread");

@@ -21,7 +21,7 @@ pub use deployment::{
     CachedCode, Code, Deployment, JsSource, Linked, Parts, Reservation, RunSpec, Tier,
     loaded_artifacts,
 };
-pub use engine::{EPOCH_TICK, engine, linker};
+pub use engine::{EPOCH_TICK, EPOCH_TICK_IDLE, engine, linker};
 pub use registry::{Access, Registry, Slot};
 pub use sandbox::{Grants, Sandbox};
 

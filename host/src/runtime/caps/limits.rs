@@ -90,6 +90,9 @@ pub fn prepare(store: &mut Store<Sandbox>) {
             return Ok(UpdateDeadline::Interrupt);
         }
         sandbox.slices = sandbox.slices.saturating_add(1);
+        if sandbox.slices >= 2 {
+            crate::runtime::engine::long_run_seen();
+        }
         // Tokio's yield lets the runtime poll for I/O before this task runs again, so the other
         // requests on this thread are read and served between two slices of a busy guest.
         let pause: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
