@@ -113,7 +113,7 @@ pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
         let app = engine.runtime.context().with(|ctx| {
             let module =
                 Module::declare(ctx.clone(), name, source).map_err(|e| errors::catch(&ctx, e))?;
-            evaluate(&ctx, module, Some(kind))
+            evaluate(&ctx, module, Some(kind), true)
         });
         engine.app = Some(app.map_err(|e| e.into_source_error(name))?);
         Ok(())
@@ -131,14 +131,20 @@ pub fn compile(name: &str, source: &str, kind: Kind) -> Result<Vec<u8>, SourceEr
             let bytecode = module
                 .write(WriteOptions::default())
                 .map_err(|e| errors::catch(&ctx, e).into_source_error(name))?;
-            evaluate(&ctx, module, Some(kind)).map_err(|e| e.into_source_error(name))?;
+            evaluate(&ctx, module, Some(kind), true).map_err(|e| e.into_source_error(name))?;
             Ok(bytecode)
         })
     })
 }
 
-/// Evaluates a declared module (running top-level code and awaits) and checks it is a `kind`.
-fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>, kind: Option<Kind>) -> Result<App, JsError> {
+/// Evaluates a declared module (running top-level code and awaits) and checks it is a `kind`;
+/// with `warm`, then serves the service's declared warm-up requests (see [`warm_up`]).
+fn evaluate<'js>(
+    ctx: &Ctx<'js>,
+    module: Module<'js>,
+    kind: Option<Kind>,
+    warm: bool,
+) -> Result<App, JsError> {
     let (module, done) = module.eval().map_err(|e| errors::catch(ctx, e))?;
     settle(ctx, done)?;
     let namespace = module.namespace().map_err(|e| errors::catch(ctx, e))?;
@@ -161,10 +167,73 @@ fn evaluate<'js>(ctx: &Ctx<'js>, module: Module<'js>, kind: Option<Kind>) -> Res
         _ => {}
     }
     let env = Object::new(ctx.clone()).map_err(|e| errors::catch(ctx, e))?;
+    if warm && kind == Some(Kind::Service) {
+        let warmup: Value = namespace.get("warmup").map_err(|e| errors::catch(ctx, e))?;
+        warm_up(ctx, &default, &env, warmup)?;
+    }
     Ok(App {
         default: Persistent::save(ctx, default),
         env: Persistent::save(ctx, env),
     })
+}
+
+/// Serves the requests a service declares with `export const warmup = ["/path", ...]` before the
+/// snapshot is taken, so that work an app does lazily on its first requests (a router compiling
+/// its matchers, caches filling) is done once at deploy instead of by every fresh instance.
+/// Each path is fetched with GET from `http://localhost`; a handler that throws or answers 5xx
+/// fails the deploy, naming the path.
+fn warm_up<'js>(
+    ctx: &Ctx<'js>,
+    default: &Value<'js>,
+    env: &Object<'js>,
+    warmup: Value<'js>,
+) -> Result<(), JsError> {
+    if warmup.is_undefined() {
+        return Ok(());
+    }
+    let usage = "`export const warmup` must be an array of paths, e.g. [\"/\", \"/users/1\"]";
+    let Some(paths) = warmup.as_array() else {
+        return Err(JsError::engine(usage));
+    };
+    let Some((handler, this)) = service_handler(ctx, default) else {
+        return Ok(());
+    };
+    let catch = |e| errors::catch(ctx, e);
+    let request_class: rquickjs::function::Constructor =
+        ctx.globals().get("Request").map_err(catch)?;
+    for path in paths.iter::<Value>() {
+        let path = path.map_err(catch)?;
+        let Some(path) = path
+            .as_string()
+            .and_then(|s| s.to_string().ok())
+            .filter(|p| p.starts_with('/'))
+        else {
+            return Err(JsError::engine(usage));
+        };
+        let failed = |why: String| JsError::engine(format!("warm-up request GET {path}: {why}"));
+        let request: Value = request_class
+            .construct((format!("http://localhost{path}"),))
+            .map_err(catch)?;
+        let served = handler
+            .call::<_, Value>((rquickjs::function::This(this.clone()), request, env.clone()))
+            .map_err(catch)
+            .and_then(|returned| resolve(ctx, returned))
+            .map_err(|e| failed(e.message))?;
+        let response = served
+            .as_object()
+            .and_then(rquickjs::Class::<crate::apis::response::Response>::from_object)
+            .ok_or_else(|| failed("the handler did not return a Response".into()))?;
+        let status = response
+            .borrow_mut()
+            .into_parts(ctx)
+            .map_err(catch)
+            .map_err(|e| failed(e.message))?
+            .status;
+        if status >= 500 {
+            return Err(failed(format!("answered {status}")));
+        }
+    }
+    Ok(())
 }
 
 /// Loads the app from QuickJS bytecode on standard input (the bytecode tier).
@@ -185,7 +254,7 @@ fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
         )]
         let module =
             unsafe { Module::load(ctx.clone(), &bytecode) }.map_err(|e| errors::catch(&ctx, e))?;
-        evaluate(&ctx, module, None)
+        evaluate(&ctx, module, None, false)
     })?;
     engine.app = Some(app);
     Ok(())

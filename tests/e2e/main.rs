@@ -14,4 +14,5 @@ mod limits;
 mod platform;
 mod readme;
 mod security;
+mod warmup;
 mod web_apis;

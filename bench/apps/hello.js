@@ -1,0 +1,2 @@
+// The smallest service: one static answer.
+export default { fetch() { return new Response("Hello, World!"); } };

