@@ -155,7 +155,10 @@ class Server:
     def __enter__(self):
         self.log_path = tempfile.mktemp(prefix="kiln-bench-", suffix=".log")
         self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log_file, stderr=subprocess.STDOUT, cwd=self.cwd)
+        # Every server runs in the same environment, without backtrace capture (which makes each
+        # internally created error walk the stack).
+        env = {k: v for k, v in os.environ.items() if k not in ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")}
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log_file, stderr=subprocess.STDOUT, cwd=self.cwd, env=env)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:

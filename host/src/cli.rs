@@ -244,10 +244,42 @@ fn env_secret() -> Option<String> {
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     match &args.app {
         Some(dir) => serve_app(config, dir),
         None => serve_platform(config, args.listen.is_some()),
     }
+}
+
+/// Takes the data dir for this process: two servers on one data dir would collect each other's
+/// artifacts and race on the database. The lock is released when the process ends, however it ends.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::Write as _;
+    let path = dir.join("kiln.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another kiln serve (pid {}) is using the data dir {}; give each server its own --data-dir",
+                holder.trim(),
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 /// `--app DIR`: listens at once, then compiles the app; requests to it wait meanwhile. An app

@@ -438,6 +438,21 @@ fn every_error_row_has_its_status_and_json_body() {
 }
 
 #[test]
+fn a_second_server_on_the_same_data_dir_is_refused_and_the_first_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let first = Kiln::platform(data.path());
+    let log = Kiln::start(data.path(), &[], &[("KILN_JWT_SECRET", SECRET)])
+        .err()
+        .expect("a second server on the same data dir started");
+    assert!(log.contains("another kiln serve (pid"), "{log}");
+    assert!(log.contains("give each server its own --data-dir"), "{log}");
+    let (s, _) = call(client().get(first.url("/health")));
+    assert_eq!(s, 200);
+    let (s, body) = call(client().get(first.url("/api/v2/hello?name=still")));
+    assert_eq!((s, body["message"].clone()), (200, json!("Hello, still!")));
+}
+
+#[test]
 fn services_survive_a_restart_without_recompiling() {
     use reqwest::Method;
     let data = tempfile::tempdir().unwrap();
