@@ -736,7 +736,33 @@ fn openapi_describes_every_route_and_service_docs_come_from_the_stored_schema() 
         .text()
         .unwrap();
     assert!(page.contains("/api/docs/openapi/my-awesome-service"));
-    let (s, b) = call(client().get(kiln.url("/api/docs/openapi/hello")));
+    // The seeded services carry their own documents, valid OpenAPI.
+    for seeded in ["hello", "calculator"] {
+        let (s, schema) = call(client().get(kiln.url(&format!("/api/docs/openapi/{seeded}"))));
+        assert_eq!(s, 200, "{seeded}: {schema}");
+        assert_eq!(schema["info"]["title"], seeded);
+        assert_eq!(
+            schema["servers"],
+            json!([{ "url": format!("/api/v2/{seeded}") }])
+        );
+        assert!(schema["paths"]["/"]["get"]["responses"]["200"].is_object());
+        validate_with_openapi_spec_validator(&schema);
+        let page = client()
+            .get(kiln.url(&format!("/api/docs/{seeded}")))
+            .send()
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+    }
+    assert_eq!(
+        doc["paths"]["/health"]["get"]["responses"]["200"]["description"],
+        "the server is up"
+    );
+    let (s, _) = call(
+        admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+            .json(&json!({"name": "plain", "code": "export default { fetch() { return new Response('x'); } };"})),
+    );
+    assert_eq!(s, 201);
+    let (s, b) = call(client().get(kiln.url("/api/docs/openapi/plain")));
     error(s, &b, 404, "NotFound", "no schema");
     let css = client()
         .get(kiln.url("/docs/assets/swagger-ui.css"))

@@ -115,7 +115,8 @@ impl Apps {
     /// Stores the seeded apps (first start only); they deploy with [`Apps::restore_all`].
     pub async fn seed(&self) -> Result<(), AppsError> {
         for seed in &seed::SEEDS {
-            let row = AppRow::new(seed.name, seed.description);
+            let mut row = AppRow::new(seed.name, seed.description);
+            row.schema = seed.schema.map(str::to_string);
             let version = NewVersion {
                 format: "js",
                 sha256: sha256_hex(seed.code.as_bytes()),

@@ -12,6 +12,8 @@ pub struct Seed {
     pub description: &'static str,
     /// Its source.
     pub code: &'static str,
+    /// Its OpenAPI document (services), served at `/api/docs/{name}`.
+    pub schema: Option<&'static str>,
 }
 
 /// The services `hello` and `calculator` and the function `hello`.
@@ -21,17 +23,20 @@ pub const SEEDS: [Seed; 3] = [
         name: "hello",
         description: "Seeded greeting service",
         code: include_str!("seeds/hello.js"),
+        schema: Some(include_str!("seeds/hello.openapi.json")),
     },
     Seed {
         kind: AppKind::Service,
         name: "calculator",
         description: "Seeded calculator service",
         code: include_str!("seeds/calculator.js"),
+        schema: Some(include_str!("seeds/calculator.openapi.json")),
     },
     Seed {
         kind: AppKind::Function,
         name: "hello",
         description: "Seeded greeting function",
         code: include_str!("seeds/hello-function.js"),
+        schema: None,
     },
 ];
