@@ -19,6 +19,10 @@ guest:
     eval "$(scripts/wasi-env.sh)" && cd guest-js && cargo build --release --target wasm32-wasip2
     cp guest-js/target/wasm32-wasip2/release/kiln_guest_js.wasm components/js-engine.wasm
     scripts/artifacts.sh stamp
+    # The engine pre-initialised without an app, so that a first start only compiles it (a host
+    # built with a stale one builds it itself; `kiln engine` always does).
+    cargo run --release -q -p kiln -- engine -o components/js-engine-base.wasm
+    sha256sum components/js-engine.wasm | cut -d' ' -f1 > components/js-engine-base.wasm.engine-sha256
 
 # Rebuild the sample components under components/.
 components:

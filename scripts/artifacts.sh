@@ -34,4 +34,9 @@ for entry in "${entries[@]}"; do
     *) echo "usage: $0 stamp|check" >&2; exit 2 ;;
   esac
 done
+# The pre-initialised engine must come from the committed engine.
+if [ "${1:-check}" = check ] && [ "$(cat components/js-engine-base.wasm.engine-sha256 2>/dev/null)" != "$(sha256sum components/js-engine.wasm | cut -d' ' -f1)" ]; then
+  echo "error: components/js-engine-base.wasm was not made from components/js-engine.wasm: run 'just guest' and commit the result" >&2
+  status=1
+fi
 exit $status

@@ -83,6 +83,14 @@ enum Command {
         #[arg(long, env = "KILN_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Write the JS engine pre-initialised without an app (`just guest` commits it beside the
+    /// engine, so that a first start only has to compile it).
+    #[command(hide = true)]
+    Engine {
+        /// Where to write it.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Compile a JavaScript app into a standalone wasi-http component.
     Compile {
         /// The app's source (an ES module).
@@ -185,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scope,
             data_dir,
         } => token(&sub, &ttl, scope, &absolute(&data_dir)?),
+        Command::Engine { output } => engine_base(&output),
         Command::Compile {
             file,
             output,
@@ -216,15 +225,7 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 /// cache directory (`$XDG_CACHE_HOME/kiln`, `~/.cache/kiln`), else the system's temp dir.
 fn cache_home(data_dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = data_dir.unwrap_or_else(|| {
-        let from_env = |name: &str| {
-            std::env::var_os(name)
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-        };
-        from_env("XDG_CACHE_HOME")
-            .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("kiln")
+        crate::config::user_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("kiln"))
     });
     prepare_data_dir(&dir)
 }
@@ -385,6 +386,16 @@ fn token(
 fn file_name(file: &Path, default: &str) -> String {
     file.file_name()
         .map_or_else(|| default.into(), |n| n.to_string_lossy().into_owned())
+}
+
+fn engine_base(output: &Path) -> anyhow::Result<ExitCode> {
+    let scratch = tempfile::tempdir()?;
+    let config = Config::one_shot(scratch.path().to_path_buf(), Duration::from_secs(30));
+    let deployer = App::deployer(&config)?;
+    let base = block_on(deployer.compiler().engine_base())??;
+    std::fs::write(output, &base).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!("wrote {} ({} bytes)", output.display(), base.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn compile(file: &Path, output: &Path, data_dir: PathBuf) -> anyhow::Result<ExitCode> {

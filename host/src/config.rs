@@ -125,3 +125,15 @@ impl Config {
         self.data_dir.join("cache")
     }
 }
+
+/// The user's cache directory for Kiln: `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    from_env("XDG_CACHE_HOME")
+        .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
+        .map(|dir| dir.join("kiln"))
+}

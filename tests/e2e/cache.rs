@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Kiln, admin_token, call, client, get_json};
+use crate::support::{Kiln, admin_token, call, client, get_json, js_app};
 
 #[test]
 fn a_restart_serves_from_the_cache_without_recompiling() {
@@ -64,4 +64,48 @@ fn the_snapshot_replaces_the_bytecode_tier_and_serves_the_same_app() {
     assert_eq!(get(), "module evaluated");
     kiln.wait_for_tier(&jwt, "services/evaluated", "snapshot");
     assert_eq!(get(), "module evaluated");
+}
+
+#[test]
+fn a_new_data_dir_copies_the_shared_engine_from_the_users_cache_instead_of_building_it() {
+    let user_cache = tempfile::tempdir().unwrap();
+    let user_cache_dir = user_cache.path().to_str().unwrap().to_string();
+    let xdg = [("XDG_CACHE_HOME", user_cache_dir.as_str())];
+    let app = js_app("export default { fetch() { return Response.json({ up: true }); } };");
+    let app_arg = app.path().to_str().unwrap();
+    let first = tempfile::tempdir().unwrap();
+    {
+        let kiln = Kiln::start_cold(first.path(), &["--app", app_arg], &xdg).unwrap();
+        assert_eq!(get_json(&kiln.url("/")).1["up"], true);
+        assert!(
+            kiln.log().contains("built the shared JS engine"),
+            "{}",
+            kiln.log()
+        );
+    }
+    let shared = std::fs::read_dir(user_cache.path().join("kiln/cache"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        .count();
+    assert_eq!(shared, 1, "the engine was not kept in the user's cache");
+    let second = tempfile::tempdir().unwrap();
+    let kiln = Kiln::start_cold(second.path(), &["--app", app_arg], &xdg).unwrap();
+    assert_eq!(get_json(&kiln.url("/")).1["up"], true);
+    assert!(
+        kiln.log().contains("copied from the user's cache"),
+        "{}",
+        kiln.log()
+    );
+    assert!(
+        !kiln.log().contains("building the shared JS engine"),
+        "{}",
+        kiln.log()
+    );
+    // The copy belongs to the new data dir: it serves without the user's cache.
+    drop(kiln);
+    drop(user_cache);
+    let kiln = Kiln::start_cold(second.path(), &["--app", app_arg], &xdg).unwrap();
+    assert_eq!(get_json(&kiln.url("/")).1["up"], true);
+    assert!(!kiln.log().contains("shared JS engine"), "{}", kiln.log());
 }

@@ -155,6 +155,11 @@ impl Kiln {
     /// `kiln serve --listen 127.0.0.1:0 --data-dir DATA ARGS...` with extra environment.
     pub fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Kiln, String> {
         prewarm(data);
+        Self::start_cold(data, args, env)
+    }
+
+    /// Like [`Kiln::start`], without linking the engine template's cache into `data` first.
+    pub fn start_cold(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Kiln, String> {
         let mut child = Command::new(kiln_bin())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--threads", "2"])

@@ -23,6 +23,15 @@ use crate::runtime::{self, Grants, Sandbox};
 /// The prebuilt JavaScript engine guest (`just guest` rebuilds it).
 pub static JS_ENGINE: &[u8] = include_bytes!("../../../components/js-engine.wasm");
 
+/// [`JS_ENGINE`] pre-initialised without an app (the shared engine of the bytecode tier), as
+/// `kiln engine` writes it: a first start only compiles it instead of initialising it first.
+static JS_ENGINE_BASE: &[u8] = include_bytes!("../../../components/js-engine-base.wasm");
+
+/// The sha256 of the [`JS_ENGINE`] that [`JS_ENGINE_BASE`] was made from; when they disagree
+/// (the engine was rebuilt, the base not yet), the base is built at run time instead.
+const JS_ENGINE_BASE_OF: &str =
+    include_str!("../../../components/js-engine-base.wasm.engine-sha256");
+
 /// Time allowed for building the shared engine itself (no app code runs then).
 const ENGINE_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -113,19 +122,52 @@ impl Compiler {
                 if let Some(component) = self.load_precompiled(&path) {
                     return Ok(component);
                 }
+                // The same engine, compiled by another data dir of this user's (it depends only
+                // on the engine and wasmtime's configuration): copied, so each data dir stands alone.
+                let shared = self.shared_engine_path(&path);
+                if let Some(shared) = &shared
+                    && runtime::artifact::verify(shared)
+                    && let Ok(cwasm) = std::fs::read(shared)
+                    && runtime::artifact::write(&path, &cwasm).is_ok()
+                    && let Some(component) = self.load_precompiled(&path)
+                {
+                    tracing::info!(from = %shared.display(), "shared JS engine copied from the user's cache");
+                    return Ok(component);
+                }
                 tracing::info!("building the shared JS engine (once per cache directory)");
                 let started = std::time::Instant::now();
-                let snapshot = self
-                    .snapshot("", "", AppKind::Service, ENGINE_DEADLINE)
-                    .await?;
-                let component = self.precompile_to(&snapshot, &path)?;
+                let component = if base_is_current() {
+                    self.precompile_to(JS_ENGINE_BASE, &path)?
+                } else {
+                    let base = self.engine_base().await?;
+                    self.precompile_to(&base, &path)?
+                };
                 crate::metrics::engine_built();
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "built the shared JS engine"
                 );
+                if let Some(shared) = &shared
+                    && let Ok(cwasm) = std::fs::read(&path)
+                {
+                    // Best effort: another data dir then skips the build.
+                    let _ = runtime::artifact::write(shared, &cwasm);
+                }
                 Ok(component)
             })
+            .await
+    }
+
+    /// Where the user's cache keeps the shared engine (`None` when that is this cache already).
+    fn shared_engine_path(&self, path: &Path) -> Option<PathBuf> {
+        let dir = crate::config::user_cache_dir()?.join("cache");
+        let shared = dir.join(path.file_name()?);
+        (dir.canonicalize().ok() != self.cache_dir.canonicalize().ok()).then_some(shared)
+    }
+
+    /// The engine pre-initialised without an app, built now (what `kiln engine` writes).
+    pub async fn engine_base(&self) -> Result<Vec<u8>, CompileError> {
+        self.snapshot("", "", AppKind::Service, ENGINE_DEADLINE)
             .await
     }
 
@@ -263,6 +305,12 @@ impl Compiler {
         store.set_epoch_deadline(u64::MAX / 2);
         store
     }
+}
+
+/// Whether the committed pre-initialised engine was made from this build's engine.
+fn base_is_current() -> bool {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(JS_ENGINE)) == JS_ENGINE_BASE_OF.trim()
 }
 
 /// From now, the module's code has `timeout` to finish (checked at every epoch tick).
