@@ -598,3 +598,113 @@ fn racing_deploys_updates_and_deletes_end_consistent() {
         std::thread::sleep(Duration::from_secs(2));
     }
 }
+
+/// Whether the machine has swap: without it, anonymous memory is never paged out.
+fn swap_enabled() -> bool {
+    std::fs::read_to_string("/proc/swaps").is_ok_and(|swaps| swaps.lines().count() > 1)
+}
+
+/// Asks the kernel to page out every private mapping of process `pid` (`MADV_PAGEOUT`), as memory
+/// pressure would; returns how many bytes it was asked to reclaim.
+fn page_out(pid: u32) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    // SAFETY: plain syscalls on another process; the iovecs only describe its address ranges.
+    #[expect(
+        unsafe_code,
+        reason = "pidfd_open and process_madvise have no safe wrapper"
+    )]
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0);
+        assert!(
+            pidfd >= 0,
+            "pidfd_open: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut asked = 0;
+        for line in maps.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if !perms.ends_with('p') {
+                continue;
+            }
+            let (lo, hi) = range.split_once('-').expect("range");
+            let lo = usize::from_str_radix(lo, 16).expect("hex");
+            let hi = usize::from_str_radix(hi, 16).expect("hex");
+            let iov = libc::iovec {
+                iov_base: lo as *mut libc::c_void,
+                iov_len: hi - lo,
+            };
+            let done = libc::syscall(
+                libc::SYS_process_madvise,
+                pidfd,
+                &iov as *const libc::iovec,
+                1usize,
+                libc::MADV_PAGEOUT,
+                0u32,
+            );
+            if done > 0 {
+                asked += done as usize;
+            }
+        }
+        libc::close(pidfd as libc::c_int);
+        asked
+    }
+}
+
+#[test]
+fn an_idle_instance_paged_out_to_swap_never_reaches_the_next_tenant() {
+    if !swap_enabled() {
+        assert!(
+            std::env::var_os("KILN_TEST_NEEDS_SWAP").is_none(),
+            "KILN_TEST_NEEDS_SWAP is set but the machine has no swap"
+        );
+        eprintln!("NOTE: no swap on this machine: the paged-out instance case is not exercised");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    // Both tenants stay on the shared engine (no snapshot): their instances share slots.
+    let kiln = Kiln::start(
+        data.path(),
+        &["--isolation", "reuse", "--promote-rps", "1000000"],
+        &[("KILN_JWT_SECRET", SECRET)],
+    )
+    .unwrap();
+    let jwt = admin_token(data.path());
+    for round in 0..6 {
+        let (a, b) = (format!("tenant-a{round}"), format!("tenant-b{round}"));
+        let code = format!(
+            "let calls = 0; const secret = 'secret of {a}'; \
+             export default {{ fetch() {{ calls++; return new Response(secret + ' ' + calls) }} }}"
+        );
+        let (status, body) = create(&kiln, &jwt, "services", json!({"name": a, "code": code}));
+        assert_eq!(status, 201, "{body}");
+        for calls in 1..=2 {
+            let answer = client()
+                .get(kiln.url(&format!("/api/v2/{a}/")))
+                .send()
+                .unwrap();
+            assert_eq!(answer.text().unwrap(), format!("secret of {a} {calls}"));
+        }
+        // The idle instance (its heap, its tables) goes to swap, then is dropped with the app.
+        assert!(page_out(kiln.pid()) > 0);
+        let (status, body) =
+            call(kiln.admin(Method::DELETE, &format!("/admin-api/v2/services/{a}"), &jwt));
+        assert_eq!(status, 200, "{body}");
+        let code = format!("export default {{ fetch() {{ return new Response('I am {b}') }} }}");
+        let (status, body) = create(&kiln, &jwt, "services", json!({"name": b, "code": code}));
+        assert_eq!(status, 201, "{body}");
+        for _ in 0..3 {
+            let answer = client()
+                .get(kiln.url(&format!("/api/v2/{b}/")))
+                .send()
+                .unwrap_or_else(|e| panic!("round {round}: {e}\n{}", kiln.log()));
+            assert_eq!(
+                answer.text().unwrap(),
+                format!("I am {b}"),
+                "round {round}: a fresh instance saw what the previous tenant left"
+            );
+        }
+    }
+}

@@ -55,13 +55,16 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         .max_memories_per_component(4)
         .max_tables_per_component(16)
         .max_memory_size(config.max_memory_bytes.max(config.limits.memory_bytes))
-        // Sized to the engine snapshot's heap: reused slots need no page faults or madvise.
-        // Slots keep their dirtied pages, so the idle-instance budget bounds this memory.
-        .linear_memory_keep_resident(4 << 20)
+        // A slot is reset by copying its image back over the first `keep_resident` bytes and
+        // decommitting the rest. 2 MiB covers the JS engine's image and what a request grows it by
+        // (no page faults, no madvise); more only copies more. Slots keep these pages, so the
+        // idle-instance budget bounds this memory.
+        .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(64 << 10)
-        // Reset only the pages an instance dirtied (Linux 6.7+): a fresh instance per request
-        // then costs its own footprint, not `keep_resident`.
-        .pagemap_scan(wasmtime::Enabled::Auto);
+        // Never reset from the kernel's page map: it skips dirty pages that are swapped out (or
+        // being migrated), so the next instance in the slot, possibly another tenant's, would
+        // read the previous one's memory and tables (`security.rs` pages an idle instance out).
+        .pagemap_scan(wasmtime::Enabled::No);
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     let cache_dir = config.cache_dir();
