@@ -1,63 +1,126 @@
-//! An app folder served by `kiln serve --app DIR`: `index.js` or `app.wasm`, redeployed when it
-//! changes (a broken new version is reported and the previous one keeps serving).
+//! An app folder: `index.js` or `app.wasm` (any wasi-http component), and an optional
+//! `kiln.json` giving its permissions, limits, isolation and `jwt_check`. Served alone by
+//! `kiln serve --app DIR`, or as one of the services of `kiln serve --watch DIR`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use serde::Deserialize;
 
-use crate::config::Config;
-use crate::deploy::{DeployError, Deployer};
+use crate::apps::model::{LimitsSpec, Permissions};
+use crate::apps::{SpecDefaults, run_spec, validate};
+use crate::config::{Config, Isolation};
+use crate::deploy::Deployer;
 use crate::kind::AppKind;
-use crate::runtime::RunSpec;
+use crate::runtime::Access;
 
-/// The folder and its entry file.
+/// The files that make a folder an app, in order of precedence.
+pub const ENTRIES: [&str; 3] = ["index.js", "index.ts", "app.wasm"];
+
+/// The optional settings file of an app folder.
+pub const MANIFEST: &str = "kiln.json";
+
+/// What `kiln.json` may say (every field optional; unknown fields are refused).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Grants, as in the admin API; relative directories are taken from the app's folder.
+    #[serde(default)]
+    pub permissions: Permissions,
+    /// Memory, deadline and concurrency, as in the admin API.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// `reuse` or `request` (default: `--isolation`).
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
+    /// Callers need a token of Kiln's (platform mode only).
+    #[serde(default)]
+    pub jwt_check: bool,
+}
+
+/// An app's folder and the name it is served under.
+#[derive(Debug, Clone)]
 pub struct AppDir {
-    /// The app's name: the folder's name.
+    /// The service's name.
     pub name: String,
-    /// `index.js` or `app.wasm`.
-    pub entry: PathBuf,
+    /// The folder.
+    pub dir: PathBuf,
 }
 
 impl AppDir {
-    /// Finds the entry file of `dir`.
+    /// The app in `dir`, named after the folder; it must hold an entry file.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let name = dir
             .canonicalize()
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
             .unwrap_or_else(|| "app".into());
-        for candidate in ["index.js", "app.wasm"] {
-            let entry = dir.join(candidate);
-            if entry.is_file() {
-                return Ok(Self { name, entry });
-            }
+        let app = Self::named(dir, name);
+        if app.entry().is_none() {
+            anyhow::bail!("{} has neither index.js nor app.wasm", dir.display());
         }
-        anyhow::bail!("{} has neither index.js nor app.wasm", dir.display())
+        Ok(app)
     }
 
-    /// Compiles and serves the entry file. The outer error is an I/O problem; the inner one is
-    /// what is wrong with the app.
+    /// The app in `dir`, served as `name`.
+    pub fn named(dir: &Path, name: String) -> Self {
+        Self {
+            name,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The entry file, if the folder has one.
+    pub fn entry(&self) -> Option<PathBuf> {
+        ENTRIES
+            .iter()
+            .map(|file| self.dir.join(file))
+            .find(|path| path.is_file())
+    }
+
+    /// The entry file's and `kiln.json`'s bytes: what a deployment is made of.
+    pub fn contents(&self) -> Option<(PathBuf, Vec<u8>, Option<Vec<u8>>)> {
+        let entry = self.entry()?;
+        let bytes = std::fs::read(&entry).ok()?;
+        let manifest = std::fs::read(self.dir.join(MANIFEST)).ok();
+        Some((entry, bytes, manifest))
+    }
+
+    /// Compiles and serves the folder's current contents. The error says what is wrong, with
+    /// the file (and line:col for a JavaScript error); the version served before stays.
     pub async fn deploy(
         &self,
         deployer: &Deployer,
         config: &Config,
-    ) -> anyhow::Result<Result<(), DeployError>> {
-        let bytes = std::fs::read(&self.entry)
-            .with_context(|| format!("reading {}", self.entry.display()))?;
-        let file = self
-            .entry
+        platform: bool,
+    ) -> anyhow::Result<()> {
+        let (entry, bytes, manifest) = self
+            .contents()
+            .with_context(|| format!("{} has neither index.js nor app.wasm", self.dir.display()))?;
+        let manifest: Manifest = match &manifest {
+            Some(text) => serde_json::from_slice(text)
+                .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?,
+            None => Manifest::default(),
+        };
+        let spec = self
+            .spec(&manifest, config, platform)
+            .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?;
+        let file = entry
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let spec = RunSpec::new(config.isolation, config.limits);
         let prepared = if file.ends_with(".wasm") {
             deployer
                 .prepare_component(AppKind::Service, &self.name, &bytes, spec)
                 .await
+        } else if file.ends_with(".ts") {
+            anyhow::bail!(
+                "{}: TypeScript is not served yet; bundle it to index.js first (e.g. `npx esbuild index.ts --bundle --format=esm --outfile=index.js`)",
+                entry.display()
+            );
         } else {
             let source = String::from_utf8(bytes)
-                .with_context(|| format!("{} is not UTF-8", self.entry.display()))?;
+                .with_context(|| format!("{} is not UTF-8", entry.display()))?;
             deployer
                 .prepare_js(
                     AppKind::Service,
@@ -69,38 +132,57 @@ impl AppDir {
                 )
                 .await
         };
-        Ok(prepared.map(|prepared| deployer.activate(prepared, None)))
+        let prepared = prepared.map_err(|error| match error {
+            // The guest's message starts with `index.js:line:col`: give the folder too.
+            crate::deploy::DeployError::Source { message, .. } => {
+                anyhow::anyhow!("{}/{message}", self.dir.display())
+            }
+            other => anyhow::anyhow!("{}: {other}", entry.display()),
+        })?;
+        let access = Access {
+            enabled: true,
+            jwt_check: manifest.jwt_check,
+        };
+        deployer.activate(prepared, Some(access));
+        Ok(())
     }
 
-    /// Redeploys when the entry file changes, on a thread of its own.
-    pub fn watch(self, deployer: std::sync::Arc<Deployer>, config: Config) {
-        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let mut last: Option<SystemTime> = modified(&self.entry);
-        let spawned = std::thread::Builder::new()
-            .name("kiln-watch".into())
-            .spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                loop {
-                    std::thread::sleep(Duration::from_millis(300));
-                    let now = modified(&self.entry);
-                    if now.is_none() || now == last {
-                        continue;
-                    }
-                    last = now;
-                    match runtime.block_on(self.deploy(&deployer, &config)) {
-                        Ok(Ok(())) => tracing::info!(app = %self.name, "redeployed after a change"),
-                        Ok(Err(error)) => tracing::error!(app = %self.name, error = %error, "the new version was rejected; the previous one keeps serving"),
-                        Err(error) => tracing::error!(app = %self.name, error = format!("{error:#}"), "redeploy failed"),
-                    }
-                }
-            });
-        if let Err(error) = spawned {
-            tracing::error!(error = %error, "could not watch the app folder");
+    /// How the app is run: `kiln.json` over the server's flags.
+    fn spec(
+        &self,
+        manifest: &Manifest,
+        config: &Config,
+        platform: bool,
+    ) -> anyhow::Result<crate::runtime::RunSpec> {
+        if manifest.jwt_check && !platform {
+            anyhow::bail!(
+                "jwt_check needs Kiln's tokens, which only the platform has: serve the folder with --watch"
+            );
         }
+        let mut permissions = manifest.permissions.clone();
+        for dir in permissions
+            .read
+            .iter_mut()
+            .chain(permissions.write.iter_mut())
+        {
+            if Path::new(dir.as_str()).is_relative() {
+                *dir = self.dir.join(&*dir).to_string_lossy().into_owned();
+            }
+        }
+        let guard = validate::Guard {
+            data_dir: &config.data_dir,
+        };
+        let permissions = validate::permissions(&permissions, &guard)?;
+        let max_memory_mb = (config.max_memory_bytes >> 20) as u64;
+        validate::limits(&manifest.limits, max_memory_mb)?;
+        let defaults = SpecDefaults {
+            memory_mb: (config.limits.memory_bytes >> 20) as u64,
+            timeout_ms: config.limits.timeout.as_millis() as u64,
+            max_memory_mb,
+        };
+        let isolation = manifest.isolation.unwrap_or(config.isolation);
+        let mut spec = run_spec(&permissions, &manifest.limits, isolation, &defaults);
+        spec.limits.max_requests_per_instance = config.limits.max_requests_per_instance;
+        Ok(spec)
     }
 }

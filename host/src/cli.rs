@@ -22,6 +22,7 @@ use crate::runtime::RunSpec;
 use crate::runtime::caps::{Capabilities, Console};
 use crate::runtime::function::{Pulled, Started};
 use crate::store::{SqliteStore, Store};
+use crate::watch::Watched;
 
 /// Kiln: serverless JavaScript and WebAssembly components.
 #[derive(Debug, Parser)]
@@ -113,9 +114,14 @@ struct ServeArgs {
     /// Data directory (database, caches); made absolute at start.
     #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
     data_dir: PathBuf,
-    /// Serve one app at `/`: `DIR/index.js` or `DIR/app.wasm` (any wasi-http component).
-    #[arg(long)]
+    /// Serve one app at `/`: `DIR/index.js` or `DIR/app.wasm` (any wasi-http component), with
+    /// an optional `DIR/kiln.json`; redeployed when the folder changes.
+    #[arg(long, conflicts_with = "watch")]
     app: Option<PathBuf>,
+    /// Serve every subfolder of DIR holding an app as the service `/api/v2/{folder}/`, beside
+    /// the platform's own; redeployed when it changes, undeployed when it goes.
+    #[arg(long, env = "KILN_WATCH")]
+    watch: Option<PathBuf>,
     /// Instance isolation for the app.
     #[arg(long, value_enum, default_value = "reuse")]
     isolation: Isolation,
@@ -150,6 +156,18 @@ struct ServeArgs {
     /// Idle instances kept across every app; past it the longest-idle are dropped.
     #[arg(long, env = "KILN_MAX_IDLE_INSTANCES", default_value_t = 64)]
     max_idle_instances: usize,
+    /// On SIGTERM or SIGINT, how long requests and streams in flight may take to finish (new
+    /// ones get 503 meanwhile): seconds, or with a unit (`500ms`, `2m`).
+    #[arg(long, env = "KILN_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+/// Seconds (`30`), or a duration with a unit (`500ms`, `2m`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
+    }
 }
 
 impl ServeArgs {
@@ -247,9 +265,20 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
     let _lock = lock_data_dir(&config.data_dir)?;
     match &args.app {
-        Some(dir) => serve_app(config, dir),
-        None => serve_platform(config, args.listen.is_some()),
+        Some(dir) => serve_app(config, dir, args.drain_timeout),
+        None => serve_platform(
+            config,
+            args.listen.is_some(),
+            args.watch.as_deref(),
+            args.drain_timeout,
+        ),
     }
+}
+
+/// Ends the process after a drain: background work (compiles, snapshots) is abandoned, which
+/// is safe because every cache file is written under a temporary name and renamed when complete.
+fn exit_drained() -> ! {
+    crate::logging::exit(0)
 }
 
 /// Takes the data dir for this process: two servers on one data dir would collect each other's
@@ -285,7 +314,7 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 
 /// `--app DIR`: listens at once, then compiles the app; requests to it wait meanwhile. An app
 /// that cannot be deployed ends the process with its error.
-fn serve_app(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
+fn serve_app(config: Config, dir: &Path, drain_timeout: Duration) -> anyhow::Result<ExitCode> {
     let folder = AppDir::open(dir)?;
     let app = App::single(config.clone(), folder.name.clone())?;
     let server = Server::bind(config.listen, config.threads, config.max_connections)?;
@@ -296,29 +325,33 @@ fn serve_app(config: Config, dir: &Path) -> anyhow::Result<ExitCode> {
         .name("kiln-deploy".into())
         .spawn(move || {
             let started = Instant::now();
-            tracing::info!(app = %folder.name, entry = %folder.entry.display(), "deploying");
-            match block_on(folder.deploy(&deployer, &config)) {
-                Ok(Ok(Ok(()))) => {
+            tracing::info!(app = %folder.name, folder = %folder.dir.display(), "deploying");
+            match block_on(folder.deploy(&deployer, &config, false)) {
+                Ok(Ok(())) => {
                     tracing::info!(app = %folder.name, elapsed_ms = started.elapsed().as_millis() as u64, "app ready");
-                    folder.watch(deployer, config);
-                }
-                Ok(Ok(Err(error))) => {
-                    eprintln!("error: {}: {error}", folder.entry.display());
-                    std::process::exit(1);
+                    if let Err(error) = crate::watch::spawn(Watched::One(folder), deployer, config, None) {
+                        tracing::error!(error = format!("{error:#}"), "the app folder is not watched");
+                    }
                 }
                 Ok(Err(error)) | Err(error) => {
+                    crate::logging::flush();
                     eprintln!("error: {error:#}");
-                    std::process::exit(1);
+                    crate::logging::exit(1);
                 }
             }
         })?;
     app.start_tiering()?;
-    server.run(crate::http::router(app))?;
-    Ok(ExitCode::SUCCESS)
+    server.run(crate::http::router(app), drain_timeout)?;
+    exit_drained()
 }
 
 /// Platform mode: the store, the admin API and every stored app, compiled after listening.
-fn serve_platform(mut config: Config, listen_given: bool) -> anyhow::Result<ExitCode> {
+fn serve_platform(
+    mut config: Config,
+    listen_given: bool,
+    watch: Option<&Path>,
+    drain_timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("kiln-control")
@@ -340,11 +373,19 @@ fn serve_platform(mut config: Config, listen_given: bool) -> anyhow::Result<Exit
         std::thread::Builder::new()
             .name("kiln-restore".into())
             .spawn(move || block_on(apps.restore_all()))?;
+        if let Some(dir) = watch {
+            let dir = absolute(dir)?;
+            crate::watch::spawn(
+                Watched::Every(dir),
+                app.deployer.clone(),
+                config.clone(),
+                Some(platform.apps.clone()),
+            )?;
+        }
     }
     app.start_tiering()?;
-    server.run(crate::http::router(app))?;
-    drop(control);
-    Ok(ExitCode::SUCCESS)
+    server.run(crate::http::router(app), drain_timeout)?;
+    exit_drained()
 }
 
 fn listening(server: &Server, config: &Config) {

@@ -16,6 +16,16 @@ pub enum Isolation {
     Request,
 }
 
+impl Isolation {
+    /// `reuse` or `request`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Reuse => "reuse",
+            Isolation::Request => "request",
+        }
+    }
+}
+
 /// Limits applied to every instance of a deployment.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

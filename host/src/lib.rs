@@ -5,7 +5,8 @@
 //! - [`cli`] parses the command line; [`app`] wires a server together; [`http`] is the one
 //!   router and the only place that knows status codes.
 //! - [`apps`] is the control plane (services and functions alike, stored through [`store`],
-//!   configured by [`settings`]); [`deploy`] turns uploads into deployments.
+//!   configured by [`settings`]); [`deploy`] turns uploads into deployments; [`watch`] deploys
+//!   app folders ([`app_dir`]) as they change.
 //! - [`compile`] turns JavaScript into bytecode and per-app snapshots; [`runtime`] holds the
 //!   wasmtime engine, the sandbox and its capabilities, the instances and the registry.
 
@@ -25,3 +26,4 @@ pub mod metrics;
 pub mod runtime;
 pub mod settings;
 pub mod store;
+pub mod watch;

@@ -7,11 +7,14 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = kiln::cli::Cli::parse();
     kiln::logging::init(cli.log_format());
-    match kiln::cli::run(cli) {
+    let code = match kiln::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
+            kiln::logging::flush();
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    kiln::logging::flush();
+    code
 }

@@ -21,6 +21,13 @@ pub enum RouteKind {
 }
 
 const KINDS: [&str; 5] = ["service", "function", "admin", "public", "app"];
+
+impl RouteKind {
+    /// `service`, `function`, `admin`, `public` or `app`.
+    pub fn as_str(self) -> &'static str {
+        KINDS[self as usize]
+    }
+}
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [

@@ -263,7 +263,11 @@ fn the_app_redeploys_when_its_file_changes_and_a_broken_edit_keeps_the_old_versi
     .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while get() != "second" {
-        assert!(std::time::Instant::now() < deadline, "never redeployed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never redeployed:\n{}",
+            kiln.log()
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -274,11 +278,13 @@ fn the_app_redeploys_when_its_file_changes_and_a_broken_edit_keeps_the_old_versi
     .unwrap();
     assert!(
         kiln.wait_for_log(
-            "the previous one keeps serving",
+            "the version served before (if any) keeps serving",
             std::time::Duration::from_secs(20)
         ),
         "{}",
         kiln.log()
     );
+    // The error names the file, line and column.
+    assert!(kiln.log().contains("index.js:1:"), "{}", kiln.log());
     assert_eq!(get(), "second");
 }

@@ -11,6 +11,7 @@ mod components;
 mod density;
 mod functions;
 mod limits;
+mod operations;
 mod platform;
 mod readme;
 mod security;

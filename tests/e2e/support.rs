@@ -89,6 +89,7 @@ pub struct Kiln {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     log: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Kiln {
@@ -186,15 +187,26 @@ impl Kiln {
         });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("kiln listening on ") {
                     let _ = tx.send(addr.to_string());
+                } else {
+                    let mut out = sink.lock().expect("stdout");
+                    out.push_str(&line);
+                    out.push('\n');
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Ok(Kiln { child, base, log }),
+            Ok(base) => Ok(Kiln {
+                child,
+                base,
+                log,
+                stdout: out,
+            }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -244,6 +256,34 @@ impl Kiln {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log").clone()
+    }
+
+    /// Everything the server printed on standard output so far, but its "listening" line.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("stdout").clone()
+    }
+
+    /// Sends the server a signal (`libc::SIGTERM`, `libc::SIGINT`).
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: `kill` only sends a signal to our own child process.
+        #[expect(unsafe_code, reason = "kill has no safe wrapper")]
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "kill({pid}, {signal})");
+    }
+
+    /// Waits for the server to exit, up to `timeout`; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The value of a Prometheus metric (without labels), 0 if absent.

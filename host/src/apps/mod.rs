@@ -4,7 +4,7 @@
 
 pub mod model;
 mod seed;
-mod validate;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -188,41 +188,24 @@ impl Apps {
     /// How an app is run: its grants, limits and isolation, defaults from the settings.
     fn spec(&self, kind: AppKind, row: &AppRow) -> RunSpec {
         let settings = self.settings.get();
-        let limits: LimitsSpec = parse_json(&row.limits);
-        let permissions: Permissions = parse_json(&row.permissions);
         let isolation = match (kind, row.isolation.as_deref()) {
             (AppKind::Function, _) | (_, Some("request")) => Isolation::Request,
             _ => Isolation::Reuse,
         };
-        let default_timeout = match kind {
-            AppKind::Service => 30_000,
-            AppKind::Function => settings.function_execution_timeout_ms,
-        };
-        let capabilities = Capabilities {
-            env: permissions
-                .env
-                .iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-                .collect(),
-            read: permissions.read.iter().map(Into::into).collect(),
-            write: permissions.write.iter().map(Into::into).collect(),
-            net: Arc::from(permissions.net.clone()),
-            console: Console::Log,
-        };
-        RunSpec {
-            isolation,
-            limits: Limits {
-                memory_bytes: (limits
-                    .memory_mb
-                    .unwrap_or(settings.default_memory_mb)
-                    .min(self.max_memory_mb) as usize)
-                    << 20,
-                timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(default_timeout)),
-                ..Limits::default()
+        let defaults = SpecDefaults {
+            memory_mb: settings.default_memory_mb,
+            timeout_ms: match kind {
+                AppKind::Service => 30_000,
+                AppKind::Function => settings.function_execution_timeout_ms,
             },
-            max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
-            capabilities: Arc::new(capabilities),
-        }
+            max_memory_mb: self.max_memory_mb,
+        };
+        run_spec(
+            &parse_json(&row.permissions),
+            &parse_json(&row.limits),
+            isolation,
+            &defaults,
+        )
     }
 
     async fn prepare(
@@ -616,9 +599,50 @@ fn access(row: &AppRow) -> Access {
 }
 
 fn isolation_name(isolation: Isolation) -> String {
-    match isolation {
-        Isolation::Reuse => "reuse".into(),
-        Isolation::Request => "request".into(),
+    isolation.as_str().into()
+}
+
+/// What an app's limits fall back to.
+pub struct SpecDefaults {
+    /// Memory per instance, in MiB.
+    pub memory_mb: u64,
+    /// Deadline per request, in milliseconds.
+    pub timeout_ms: u64,
+    /// The most memory an app may ask for, in MiB.
+    pub max_memory_mb: u64,
+}
+
+/// How an app with these (validated) grants, limits and isolation is run.
+pub fn run_spec(
+    permissions: &Permissions,
+    limits: &LimitsSpec,
+    isolation: Isolation,
+    defaults: &SpecDefaults,
+) -> RunSpec {
+    let capabilities = Capabilities {
+        env: permissions
+            .env
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+            .collect(),
+        read: permissions.read.iter().map(Into::into).collect(),
+        write: permissions.write.iter().map(Into::into).collect(),
+        net: Arc::from(permissions.net.clone()),
+        console: Console::Log,
+    };
+    RunSpec {
+        isolation,
+        limits: Limits {
+            memory_bytes: (limits
+                .memory_mb
+                .unwrap_or(defaults.memory_mb)
+                .min(defaults.max_memory_mb) as usize)
+                << 20,
+            timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(defaults.timeout_ms)),
+            ..Limits::default()
+        },
+        max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
+        capabilities: Arc::new(capabilities),
     }
 }
 

@@ -1,16 +1,22 @@
 //! One current-thread runtime per core, each accepting on its own `SO_REUSEPORT` listener of the
 //! shared port and serving the one router: a connection's whole chain (parse, guest, write) stays
-//! on one core.
+//! on one core. SIGTERM or SIGINT drains: in-flight requests and streams finish, new ones get 503.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use std::sync::Arc;
-
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+use tower::Service as _;
+
+use super::request_log::ClientAddr;
 
 /// How long a client may take to send a request's head, and how long an idle keep-alive
 /// connection stays open.
@@ -45,30 +51,101 @@ impl Server {
         self.addr
     }
 
-    /// Serves `router` until the process ends: one thread and runtime per listener.
-    pub fn run(self, router: axum::Router) -> anyhow::Result<()> {
+    /// Serves `router` until SIGTERM or SIGINT, then drains: connections accepted from then on
+    /// are answered 503 with `Connection: close`, while requests and streams already in flight
+    /// finish, for up to `drain_timeout`. A second signal stops at once.
+    pub fn run(self, router: axum::Router, drain_timeout: Duration) -> anyhow::Result<()> {
         let connections = Arc::new(Semaphore::new(self.max_connections.max(1)));
-        let mut threads = Vec::new();
+        let (stop, stopping) = watch::channel(false);
+        let in_flight = Arc::new(AtomicUsize::new(0));
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let router = router.clone();
             let connections = connections.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("kiln-http-{index}"))
-                    .spawn(move || {
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()?;
-                        runtime.block_on(accept_loop(listener, router, connections))
-                    })?,
+            let drain = Drain {
+                stopping: stopping.clone(),
+                in_flight: in_flight.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("kiln-http-{index}"))
+                .spawn(move || {
+                    let served = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(anyhow::Error::from)
+                        .and_then(|runtime| {
+                            runtime.block_on(accept_loop(listener, router, connections, drain))
+                        });
+                    if let Err(error) = served {
+                        tracing::error!(error = format!("{error:#}"), "a serving thread stopped");
+                        crate::logging::exit(1);
+                    }
+                })?;
+        }
+        let signals = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        signals.block_on(async {
+            let signal = termination().await?;
+            tracing::info!(
+                signal,
+                in_flight = in_flight.load(Ordering::Relaxed),
+                drain_timeout_ms = drain_timeout.as_millis() as u64,
+                "draining: new requests get 503, requests in flight finish"
             );
-        }
-        for thread in threads {
-            thread
-                .join()
-                .map_err(|_| anyhow::anyhow!("a serving thread panicked"))??;
-        }
-        Ok(())
+            let _ = stop.send(true);
+            let deadline = tokio::time::Instant::now() + drain_timeout;
+            let drained = async {
+                while in_flight.load(Ordering::Relaxed) > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            tokio::select! {
+                () = drained => tracing::info!("drained; exiting"),
+                () = tokio::time::sleep_until(deadline) => tracing::warn!(
+                    in_flight = in_flight.load(Ordering::Relaxed),
+                    "drain timeout reached; exiting with requests still in flight"
+                ),
+                again = termination() => {
+                    tracing::warn!(signal = again.unwrap_or("?"), "second signal: exiting now");
+                }
+            }
+            anyhow::Ok(())
+        })
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn termination() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// What a serving thread needs to drain: whether the server is stopping, and a count of the
+/// connections accepted before it was.
+#[derive(Clone)]
+struct Drain {
+    stopping: watch::Receiver<bool>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a connection in flight for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -90,12 +167,13 @@ async fn accept_loop(
     listener: std::net::TcpListener,
     router: axum::Router,
     connections: Arc<Semaphore>,
+    drain: Drain,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     loop {
         // At the connection cap, new connections wait in the listen backlog.
         let permit = connections.clone().acquire_owned().await?;
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 tracing::warn!(error = %error, "accept failed");
@@ -104,15 +182,69 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let io = TokioIo::new(stream);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        if *drain.stopping.borrow() {
+            tokio::spawn(async move {
+                let _ = http
+                    .keep_alive(false)
+                    .serve_connection(io, service_fn(draining))
+                    .await;
+                drop(permit);
+            });
+            continue;
+        }
+        let router = router.clone();
+        let service = service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            router.clone().call(request)
+        });
+        let mut stopping = drain.stopping.clone();
+        let in_flight = InFlight::new(&drain.in_flight);
         tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let connection = http.keep_alive(true).serve_connection(io, service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stopped(&mut stopping) => {
+                    // Idle keep-alive connections close now; a request in flight finishes
+                    // (its stream included) and its connection closes after it.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(in_flight);
             drop(permit);
         });
     }
+}
+
+/// Resolves once the server is stopping.
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        // The sender is gone only when the process ends: never stop on that.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The answer to a connection accepted while the server drains.
+async fn draining(
+    _request: http::Request<Incoming>,
+) -> Result<http::Response<Full<Bytes>>, std::convert::Infallible> {
+    let mut response = http::Response::new(Full::new(Bytes::from_static(
+        b"{\"error\":\"ServiceUnavailable\",\"message\":\"the server is shutting down\"}",
+    )));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    Ok(response)
 }

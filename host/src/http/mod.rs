@@ -7,6 +7,7 @@ mod error;
 pub mod extract;
 pub mod listener;
 pub mod openapi;
+pub mod request_log;
 mod router;
 pub mod routes;
 

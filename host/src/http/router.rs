@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::Method;
 
-use super::ApiError;
 use super::routes::{admin, config, docs, functions, public, services};
+use super::{ApiError, request_log};
 use crate::app::App;
 use crate::kind::AppKind;
 use crate::metrics::RouteKind;
+use crate::runtime::caps::console::REQUEST_ID;
 
 /// The router of a Kiln server: in platform mode Kiln's API, services and functions; with
 /// `--app`, the app at `/` beside `/health` and `/healthz`.
@@ -104,14 +105,16 @@ async fn on_control(State(app): State<Arc<App>>, request: Request, next: Next) -
     }
 }
 
-/// Counts every request and records its latency by route kind.
+/// Counts every request, records its latency by route kind, gives it an id and logs its line.
 async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let kind = route_kind(&app, request.uri().path());
     app.requests_total.fetch_add(1, Ordering::Relaxed);
-    let response = next.run(request).await;
+    let id = request_log::request_id(request.headers());
+    let line = request_log::Started::new(id.clone(), kind, &request);
+    let response = REQUEST_ID.scope(id, next.run(request)).await;
     crate::metrics::request(kind, response.status().as_u16(), started.elapsed());
-    response
+    line.finish(response)
 }
 
 fn route_kind(app: &App, path: &str) -> RouteKind {

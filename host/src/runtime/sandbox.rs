@@ -21,6 +21,7 @@ pub struct Sandbox {
     http: WasiHttpCtx,
     network: NetworkPolicy,
     memory: MemoryLimiter,
+    request: caps::console::RequestTag,
     /// When the current request must be done.
     pub deadline: Instant,
     /// Epoch ticks the current request has run through (see `caps::limits`).
@@ -44,7 +45,8 @@ impl Sandbox {
     pub fn new(grants: &Grants) -> Self {
         let caps = &grants.capabilities;
         let mut wasi = WasiCtxBuilder::new();
-        caps::console::prepare(caps.console, &grants.app, &mut wasi);
+        let request = caps::console::RequestTag::default();
+        caps::console::prepare(caps.console, &grants.app, &request, &mut wasi);
         caps::env::prepare(&caps.env, &mut wasi);
         caps::files::prepare(&grants.app, &caps.read, &caps.write, &mut wasi);
         if let Some(stdin) = &grants.stdin {
@@ -56,15 +58,18 @@ impl Sandbox {
             http: WasiHttpCtx::new(),
             network: NetworkPolicy::new(caps.net.clone()),
             memory: MemoryLimiter::new(grants.memory_bytes),
+            request,
             deadline: Instant::now() + Duration::from_secs(3600),
             slices: 0,
         }
     }
 
-    /// Starts a request: it must be done within `timeout`, and it starts with a fresh CPU share.
+    /// Starts a request: it must be done within `timeout`, it starts with a fresh CPU share, and
+    /// its console lines carry the id of the request the current task serves.
     pub fn start_request(&mut self, timeout: Duration) {
         self.deadline = Instant::now() + timeout;
         self.slices = 0;
+        self.request.set(caps::console::current_request());
     }
 
     /// The resource limiter for `Store::limiter`.

@@ -11,6 +11,7 @@ use http::HeaderValue;
 
 use crate::app::App;
 use crate::http::extract::{PathParam, collect_limited};
+use crate::http::request_log::Served;
 use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
 use crate::runtime::RunError;
@@ -58,21 +59,25 @@ pub async fn call(
         String::from_utf8(body.to_vec())
             .map_err(|_| ApiError::Validation("the body is not UTF-8".into()))?
     };
-    match crate::runtime::function::start(deployment, reservation, input).await? {
-        Started::Value(json) => Ok((
+    let served = Served::new(AppKind::Function, &deployment);
+    let mut response = match crate::runtime::function::start(deployment, reservation, input).await?
+    {
+        Started::Value(json) => (
             [(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
             json.unwrap_or_else(|| "null".into()),
         )
-            .into_response()),
+            .into_response(),
         Started::Stream(mut steps) => {
             // A throw or a timeout before the first yield is a plain error answer.
             let first = steps.next().await?;
-            Ok(events(first, steps).into_response())
+            events(first, steps).into_response()
         }
-    }
+    };
+    response.extensions_mut().insert(served);
+    Ok(response)
 }
 
 /// How deeply a function's JSON input may nest.

@@ -9,6 +9,7 @@ use axum::response::Response;
 use http::HeaderValue;
 
 use crate::app::App;
+use crate::http::request_log::Served;
 use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
 use crate::runtime::Slot;
@@ -20,11 +21,15 @@ async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, 
     body_limit::check_length(request.headers(), limit)?;
     let exceeded = Arc::new(AtomicBool::new(false));
     let request = request.map(|body| body_limit::Limited::new(body, limit, exceeded.clone()));
-    let result = slot.deployment().handle(request).await;
+    let deployment = slot.deployment();
+    let served = Served::new(AppKind::Service, &deployment);
+    let result = deployment.handle(request).await;
     if exceeded.load(Ordering::Relaxed) {
         return Err(body_limit::too_large(limit));
     }
-    Ok(result?.map(axum::body::Body::new))
+    let mut response = result?.map(axum::body::Body::new);
+    response.extensions_mut().insert(served);
+    Ok(response)
 }
 
 /// Token first (for `jwt_check` services), then unknown → 404, disabled → 503.

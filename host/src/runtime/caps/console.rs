@@ -1,8 +1,8 @@
 //! Console: a guest's standard output and error go to Kiln's log, line by line, tagged with the
-//! app (or to the process's standard error for `kiln run`).
+//! app and the request being served (or to the process's standard error for `kiln run`).
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use wasmtime_wasi::WasiCtxBuilder;
@@ -18,16 +18,45 @@ pub enum Console {
     Stderr,
 }
 
-/// Connects the instance's standard output and error.
-pub fn prepare(console: Console, app: &Arc<str>, wasi: &mut WasiCtxBuilder) {
+tokio::task_local! {
+    /// The id of the request the current task serves (set by the HTTP layer).
+    pub static REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request the current task serves, if any.
+pub fn current_request() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
+
+/// The request an instance is serving, as its console lines are tagged with it.
+#[derive(Clone, Default)]
+pub struct RequestTag(Arc<Mutex<Option<Arc<str>>>>);
+
+impl RequestTag {
+    /// Tags the lines written from now on with `id`.
+    pub fn set(&self, id: Option<Arc<str>>) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = id;
+        }
+    }
+
+    fn get(&self) -> Option<Arc<str>> {
+        self.0.lock().ok().and_then(|current| current.clone())
+    }
+}
+
+/// Connects the instance's standard output and error; their lines carry `tag`.
+pub fn prepare(console: Console, app: &Arc<str>, tag: &RequestTag, wasi: &mut WasiCtxBuilder) {
     match console {
         Console::Log => {
             wasi.stdout(GuestLog {
                 app: app.clone(),
+                tag: tag.clone(),
                 stream: "stdout",
             });
             wasi.stderr(GuestLog {
                 app: app.clone(),
+                tag: tag.clone(),
                 stream: "stderr",
             });
         }
@@ -42,6 +71,7 @@ pub fn prepare(console: Console, app: &Arc<str>, wasi: &mut WasiCtxBuilder) {
 #[derive(Clone)]
 struct GuestLog {
     app: Arc<str>,
+    tag: RequestTag,
     stream: &'static str,
 }
 
@@ -69,10 +99,12 @@ impl GuestLogWriter {
     fn emit(&mut self) {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end_matches(['\n', '\r']);
+        let request = self.log.tag.get();
+        let request = request.as_deref().unwrap_or("-");
         if self.log.stream == "stderr" {
-            tracing::warn!(target: "kiln::guest", app = %self.log.app, "{text}");
+            tracing::warn!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
         } else {
-            tracing::info!(target: "kiln::guest", app = %self.log.app, "{text}");
+            tracing::info!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
         }
         self.line.clear();
     }
