@@ -171,6 +171,7 @@ impl AppDir {
         }
         let guard = validate::Guard {
             data_dir: &config.data_dir,
+            own_static: None,
         };
         let permissions = validate::permissions(&permissions, &guard)?;
         let max_memory_mb = (config.max_memory_bytes >> 20) as u64;

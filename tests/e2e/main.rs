@@ -9,6 +9,7 @@ mod cache;
 mod compile;
 mod components;
 mod density;
+mod frontend;
 mod functions;
 mod limits;
 mod operations;

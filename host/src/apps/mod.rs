@@ -2,6 +2,7 @@
 //! into the registry, with their immutable versions. One deploy, update, rollback or delete per
 //! app at a time.
 
+pub mod frontend;
 pub mod model;
 mod seed;
 pub mod validate;
@@ -27,6 +28,12 @@ pub enum AppsError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// Input over a size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Kiln failed (I/O on its own data).
+    #[error(transparent)]
+    Internal(anyhow::Error),
     /// No such app.
     #[error("{kind} '{name}' not found")]
     NotFound {
@@ -94,9 +101,11 @@ impl Apps {
         self.settings.get().compile_timeout()
     }
 
-    fn guard(&self) -> validate::Guard<'_> {
+    /// What grants may reach: not Kiln's data dir, but for the app's own static assets (`own`).
+    fn guard<'a>(&'a self, own: &'a Path) -> validate::Guard<'a> {
         validate::Guard {
             data_dir: &self.data_dir,
+            own_static: Some(own),
         }
     }
 
@@ -328,8 +337,9 @@ impl Apps {
     pub async fn create(&self, kind: AppKind, body: CreateApp) -> Result<AppView, AppsError> {
         validate::name(&body.name)?;
         let _guard = self.lock(kind, &body.name).await;
+        let own = frontend::static_dir(&self.data_dir, &body.name);
         let permissions =
-            validate::permissions(&body.permissions.unwrap_or_default(), &self.guard())?;
+            validate::permissions(&body.permissions.unwrap_or_default(), &self.guard(&own))?;
         let limits = body.limits.unwrap_or_default();
         validate::limits(&limits, self.max_memory_mb)?;
         check_isolation(kind, body.isolation)?;
@@ -406,7 +416,8 @@ impl Apps {
             row.jwt_check = jwt_check;
         }
         if let Some(permissions) = &body.permissions {
-            row.permissions = to_json(&validate::permissions(permissions, &self.guard())?);
+            let own = frontend::static_dir(&self.data_dir, name);
+            row.permissions = to_json(&validate::permissions(permissions, &self.guard(&own))?);
         }
         if let Some(schema) = body.schema {
             row.schema = validate::schema(schema)?.map(|s| s.to_string());
@@ -524,7 +535,83 @@ impl Apps {
         }
         self.deployer.registry().remove(kind, name);
         self.deployer.collect_soon();
+        if kind == AppKind::Service {
+            let assets = frontend::static_dir(&self.data_dir, name);
+            if assets.exists()
+                && let Err(error) = std::fs::remove_dir_all(&assets)
+            {
+                tracing::warn!(app = %name, error = %error, "could not remove the static assets");
+            }
+        }
         Ok(())
+    }
+
+    /// Hosts a frontend: `code` serves the service `name` (created, or updated as a new version)
+    /// with a read grant on its static directory, which then holds `archive`'s files, swapped in
+    /// for the previous ones only once the code is compiled and stored. Returns whether the
+    /// service was created, and the static directory.
+    pub async fn host_frontend(
+        &self,
+        name: &str,
+        code: String,
+        archive: bytes::Bytes,
+    ) -> Result<(bool, PathBuf), AppsError> {
+        validate::name(name)?;
+        let assets = frontend::static_dir(&self.data_dir, name);
+        let parent = self.data_dir.join("static");
+        let fresh = tokio::task::spawn_blocking(move || frontend::extract(&archive, &parent))
+            .await
+            .map_err(|e| AppsError::Internal(e.into()))??;
+        // The grant names the directory, so it must exist before the service is validated.
+        let made = !assets.exists();
+        std::fs::create_dir_all(&assets).map_err(|e| AppsError::Internal(e.into()))?;
+        let grant = assets.to_string_lossy().into_owned();
+        let existing = self.store.app(AppKind::Service, name).await?;
+        let saved = match existing {
+            Some(row) => {
+                let mut permissions: Permissions = parse_json(&row.permissions);
+                if !permissions.read.contains(&grant) {
+                    permissions.read.push(grant);
+                }
+                let update = UpdateApp {
+                    code: Some(code),
+                    permissions: Some(permissions),
+                    ..UpdateApp::default()
+                };
+                self.update(AppKind::Service, name, update)
+                    .await
+                    .map(|_| false)
+            }
+            None => {
+                let create = CreateApp {
+                    name: name.to_string(),
+                    code,
+                    description: Some("frontend".into()),
+                    enabled: None,
+                    jwt_check: None,
+                    permissions: Some(Permissions {
+                        read: vec![grant],
+                        ..Permissions::default()
+                    }),
+                    schema: None,
+                    limits: None,
+                    isolation: None,
+                };
+                self.create(AppKind::Service, create).await.map(|_| true)
+            }
+        };
+        match saved {
+            Ok(created) => {
+                frontend::swap_in(fresh, &assets).map_err(AppsError::Internal)?;
+                Ok((created, assets))
+            }
+            Err(error) => {
+                if made {
+                    let _ = std::fs::remove_dir(&assets);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// The versions of an app, oldest first.

@@ -30,6 +30,9 @@ pub fn name(name: &str) -> Result<(), AppsError> {
 pub struct Guard<'a> {
     /// Kiln's data dir, canonical.
     pub data_dir: &'a Path,
+    /// The one directory inside it that may be granted, for reading: the app's own static
+    /// assets (`{data_dir}/static/{name}`).
+    pub own_static: Option<&'a Path>,
 }
 
 /// Directories no grant may equal or enter.
@@ -101,7 +104,8 @@ fn directory(dir: &str, field: &str, guard: &Guard<'_>) -> Result<String, AppsEr
     {
         return Err(invalid(&format!("{system} is never granted")));
     }
-    if canonical.starts_with(guard.data_dir) || guard.data_dir.starts_with(&canonical) {
+    let own = field == "read" && guard.own_static.is_some_and(|own| canonical == own);
+    if !own && (canonical.starts_with(guard.data_dir) || guard.data_dir.starts_with(&canonical)) {
         return Err(invalid(&format!(
             "it is, contains or is inside Kiln's data dir ({})",
             guard.data_dir.display()
@@ -211,7 +215,10 @@ mod tests {
     }
 
     fn guard(data: &Path) -> Guard<'_> {
-        Guard { data_dir: data }
+        Guard {
+            data_dir: data,
+            own_static: None,
+        }
     }
 
     fn reading(dir: &str) -> Permissions {

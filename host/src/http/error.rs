@@ -216,6 +216,8 @@ impl From<AppsError> for ApiError {
     fn from(error: AppsError) -> Self {
         match error {
             AppsError::Invalid(message) => ApiError::Validation(message),
+            AppsError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            AppsError::Internal(error) => ApiError::Internal(error),
             AppsError::NotFound { .. } | AppsError::NoSuchVersion { .. } => {
                 ApiError::NotFound(error.to_string())
             }

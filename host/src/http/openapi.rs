@@ -232,6 +232,24 @@ pub fn config_get() {}
     responses((status = 200, body = ConfigEntry), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub fn config_set() {}
 
+/// Hosts a frontend: `server` (the service's JavaScript), `static` (a ZIP of its assets) and
+/// `serviceName`, as multipart/form-data. The service gets a read grant on its assets, which Kiln
+/// also serves itself at `/api/v2/{name}/dist/*`.
+#[utoipa::path(operation_id = "hostFrontend", post, path = "/admin-api/v2/host-frontend", tag = "services", security(("bearer" = [])),
+    request_body(content = String, content_type = "multipart/form-data"),
+    responses((status = 201, body = crate::http::routes::frontend::Hosted, description = "service created"),
+        (status = 200, body = crate::http::routes::frontend::Hosted, description = "service and assets replaced"),
+        (status = 400, body = ErrorBody, description = "a missing field, a source error, or an archive refused (a path leaving it, a link, a duplicate)"),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody, description = "the upload, the archive's entries or its expansion are too large")))]
+pub fn host_frontend() {}
+
+/// A file of a hosted frontend's assets, served by Kiln (ETag, Range, precompressed siblings).
+#[utoipa::path(operation_id = "frontendAsset", get, path = "/api/v2/{name}/dist/{file}", tag = "services",
+    params(("name" = String, Path), ("file" = String, Path, description = "the path inside the archive")),
+    responses((status = 200, description = "the file"), (status = 206, description = "a range of it"), (status = 304, description = "not modified"),
+        (status = 404, body = ErrorBody), (status = 416, description = "range not satisfiable")))]
+pub fn frontend_asset() {}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -261,7 +279,7 @@ impl Modify for BearerAuth {
         functions::list, functions::create, functions::get, functions::update, functions::delete,
         functions::put_component, functions::versions, functions::rollback,
         function_call,
-        config_list, config_get, config_set,
+        config_list, config_get, config_set, host_frontend, frontend_asset,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),

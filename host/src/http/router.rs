@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::Method;
 
-use super::routes::{admin, config, docs, functions, public, services};
+use super::routes::{admin, config, docs, frontend, functions, public, services};
 use super::{ApiError, request_log};
 use crate::app::App;
 use crate::kind::AppKind;
@@ -38,6 +38,7 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
     let admin = Router::new()
         .nest("/v2/services", admin::router(AppKind::Service))
         .nest("/v2/functions", admin::router(AppKind::Function))
+        .route("/v2/host-frontend", post(frontend::host))
         .route("/v2/config", get(config::list))
         .route("/v2/config/{key}", get(config::get).put(config::set))
         .fallback(not_found)
@@ -65,6 +66,9 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .layer(from_fn_with_state(app.clone(), super::cors::cors));
     // Services answer everything themselves, `OPTIONS` included: no CORS layer here.
     let services = Router::new()
+        .route("/api/v2/{name}/dist", any(frontend::dist))
+        .route("/api/v2/{name}/dist/", any(frontend::dist))
+        .route("/api/v2/{name}/dist/{*file}", any(frontend::dist))
         .route("/api/v2/{name}", any(services::call))
         .route("/api/v2/{name}/", any(services::call))
         .route("/api/v2/{name}/{*rest}", any(services::call));

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod config;
 pub mod docs;
+pub mod frontend;
 pub mod functions;
 pub mod public;
 pub mod services;
