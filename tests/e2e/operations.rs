@@ -395,3 +395,64 @@ fn a_watched_folder_never_takes_the_name_of_a_stored_service() {
         .unwrap();
     assert!(answer.contains("Hello, Ada!"), "{answer}");
 }
+
+#[test]
+fn a_hundred_redeploys_under_steady_traffic_lose_no_request() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::start(data.path(), &[], &[("KILN_JWT_SECRET", SECRET)])
+        .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"));
+    let jwt = admin_token(data.path());
+    let (status, body) = call(
+        client()
+            .post(kiln.url("/admin-api/v2/services"))
+            .bearer_auth(&jwt)
+            .json(&json!({"name": "busy", "code": app_source("version 0")})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let url = kiln.url("/api/v2/busy/");
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let answer = client()
+                        .get(&url)
+                        .send()
+                        .map(|r| (r.status().as_u16(), r.text().unwrap_or_default()));
+                    answers.push(answer.map_err(|e| e.to_string()));
+                }
+                answers
+            })
+        })
+        .collect();
+    for version in 1..=100 {
+        let (status, body) = call(
+            client()
+                .put(kiln.url("/admin-api/v2/services/busy"))
+                .bearer_auth(&jwt)
+                .json(&json!({"code": app_source(&format!("version {version}"))})),
+        );
+        assert_eq!(status, 200, "redeploy {version}: {body}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut last = 0;
+    let mut total = 0;
+    for handle in clients {
+        let answers = handle.join().unwrap();
+        total += answers.len();
+        for answer in answers {
+            let (status, text) = answer.expect("a request failed");
+            assert_eq!(status, 200, "{text}");
+            let version: u32 = text
+                .strip_prefix("version ")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("not an answer of any version: {text:?}"));
+            last = last.max(version);
+        }
+    }
+    assert!(total >= 100, "only {total} requests were sent");
+    assert_eq!(last, 100, "the last version never served");
+}
