@@ -146,16 +146,23 @@ fn the_drain_timeout_bounds_how_long_a_stream_keeps_the_server_up() {
 
 const LOGGING_APP: &str = "export default {\n  fetch(request) {\n    console.log('handling ' + new URL(request.url).pathname);\n    return new Response('logged');\n  },\n};\n";
 
-#[test]
-fn json_logs_carry_one_line_per_request_with_its_id_and_the_guest_lines_carry_it_too() {
+/// The logging app served with `KILN_LOG_FORMAT=format` (the app and data dirs live as long as
+/// the server is used).
+fn logging_app(format: &str) -> (Kiln, tempfile::TempDir, tempfile::TempDir) {
     let app = js_app(LOGGING_APP);
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::start(
         data.path(),
         &["--app", app.path().to_str().unwrap()],
-        &[("KILN_LOG_FORMAT", "json")],
+        &[("KILN_LOG_FORMAT", format)],
     )
     .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"));
+    (kiln, app, data)
+}
+
+#[test]
+fn json_logs_carry_one_line_per_request_with_its_id_and_the_guest_lines_carry_it_too() {
+    let (kiln, _app, _data) = logging_app("json");
     let response = client()
         .get(kiln.url("/first?x=1"))
         .header("x-request-id", "trace-42.a:b")
@@ -211,14 +218,7 @@ fn json_logs_carry_one_line_per_request_with_its_id_and_the_guest_lines_carry_it
 
 #[test]
 fn apache_logs_are_combined_format_lines_on_stdout() {
-    let app = js_app(LOGGING_APP);
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::start(
-        data.path(),
-        &["--app", app.path().to_str().unwrap()],
-        &[("KILN_LOG_FORMAT", "apache")],
-    )
-    .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"));
+    let (kiln, _app, _data) = logging_app("apache");
     let response = client()
         .get(kiln.url("/page?q=\"quoted\""))
         .header("referer", "https://example.com/from")

@@ -76,10 +76,16 @@ pub struct Started {
     method: Method,
     target: String,
     version: Version,
+    at: Instant,
+    /// What only the Apache format writes, noted only for it.
+    combined: Option<Combined>,
+}
+
+/// The fields of Apache's combined format that the other formats leave out.
+struct Combined {
     client: Option<SocketAddr>,
     referer: Option<String>,
     user_agent: Option<String>,
-    at: Instant,
     wall: time::OffsetDateTime,
 }
 
@@ -92,6 +98,12 @@ impl Started {
                 .get(name)
                 .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
         };
+        let combined = (crate::logging::format() == LogFormat::Apache).then(|| Combined {
+            client: request.extensions().get::<ClientAddr>().map(|c| c.0),
+            referer: header(http::header::REFERER),
+            user_agent: header(http::header::USER_AGENT),
+            wall: time::OffsetDateTime::now_utc(),
+        });
         Self {
             id,
             route,
@@ -101,11 +113,8 @@ impl Started {
                 .path_and_query()
                 .map_or_else(|| request.uri().path().to_string(), |pq| pq.to_string()),
             version: request.version(),
-            client: request.extensions().get::<ClientAddr>().map(|c| c.0),
-            referer: header(http::header::REFERER),
-            user_agent: header(http::header::USER_AGENT),
             at: Instant::now(),
-            wall: time::OffsetDateTime::now_utc(),
+            combined,
         }
     }
 
@@ -241,7 +250,10 @@ impl Line {
     /// `$request_id $request_time`), on standard output.
     fn apache(&self, duration: Duration) {
         let s = &self.started;
-        let time = s
+        let Some(c) = &s.combined else {
+            return;
+        };
+        let time = c
             .wall
             .format(APACHE_TIME)
             .unwrap_or_else(|_| "-".to_string());
@@ -256,14 +268,14 @@ impl Line {
         };
         let line = format!(
             "{} - - [{time}] \"{} {} {:?}\" {} {bytes} \"{}\" \"{}\" {} {:.6}\n",
-            s.client
-                .map_or_else(|| "-".to_string(), |c| c.ip().to_string()),
+            c.client
+                .map_or_else(|| "-".to_string(), |addr| addr.ip().to_string()),
             s.method,
             escape(&s.target),
             s.version,
             self.status,
-            quoted(&s.referer),
-            quoted(&s.user_agent),
+            quoted(&c.referer),
+            quoted(&c.user_agent),
             s.id,
             duration.as_secs_f64(),
         );
