@@ -2,31 +2,44 @@
 
 use std::cell::RefCell;
 
+use rquickjs::class::{Trace, Tracer};
 use rquickjs::function::This;
 use rquickjs::object::Accessor;
 use rquickjs::{
-    ArrayBuffer, Class, Ctx, Exception, Function, Object, Promise, Result, TypedArray, Value,
+    Array, ArrayBuffer, Class, Ctx, Exception, Function, JsLifetime, Object, Persistent, Promise,
+    Result, TypedArray, Value,
 };
 
 use crate::apis::request::Request;
 use crate::apis::response::Response;
+use crate::apis::scripts;
 use crate::apis::url::UrlSearchParams;
 use crate::bindings::wasi::http::types::IncomingBody;
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::io::streams::{InputStream, StreamError};
 
 thread_local! {
     /// The body of the request being handled, read only if JS asks for it.
-    static INCOMING: RefCell<Option<IncomingBody>> = const { RefCell::new(None) };
+    static INCOMING: RefCell<Incoming> = const { RefCell::new(Incoming { body: None, stream: None }) };
+}
+
+/// The incoming request body and, once reading started, its byte stream.
+struct Incoming {
+    body: Option<IncomingBody>,
+    stream: Option<InputStream>,
 }
 
 /// Makes `body` the incoming request body that a `Body::Incoming` reads.
 pub fn set_incoming(body: Option<IncomingBody>) {
-    INCOMING.with(|slot| *slot.borrow_mut() = body);
+    INCOMING.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        slot.stream = None;
+        slot.body = body;
+    });
 }
 
 /// The body of a `Request` or `Response`.
-#[derive(Debug, Clone, Default)]
-pub enum Body {
+#[derive(Debug, Clone, Default, JsLifetime)]
+pub enum Body<'js> {
     /// No body (`null`).
     #[default]
     Empty,
@@ -34,28 +47,93 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// The incoming request's body, not read yet.
     Incoming,
+    /// A `ReadableStream`: given by JS, or made when JS asked for `body`.
+    Stream(Object<'js>),
     /// Already consumed by `text()`, `json()`, ...
     Used,
 }
 
-impl Body {
+impl<'js> Trace<'js> for Body<'js> {
+    fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+        if let Body::Stream(stream) = self {
+            stream.trace(tracer);
+        }
+    }
+}
+
+impl<'js> Body<'js> {
     /// Whether the body was consumed.
-    pub fn used(&self) -> bool {
-        matches!(self, Body::Used)
+    pub fn used(&self, ctx: &Ctx<'js>) -> Result<bool> {
+        match self {
+            Body::Used => Ok(true),
+            Body::Stream(stream) => {
+                let disturbed = scripts::helper(ctx, "streams", "isDisturbed")?;
+                disturbed.call((stream.clone(),))
+            }
+            _ => Ok(false),
+        }
     }
 
-    /// Reads the whole body and marks it used.
-    pub fn consume(&mut self, ctx: &Ctx<'_>) -> Result<Vec<u8>> {
+    /// Reads the whole body now and marks it used. A stream can be read this way only while it
+    /// is the untouched stream of bytes `body` made; see [`Body::into_payload`] for the rest.
+    pub fn consume(&mut self, ctx: &Ctx<'js>) -> Result<Vec<u8>> {
         match std::mem::replace(self, Body::Used) {
             Body::Empty => Ok(Vec::new()),
             Body::Bytes(bytes) => Ok(bytes),
             Body::Incoming => read_incoming().map_err(|e| Exception::throw_type(ctx, &e)),
+            Body::Stream(stream) => match take(ctx, &stream)? {
+                Some(bytes) => Ok(bytes),
+                None => Err(Exception::throw_type(
+                    ctx,
+                    "a streamed body cannot be read here; read it with `await body.arrayBuffer()` first",
+                )),
+            },
             Body::Used => Err(Exception::throw_type(ctx, "Body has already been consumed")),
         }
     }
 
-    /// A copy for `clone()`: an incoming body is read into memory first.
-    pub fn duplicate(&mut self, ctx: &Ctx<'_>) -> Result<Body> {
+    /// The body for sending: its bytes, or the stream to read chunk by chunk.
+    pub fn into_payload(&mut self, ctx: &Ctx<'js>) -> Result<Payload> {
+        if let Body::Stream(stream) = self {
+            if crate::body::take(ctx, stream)?.is_none() {
+                let stream = stream.clone();
+                *self = Body::Used;
+                let disturbed = scripts::helper(ctx, "streams", "isDisturbed")?;
+                if disturbed.call::<_, bool>((stream.clone(),))? {
+                    return Err(Exception::throw_type(ctx, "Body has already been consumed"));
+                }
+                return Ok(Payload::Stream(Persistent::save(ctx, stream)));
+            }
+        }
+        self.consume(ctx).map(Payload::Bytes)
+    }
+
+    /// `body`: a `ReadableStream` of the body (made on first use), or `null`.
+    pub fn stream(&mut self, ctx: &Ctx<'js>) -> Result<Value<'js>> {
+        let stream: Object = match self {
+            Body::Empty => return Ok(Value::new_null(ctx.clone())),
+            Body::Stream(stream) => return Ok(stream.clone().into_value()),
+            Body::Bytes(bytes) => {
+                let bytes = TypedArray::<u8>::new(ctx.clone(), std::mem::take(bytes))?;
+                scripts::helper(ctx, "body", "fromBytes")?.call((bytes,))?
+            }
+            Body::Incoming => {
+                let read = Function::new(ctx.clone(), |ctx: Ctx<'js>| -> Result<Value<'js>> {
+                    match read_incoming_chunk().map_err(|e| Exception::throw_type(&ctx, &e))? {
+                        Some(chunk) => Ok(TypedArray::<u8>::new(ctx, chunk)?.into_value()),
+                        None => Ok(Value::new_null(ctx)),
+                    }
+                })?;
+                scripts::helper(ctx, "body", "fromIncoming")?.call((read,))?
+            }
+            Body::Used => return scripts::helper(ctx, "body", "used")?.call(()),
+        };
+        *self = Body::Stream(stream.clone());
+        Ok(stream.into_value())
+    }
+
+    /// A copy for `clone()`: an incoming body is read into memory first, a stream is teed.
+    pub fn duplicate(&mut self, ctx: &Ctx<'js>) -> Result<Body<'js>> {
         match self {
             Body::Used => Err(Exception::throw_type(ctx, "Body has already been consumed")),
             Body::Incoming => {
@@ -63,45 +141,80 @@ impl Body {
                 *self = Body::Bytes(bytes.clone());
                 Ok(Body::Bytes(bytes))
             }
+            Body::Stream(stream) => {
+                let tee = scripts::helper(ctx, "body", "tee")?;
+                let pair: Array = tee.call((stream.clone(),))?;
+                *self = Body::Stream(pair.get(0)?);
+                Ok(Body::Stream(pair.get(1)?))
+            }
             other => Ok(other.clone()),
         }
     }
 }
 
-/// Reads the whole incoming request body.
-pub fn read_incoming() -> std::result::Result<Vec<u8>, String> {
-    let Some(body) = INCOMING.with(|slot| slot.borrow_mut().take()) else {
-        return Ok(Vec::new());
-    };
-    let mut bytes = Vec::new();
-    {
-        let stream = body
-            .stream()
-            .map_err(|()| "the request body was already taken".to_string())?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => bytes.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(format!("reading the request body: {}", e.to_debug_string()));
+/// A response body ready to send.
+pub enum Payload {
+    /// All of it, in memory.
+    Bytes(Vec<u8>),
+    /// A `ReadableStream` to send chunk by chunk as JS enqueues them.
+    Stream(Persistent<Object<'static>>),
+}
+
+/// The bytes of an untouched stream that `body` made from bytes (taking it), if it is one.
+fn take<'js>(ctx: &Ctx<'js>, stream: &Object<'js>) -> Result<Option<Vec<u8>>> {
+    let taken: Value = scripts::helper(ctx, "body", "take")?.call((stream.clone(),))?;
+    Ok(bytes_of(&taken))
+}
+
+/// Reads the next chunk of the incoming request body; `None` at its end.
+fn read_incoming_chunk() -> std::result::Result<Option<Vec<u8>>, String> {
+    INCOMING.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.stream.is_none() {
+            let Some(body) = slot.body.as_ref() else {
+                return Ok(None);
+            };
+            let stream = body
+                .stream()
+                .map_err(|()| "the request body was already taken".to_string())?;
+            slot.stream = Some(stream);
+        }
+        let stream = slot.stream.as_ref().expect("set above");
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => Ok(Some(chunk)),
+            Err(StreamError::Closed) => {
+                slot.stream = None;
+                if let Some(body) = slot.body.take() {
+                    drop(IncomingBody::finish(body));
                 }
+                Ok(None)
+            }
+            Err(StreamError::LastOperationFailed(e)) => {
+                Err(format!("reading the request body: {}", e.to_debug_string()))
             }
         }
+    })
+}
+
+/// Reads the whole incoming request body.
+pub fn read_incoming() -> std::result::Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = read_incoming_chunk()? {
+        bytes.extend_from_slice(&chunk);
     }
-    drop(IncomingBody::finish(body));
     Ok(bytes)
 }
 
-/// Converts a `BodyInit` (string, ArrayBuffer, typed array, DataView, URLSearchParams, null) to bytes,
-/// with the `content-type` it implies.
-pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body, Option<&'static str>)> {
+/// Converts a `BodyInit` (string, ArrayBuffer, typed array, DataView, URLSearchParams, Blob,
+/// FormData, ReadableStream, null) to a body, with the `content-type` it implies.
+pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body<'js>, Option<String>)> {
     if value.is_undefined() || value.is_null() {
         return Ok((Body::Empty, None));
     }
     if let Some(s) = value.as_string() {
         return Ok((
             Body::Bytes(s.to_string()?.into_bytes()),
-            Some("text/plain;charset=UTF-8"),
+            Some("text/plain;charset=UTF-8".into()),
         ));
     }
     if let Some(bytes) = bytes_of(&value) {
@@ -114,13 +227,23 @@ pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body, Option
         let text = params.borrow().serialize();
         return Ok((
             Body::Bytes(text.into_bytes()),
-            Some("application/x-www-form-urlencoded;charset=UTF-8"),
+            Some("application/x-www-form-urlencoded;charset=UTF-8".into()),
         ));
+    }
+    if value.is_object() {
+        let extracted: Value = scripts::helper(ctx, "body", "extract")?.call((value.clone(),))?;
+        if let Some(extracted) = extracted.as_object() {
+            if let Some(stream) = extracted.get::<_, Option<Object>>("stream")? {
+                return Ok((Body::Stream(stream), None));
+            }
+            let bytes = bytes_of(&extracted.get("bytes")?).unwrap_or_default();
+            return Ok((Body::Bytes(bytes), extracted.get("type")?));
+        }
     }
     let text: String = ctx.globals().get::<_, Function>("String")?.call((value,))?;
     Ok((
         Body::Bytes(text.into_bytes()),
-        Some("text/plain;charset=UTF-8"),
+        Some("text/plain;charset=UTF-8".into()),
     ))
 }
 
@@ -157,8 +280,9 @@ pub fn rejected<'js>(ctx: &Ctx<'js>) -> Result<Promise<'js>> {
     Ok(promise)
 }
 
-/// Installs the Body mixin of the Fetch standard (`bodyUsed`, `text()`, `json()`,
-/// `arrayBuffer()`, `bytes()`) once, on both `Request.prototype` and `Response.prototype`.
+/// Installs the Body mixin of the Fetch standard (`body`, `bodyUsed`, `text()`, `json()`,
+/// `arrayBuffer()`, `bytes()`) once, on both `Request.prototype` and `Response.prototype`
+/// (`blob()` and `formData()` come from `js/body.js`).
 pub fn install_mixin<'js>(ctx: &Ctx<'js>) -> Result<()> {
     let prototypes = [
         Class::<Request>::prototype(ctx)?,
@@ -168,38 +292,85 @@ pub fn install_mixin<'js>(ctx: &Ctx<'js>) -> Result<()> {
         prototype.prop(
             "bodyUsed",
             Accessor::new_get(|ctx: Ctx<'js>, This(this): This<Value<'js>>| {
-                with_body(&ctx, this, |_, body| Ok(body.used()))
+                let body = with_body(&ctx, this, |_, body| Ok(body.clone()))?;
+                body.used(&ctx)
             })
             .configurable(),
         )?;
-        method(ctx, &prototype, "text", text)?;
-        method(ctx, &prototype, "json", json)?;
-        method(ctx, &prototype, "arrayBuffer", array_buffer)?;
-        method(ctx, &prototype, "bytes", uint8_array)?;
+        prototype.prop(
+            "body",
+            Accessor::new_get(|ctx: Ctx<'js>, This(this): This<Value<'js>>| {
+                with_body(&ctx, this, |ctx, body| body.stream(ctx))
+            })
+            .configurable(),
+        )?;
+        for read in [Read::Text, Read::Json, Read::ArrayBuffer, Read::Bytes] {
+            let function = Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'js>, This(this): This<Value<'js>>| read_body(&ctx, this, read),
+            )?
+            .with_name(read.name())?;
+            prototype.set(read.name(), function)?;
+        }
     }
     Ok(())
 }
 
-/// Defines `name` on `prototype` as a method reading the body of `this`.
-fn method<'js>(
-    ctx: &Ctx<'js>,
-    prototype: &Object<'js>,
-    name: &str,
-    read: for<'a> fn(&Ctx<'a>, &mut Body) -> Result<Promise<'a>>,
-) -> Result<()> {
-    let function = Function::new(
-        ctx.clone(),
-        move |ctx: Ctx<'js>, This(this): This<Value<'js>>| with_body(&ctx, this, read),
-    )?
-    .with_name(name)?;
-    prototype.set(name, function)
+/// The ways the Body mixin reads a whole body.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Text,
+    Json,
+    ArrayBuffer,
+    Bytes,
+}
+
+impl Read {
+    fn name(self) -> &'static str {
+        match self {
+            Read::Text => "text",
+            Read::Json => "json",
+            Read::ArrayBuffer => "arrayBuffer",
+            Read::Bytes => "bytes",
+        }
+    }
+}
+
+/// `text()`, `json()`, `arrayBuffer()` or `bytes()` of `this`: bytes and the incoming body are
+/// read here; a stream is read by `js/body.js` (outside the borrow, since reading it runs JS).
+fn read_body<'js>(ctx: &Ctx<'js>, this: Value<'js>, read: Read) -> Result<Promise<'js>> {
+    let stream = with_body(ctx, this.clone(), |_, body| {
+        Ok(match body {
+            Body::Stream(stream) => Some(stream.clone()),
+            _ => None,
+        })
+    })?;
+    if let Some(stream) = stream {
+        return scripts::helper(ctx, "body", "consume")?.call((stream, read.name()));
+    }
+    let bytes = match with_body(ctx, this, |ctx, body| body.consume(ctx)) {
+        Ok(bytes) => bytes,
+        Err(_) => return rejected(ctx),
+    };
+    let value = match read {
+        Read::Text => {
+            rquickjs::String::from_str(ctx.clone(), &String::from_utf8_lossy(&bytes))?.into_value()
+        }
+        Read::Json => match ctx.json_parse(String::from_utf8_lossy(&bytes).into_owned()) {
+            Ok(value) => value,
+            Err(_) => return rejected(ctx),
+        },
+        Read::ArrayBuffer => ArrayBuffer::new(ctx.clone(), bytes)?.into_value(),
+        Read::Bytes => TypedArray::<u8>::new(ctx.clone(), bytes)?.into_value(),
+    };
+    resolved(ctx, value)
 }
 
 /// Runs `f` on the body of a `Request` or `Response`; anything else is an illegal invocation.
 fn with_body<'js, R>(
     ctx: &Ctx<'js>,
     this: Value<'js>,
-    f: impl FnOnce(&Ctx<'js>, &mut Body) -> Result<R>,
+    f: impl FnOnce(&Ctx<'js>, &mut Body<'js>) -> Result<R>,
 ) -> Result<R> {
     let object = this.as_object();
     if let Some(request) = object.and_then(Class::<Request>::from_object) {
@@ -212,47 +383,6 @@ fn with_body<'js, R>(
         ctx,
         "Illegal invocation: not a Request or Response",
     ))
-}
-
-/// The body read as text (`text()`).
-pub fn text<'js>(ctx: &Ctx<'js>, body: &mut Body) -> Result<Promise<'js>> {
-    match body.consume(ctx) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            resolved(
-                ctx,
-                rquickjs::String::from_str(ctx.clone(), &text)?.into_value(),
-            )
-        }
-        Err(_) => rejected(ctx),
-    }
-}
-
-/// The body parsed as JSON (`json()`).
-pub fn json<'js>(ctx: &Ctx<'js>, body: &mut Body) -> Result<Promise<'js>> {
-    let parsed = body
-        .consume(ctx)
-        .and_then(|bytes| ctx.json_parse(String::from_utf8_lossy(&bytes).into_owned()));
-    match parsed {
-        Ok(value) => resolved(ctx, value),
-        Err(_) => rejected(ctx),
-    }
-}
-
-/// The body as an ArrayBuffer (`arrayBuffer()`).
-pub fn array_buffer<'js>(ctx: &Ctx<'js>, body: &mut Body) -> Result<Promise<'js>> {
-    match body.consume(ctx) {
-        Ok(bytes) => resolved(ctx, ArrayBuffer::new(ctx.clone(), bytes)?.into_value()),
-        Err(_) => rejected(ctx),
-    }
-}
-
-/// The body as a Uint8Array (`bytes()`).
-pub fn uint8_array<'js>(ctx: &Ctx<'js>, body: &mut Body) -> Result<Promise<'js>> {
-    match body.consume(ctx) {
-        Ok(bytes) => resolved(ctx, TypedArray::<u8>::new(ctx.clone(), bytes)?.into_value()),
-        Err(_) => rejected(ctx),
-    }
 }
 
 /// Reads an optional property of an init dictionary.

@@ -76,8 +76,7 @@ thread_local! {
 }
 
 fn new_runtime() -> javy::Runtime {
-    let mut config = javy::Config::default();
-    config.text_encoding(true);
+    let config = javy::Config::default();
     let runtime = javy::Runtime::new(config).expect("the QuickJS runtime starts");
     runtime
         .context()
@@ -104,6 +103,15 @@ pub fn with_context<R>(
     with_engine(|engine| engine.runtime.context().with(|ctx| f(&ctx)))
 }
 
+/// Runs `f` in the engine's context, then the jobs it queued (reading a response stream).
+pub fn with_js<R>(f: impl for<'js> FnOnce(&Ctx<'js>) -> Result<R, JsError>) -> Result<R, JsError> {
+    with_engine(|engine| {
+        let result = engine.runtime.context().with(|ctx| f(&ctx));
+        let _ = engine.runtime.resolve_pending_jobs();
+        result
+    })
+}
+
 /// Starts the engine and, when `source` is not empty, evaluates the app module and checks it.
 pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
     with_engine(|engine| {
@@ -116,6 +124,7 @@ pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
             evaluate(&ctx, module, Some(kind), true)
         });
         engine.app = Some(app.map_err(|e| e.into_source_error(name))?);
+        apis::scripts::reset_clock();
         Ok(())
     })
 }

@@ -10,42 +10,50 @@ use crate::apis::response::{Parts, Response};
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam, Scheme,
 };
-use crate::body;
+use crate::bindings::wasi::io::streams::OutputStream;
+use crate::body::{self, Payload};
 use crate::engine;
 use crate::errors::{self, JsError};
 
 /// Serves one request with the app's handler.
 pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
-    match serve(request) {
+    crate::apis::scripts::start_clock();
+    match serve(&request) {
         Ok(parts) => send(out, parts),
-        Err(error) => {
-            let mut message = error.message.clone();
-            if let Some(stack) = &error.stack {
-                message = format!("{message}\n{}", stack.trim_end());
-            }
-            eprintln!("Uncaught (in handler) {message}");
-            // QuickJS reports a refused allocation as "out of memory": the instance hit its limit.
-            let (status, kind, retryable) = if error.message.contains("out of memory") {
-                (503, "ResourceError", true)
-            } else {
-                (500, "ExecutionError", false)
-            };
-            let body = error_json(kind, &error.message, retryable);
-            send(
-                out,
-                Parts {
-                    status,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: body.into_bytes(),
-                },
-            );
-        }
+        Err(error) => send_error(out, error),
     }
+    // The request and its body (which a streamed response may read) live until the response is sent.
+    body::set_incoming(None);
+    drop(request);
 }
 
-fn serve(request: IncomingRequest) -> Result<Parts, JsError> {
+/// Answers with the error the handler threw: 500, or 503 when the instance ran out of memory.
+fn send_error(out: ResponseOutparam, error: JsError) {
+    let mut message = error.message.clone();
+    if let Some(stack) = &error.stack {
+        message = format!("{message}\n{}", stack.trim_end());
+    }
+    eprintln!("Uncaught (in handler) {message}");
+    // QuickJS reports a refused allocation as "out of memory": the instance hit its limit.
+    let (status, kind, retryable) = if error.message.contains("out of memory") {
+        (503, "ResourceError", true)
+    } else {
+        (500, "ExecutionError", false)
+    };
+    let body = error_json(kind, &error.message, retryable);
+    send(
+        out,
+        Parts {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Payload::Bytes(body.into_bytes()),
+        },
+    );
+}
+
+fn serve(request: &IncomingRequest) -> Result<Parts, JsError> {
     let method = method_name(request.method());
-    let url = request_url(&request);
+    let url = request_url(request);
     let headers = Headers::from_pairs(
         request
             .headers()
@@ -73,8 +81,6 @@ fn serve(request: IncomingRequest) -> Result<Parts, JsError> {
         let value = engine::resolve(ctx, returned)?;
         response_parts(ctx, value)
     });
-    body::set_incoming(None);
-    drop(request);
     result
 }
 
@@ -136,21 +142,89 @@ fn send(out: ResponseOutparam, parts: Parts) {
         // Fields the host forbids (hop-by-hop headers) are dropped rather than failing the response.
         let _ = fields.append(name, value.as_bytes());
     }
-    if !has_length {
-        let _ = fields.append("content-length", parts.body.len().to_string().as_bytes());
+    if let (Payload::Bytes(bytes), false) = (&parts.body, has_length) {
+        let _ = fields.append("content-length", bytes.len().to_string().as_bytes());
     }
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(parts.status);
     let Ok(body) = response.body() else { return };
     ResponseOutparam::set(out, Ok(response));
-    if let Ok(stream) = body.write() {
-        for chunk in parts.body.chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                break;
+    let Ok(stream) = body.write() else { return };
+    match parts.body {
+        Payload::Bytes(bytes) => {
+            let _ = write_all(&stream, &bytes);
+        }
+        Payload::Stream(readable) => {
+            if let Err(error) = send_stream(&stream, readable) {
+                // Dropping the body unfinished tells the client the response is incomplete.
+                eprintln!("Uncaught (in response stream) {}", error.message);
+                drop(stream);
+                drop(body);
+                return;
             }
         }
     }
+    drop(stream);
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// Writes `bytes` to the response body; false when the client has gone.
+fn write_all(stream: &OutputStream, bytes: &[u8]) -> bool {
+    bytes
+        .chunks(4096)
+        .all(|chunk| stream.blocking_write_and_flush(chunk).is_ok())
+}
+
+/// Sends a `ReadableStream` body chunk by chunk, as JS enqueues them (the event loop runs
+/// timers and fetches while it waits). A client that goes away cancels the stream.
+fn send_stream(
+    out: &OutputStream,
+    readable: rquickjs::Persistent<rquickjs::Object<'static>>,
+) -> Result<(), JsError> {
+    let reader = engine::with_js(|ctx| {
+        let catch = |e| errors::catch(ctx, e);
+        let readable = readable.restore(ctx).map_err(catch)?;
+        let get_reader: rquickjs::Function = readable.get("getReader").map_err(catch)?;
+        let reader: rquickjs::Object = get_reader.call((This(readable),)).map_err(catch)?;
+        Ok(rquickjs::Persistent::save(ctx, reader))
+    })?;
+    loop {
+        let chunk = engine::with_js(|ctx| {
+            let catch = |e| errors::catch(ctx, e);
+            let reader = reader.clone().restore(ctx).map_err(catch)?;
+            let read: rquickjs::Function = reader.get("read").map_err(catch)?;
+            let pending: Value = read.call((This(reader),)).map_err(catch)?;
+            let result = engine::resolve(ctx, pending)?;
+            let result = result.into_object().ok_or_else(|| {
+                JsError::engine("TypeError: the response stream's reader returned a non-object")
+            })?;
+            if result.get::<_, bool>("done").map_err(catch)? {
+                return Ok(None);
+            }
+            let value: Value = result.get("value").map_err(catch)?;
+            match rquickjs::TypedArray::<u8>::from_value(value.clone()) {
+                Ok(bytes) => Ok(Some(bytes.as_bytes().unwrap_or_default().to_vec())),
+                Err(_) => Err(JsError::engine(format!(
+                    "TypeError: a response body stream must enqueue Uint8Array chunks, got {}",
+                    crate::apis::console::format(ctx, value)
+                ))),
+            }
+        })?;
+        let Some(chunk) = chunk else { return Ok(()) };
+        if !write_all(out, &chunk) {
+            let _ = engine::with_js(|ctx| {
+                let catch = |e| errors::catch(ctx, e);
+                let reader = reader.clone().restore(ctx).map_err(catch)?;
+                let cancel: rquickjs::Function = reader.get("cancel").map_err(catch)?;
+                let reason =
+                    rquickjs::Exception::from_message(ctx.clone(), "the client disconnected")
+                        .map_err(catch)?;
+                let _: Value = cancel.call((This(reader), reason)).map_err(catch)?;
+                Ok(())
+            });
+            return Ok(());
+        }
+    }
 }
 
 /// `{"error": kind, "message": ..., "retryable": ...}`, serialised by the engine's

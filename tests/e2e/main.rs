@@ -18,3 +18,4 @@ mod readme;
 mod security;
 mod warmup;
 mod web_apis;
+mod web_platform;

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod headers;
 pub mod request;
 pub mod response;
+pub mod scripts;
 pub mod timers;
 pub mod url;
 
@@ -24,6 +25,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     deno::register(ctx)?;
     encoding::register(ctx)?;
     fetch::register(ctx)?;
+    scripts::register(ctx)?;
     Ok(())
 }
 

@@ -23,8 +23,7 @@ pub struct Request<'js> {
     #[qjs(skip_trace)]
     url: String,
     headers: Class<'js, Headers>,
-    #[qjs(skip_trace)]
-    body: Body,
+    body: Body<'js>,
 }
 
 const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
@@ -68,7 +67,7 @@ impl<'js> Request<'js> {
 
 impl<'js> Request<'js> {
     /// The body, for the Body mixin (`crate::body::install_mixin`).
-    pub fn body_mut(&mut self) -> &mut Body {
+    pub fn body_mut(&mut self) -> &mut Body<'js> {
         &mut self.body
     }
 }
@@ -132,7 +131,7 @@ impl<'js> Request<'js> {
             }
             let (new_body, content_type) = body::from_init(&ctx, value)?;
             if let (Some(ct), false) = (content_type, headers.contains("content-type")) {
-                headers.push("content-type", ct);
+                headers.push("content-type", &ct);
             }
             body = new_body;
         }

@@ -6,7 +6,7 @@ use rquickjs::function::Opt;
 use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Result, Value};
 
 use crate::apis::headers::{self, Headers};
-use crate::body::{self, Body};
+use crate::body::{self, Body, Payload};
 
 /// Registers `Response`.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
@@ -22,18 +22,17 @@ pub struct Response<'js> {
     #[qjs(skip_trace)]
     status_text: String,
     headers: Class<'js, Headers>,
-    #[qjs(skip_trace)]
-    body: Body,
+    body: Body<'js>,
 }
 
-/// What the host needs of a response: status, headers and body bytes.
+/// What the host needs of a response: status, headers and body.
 pub struct Parts {
     /// HTTP status.
     pub status: u16,
     /// Header fields, names lower-cased.
     pub headers: Vec<(String, String)>,
     /// The body.
-    pub body: Vec<u8>,
+    pub body: Payload,
 }
 
 impl<'js> Response<'js> {
@@ -54,15 +53,15 @@ impl<'js> Response<'js> {
         let status_text = body::member::<String>(init.as_ref(), "statusText")?.unwrap_or_default();
         let mut headers = headers::from_member(ctx, init.as_ref())?.unwrap_or_default();
         let (body, implied_type) = body::from_init(ctx, body)?;
-        let content_type = content_type.or(implied_type);
-        if matches!(body, Body::Bytes(_)) && matches!(status, 101 | 103 | 204 | 205 | 304) {
+        let content_type = content_type.map(str::to_string).or(implied_type);
+        if !matches!(body, Body::Empty) && matches!(status, 101 | 103 | 204 | 205 | 304) {
             return Err(Exception::throw_type(
                 ctx,
                 &format!("Response with null body status {status} cannot have body"),
             ));
         }
         if let (Some(ct), false) = (content_type, headers.contains("content-type")) {
-            headers.push("content-type", ct);
+            headers.push("content-type", &ct);
         }
         Ok(Self {
             status,
@@ -88,7 +87,7 @@ impl<'js> Response<'js> {
 
     /// Takes status, headers and body out of the response for sending.
     pub fn into_parts(&mut self, ctx: &Ctx<'js>) -> Result<Parts> {
-        let body = self.body.consume(ctx)?;
+        let body = self.body.into_payload(ctx)?;
         Ok(Parts {
             status: self.status,
             headers: self.headers.borrow().pairs().to_vec(),
@@ -113,7 +112,7 @@ fn init_object<'js>(ctx: &Ctx<'js>, init: Opt<Value<'js>>) -> Result<Option<Obje
 
 impl<'js> Response<'js> {
     /// The body, for the Body mixin (`crate::body::install_mixin`).
-    pub fn body_mut(&mut self) -> &mut Body {
+    pub fn body_mut(&mut self) -> &mut Body<'js> {
         &mut self.body
     }
 }

@@ -1,0 +1,131 @@
+//! The Web APIs written in JavaScript (`src/js/*.js`): DOM events and aborts, streams, text
+//! encoding, Blob/File/FormData and the stream side of bodies. Each file is a function of one
+//! `internals` object through which the files share private helpers with each other and with
+//! Rust; they run once, when the engine starts, so the pre-initialised engine holds them all.
+
+use std::cell::RefCell;
+
+use rquickjs::{Ctx, Function, Object, Persistent, Result, String as JsString, TypedArray, Value};
+
+use crate::bindings::wasi::clocks::{monotonic_clock, wall_clock};
+
+thread_local! {
+    static INTERNALS: RefCell<Option<Persistent<Object<'static>>>> = const { RefCell::new(None) };
+    /// The instant `performance.now()` counts from, and the wall-clock time it was in ms.
+    static ORIGIN: RefCell<Option<(u64, f64)>> = const { RefCell::new(None) };
+}
+
+/// The scripts, in the order they depend on each other.
+const SCRIPTS: [(&str, &str); 5] = [
+    ("events.js", include_str!("../js/events.js")),
+    ("streams.js", include_str!("../js/streams.js")),
+    ("encoding.js", include_str!("../js/encoding.js")),
+    ("blob.js", include_str!("../js/blob.js")),
+    ("body.js", include_str!("../js/body.js")),
+];
+
+/// Defines `performance`, then runs every script with the shared `internals` object.
+pub fn register(ctx: &Ctx<'_>) -> Result<()> {
+    register_performance(ctx)?;
+    let internals = Object::new(ctx.clone())?;
+    let native = Object::new(ctx.clone())?;
+    native.set("utf8Decode", Function::new(ctx.clone(), utf8_decode)?)?;
+    native.set("utf8Encode", Function::new(ctx.clone(), utf8_encode)?)?;
+    internals.set("native", native)?;
+    for (name, source) in SCRIPTS {
+        let mut options = rquickjs::context::EvalOptions::default();
+        options.global = true;
+        options.strict = true;
+        options.filename = Some(format!("kiln:{name}"));
+        let install: Function = ctx.eval_with_options(source, options)?;
+        install.call::<_, ()>((internals.clone(),))?;
+    }
+    INTERNALS.with(|slot| *slot.borrow_mut() = Some(Persistent::save(ctx, internals)));
+    Ok(())
+}
+
+/// `internals[group][name]`, a helper one of the scripts shares with Rust.
+pub fn helper<'js>(ctx: &Ctx<'js>, group: &str, name: &str) -> Result<Function<'js>> {
+    let internals = INTERNALS.with(|slot| slot.borrow().clone());
+    let internals = internals
+        .ok_or_else(|| rquickjs::Error::new_from_js("undefined", "internals"))?
+        .restore(ctx)?;
+    internals.get::<_, Object>(group)?.get(name)
+}
+
+/// Starts `performance.now()`'s clock if this instance has not yet (called as each request
+/// starts: the clock of a snapshot was the compiling process's).
+pub fn start_clock() {
+    ORIGIN.with(|origin| {
+        let mut origin = origin.borrow_mut();
+        if origin.is_none() {
+            let wall = wall_clock::now();
+            let wall_ms = wall.seconds as f64 * 1000.0 + f64::from(wall.nanoseconds) / 1e6;
+            *origin = Some((monotonic_clock::now(), wall_ms));
+        }
+    });
+}
+
+/// Forgets the clock origin (before a snapshot is taken).
+pub fn reset_clock() {
+    ORIGIN.with(|origin| *origin.borrow_mut() = None);
+}
+
+fn register_performance(ctx: &Ctx<'_>) -> Result<()> {
+    let performance = Object::new(ctx.clone())?;
+    performance.set(
+        "now",
+        Function::new(ctx.clone(), || {
+            start_clock();
+            let start = ORIGIN.with(|o| o.borrow().map(|(start, _)| start).unwrap_or(0));
+            monotonic_clock::now().saturating_sub(start) as f64 / 1e6
+        })?
+        .with_name("now")?,
+    )?;
+    performance.prop(
+        "timeOrigin",
+        rquickjs::object::Accessor::new_get(|| {
+            start_clock();
+            ORIGIN.with(|o| o.borrow().map(|(_, wall)| wall).unwrap_or(0.0))
+        })
+        .enumerable(),
+    )?;
+    let navigator = Object::new(ctx.clone())?;
+    navigator.set("userAgent", "Kiln")?;
+    navigator.set("language", "en-US")?;
+    navigator.set("languages", vec!["en-US"])?;
+    navigator.set("hardwareConcurrency", 1)?;
+    ctx.globals().set("navigator", navigator)?;
+    ctx.globals().set("performance", performance)
+}
+
+/// UTF-8 bytes to a string: invalid sequences become U+FFFD, or a TypeError when `fatal`.
+fn utf8_decode<'js>(
+    ctx: Ctx<'js>,
+    bytes: TypedArray<'js, u8>,
+    fatal: bool,
+) -> Result<JsString<'js>> {
+    let bytes = bytes.as_bytes().unwrap_or_default();
+    let text = if fatal {
+        std::str::from_utf8(bytes)
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|_| {
+                rquickjs::Exception::throw_type(
+                    &ctx,
+                    "The encoded data was not valid for encoding utf-8",
+                )
+            })?
+    } else {
+        String::from_utf8_lossy(bytes)
+    };
+    JsString::from_str(ctx, &text)
+}
+
+/// A (well-formed) string to UTF-8 bytes.
+fn utf8_encode<'js>(ctx: Ctx<'js>, text: Value<'js>) -> Result<TypedArray<'js, u8>> {
+    let text: String = match text.as_string() {
+        Some(s) => s.to_string()?,
+        None => String::new(),
+    };
+    TypedArray::new(ctx, text.into_bytes())
+}

@@ -1,0 +1,189 @@
+//! Differential tests of the Web APIs against Node 20: each probe in `tests/web/` (an
+//! `async function probe()` returning JSON) runs as a Kiln service and under Node, and the two
+//! answers must be equal. Streamed responses are checked from the client's side.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Kiln, admin_token, call, client, js_app, repo};
+
+/// What Node 20 answers for a probe.
+fn node_answer(source: &str, dir: &Path) -> Value {
+    let script = dir.join("probe.mjs");
+    std::fs::write(
+        &script,
+        format!("{source}\nconsole.log(JSON.stringify(await probe()));\n"),
+    )
+    .unwrap();
+    let output = Command::new("node").arg(&script).output().unwrap_or_else(|e| {
+        panic!("these tests compare with Node.js 20, which did not run ({e}): apt-get install nodejs")
+    });
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("node printed JSON")
+}
+
+/// Serves `source` plus a handler answering `probe()` as JSON.
+fn kiln_service(source: &str) -> String {
+    format!(
+        "{source}\nexport default {{ async fetch() {{ return Response.json(await probe()); }} }};\n"
+    )
+}
+
+#[test]
+fn streams_encoding_events_blobs_forms_and_bodies_answer_as_node_does() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut probes: Vec<_> = std::fs::read_dir(repo().join("tests/web"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "js"))
+        .collect();
+    probes.sort();
+    assert!(probes.len() >= 5, "probes missing: {probes:?}");
+    let mut differences = Vec::new();
+    for path in &probes {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let source = std::fs::read_to_string(path).unwrap();
+        let expected = node_answer(&source, scratch.path());
+        let service = format!("probe-{name}");
+        let (status, view) = call(
+            kiln.admin(Method::POST, "/admin-api/v2/services", &jwt)
+                .json(&json!({"name": service, "code": kiln_service(&source)})),
+        );
+        assert_eq!(status, 201, "{name}: {view}");
+        let response = client()
+            .get(kiln.url(&format!("/api/v2/{service}")))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        assert_eq!(status, 200, "{name}: {text}\n{}", kiln.log());
+        let actual: Value = serde_json::from_str(&text).unwrap();
+        for (key, want) in expected.as_object().unwrap() {
+            let got = &actual[key];
+            if got != want {
+                differences.push(format!("{name}.{key}:\n  node: {want}\n  kiln: {got}"));
+            }
+        }
+        for key in actual.as_object().unwrap().keys() {
+            if expected.get(key).is_none() {
+                differences.push(format!("{name}.{key}: only Kiln answered"));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+const STREAMING: &str = r#"
+export default {
+  fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === "/echo") return new Response(request.body, { headers: { "content-type": "application/octet-stream" } });
+    const encoder = new TextEncoder();
+    let n = 0;
+    const stream = new ReadableStream({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        n += 1;
+        controller.enqueue(encoder.encode(`data: tick ${n}\n\n`));
+        if (n === Number(url.searchParams.get("ticks") ?? 4)) controller.close();
+      },
+      cancel(reason) { console.log(`stream cancelled: ${reason}`); },
+    });
+    return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+  },
+};
+"#;
+
+/// Reads an HTTP/1.1 response from `stream`, noting when each body chunk arrives.
+fn chunks_with_times(mut stream: TcpStream) -> Vec<(Duration, String)> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&buffer[..n]).to_string();
+        let done = text.contains("\r\n0\r\n\r\n") || text.starts_with("0\r\n\r\n");
+        seen.push((start.elapsed(), text));
+        if done {
+            break;
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_streamed_response_reaches_the_client_chunk_by_chunk_and_a_disconnect_cancels_it() {
+    let app = js_app(STREAMING);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+
+    let mut socket = TcpStream::connect(kiln.addr()).unwrap();
+    socket
+        .write_all(b"GET /?ticks=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let seen = chunks_with_times(socket);
+    let all: String = seen.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(all.contains("transfer-encoding: chunked"), "{all}");
+    for n in 1..=4 {
+        assert!(all.contains(&format!("data: tick {n}\n\n")), "{all}");
+    }
+    let first = seen
+        .iter()
+        .find(|(_, t)| t.contains("tick 1"))
+        .map(|(at, _)| *at)
+        .unwrap();
+    let last = seen.last().unwrap().0;
+    // Four ticks 250 ms apart: the first arrives well before the stream ends.
+    assert!(
+        last.saturating_sub(first) >= Duration::from_millis(500),
+        "the chunks arrived together: first at {first:?}, end at {last:?}"
+    );
+
+    // A client that goes away cancels the stream.
+    let mut socket = TcpStream::connect(kiln.addr()).unwrap();
+    socket
+        .write_all(b"GET /?ticks=40 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buffer = [0u8; 1024];
+    let mut got = String::new();
+    while !got.contains("tick 1") {
+        let n = socket.read(&mut buffer).unwrap();
+        got.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    drop(socket);
+    assert!(
+        kiln.wait_for_log(
+            "stream cancelled: Error: the client disconnected",
+            Duration::from_secs(10)
+        ),
+        "the stream was not cancelled:\n{}",
+        kiln.log()
+    );
+
+    // A request body streams back out unchanged.
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let echoed = client()
+        .post(kiln.url("/echo"))
+        .body(payload.clone())
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(echoed.as_ref() == payload.as_slice(), "the echo differs");
+}
