@@ -1,6 +1,7 @@
 //! The Web APIs given to JavaScript, one module per API, each with its own `register`.
 
 pub mod console;
+pub mod crypto;
 pub mod deno;
 pub mod encoding;
 pub mod fetch;

@@ -1,5 +1,5 @@
 //! The Web APIs written in JavaScript (`src/js/*.js`): DOM events and aborts, streams, text
-//! encoding, Blob/File/FormData and the stream side of bodies. Each file is a function of one
+//! encoding, `crypto.subtle`, Blob/File/FormData and the stream side of bodies. Each file is a function of one
 //! `internals` object through which the files share private helpers with each other and with
 //! Rust; they run once, when the engine starts, so the pre-initialised engine holds them all.
 
@@ -16,10 +16,11 @@ thread_local! {
 }
 
 /// The scripts, in the order they depend on each other.
-const SCRIPTS: [(&str, &str); 5] = [
+const SCRIPTS: [(&str, &str); 6] = [
     ("events.js", include_str!("../js/events.js")),
     ("streams.js", include_str!("../js/streams.js")),
     ("encoding.js", include_str!("../js/encoding.js")),
+    ("crypto.js", include_str!("../js/crypto.js")),
     ("blob.js", include_str!("../js/blob.js")),
     ("body.js", include_str!("../js/body.js")),
 ];
@@ -31,6 +32,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     let native = Object::new(ctx.clone())?;
     native.set("utf8Decode", Function::new(ctx.clone(), utf8_decode)?)?;
     native.set("utf8Encode", Function::new(ctx.clone(), utf8_encode)?)?;
+    native.set("crypto", super::crypto::natives(ctx)?)?;
     internals.set("native", native)?;
     for (name, source) in SCRIPTS {
         let mut options = rquickjs::context::EvalOptions::default();
