@@ -1,7 +1,7 @@
 //! The Web APIs written in JavaScript (`src/js/*.js`): DOM events and aborts, streams, text
 //! encoding, `crypto.subtle`, Blob/File/FormData and the stream side of bodies. Each file is a function of one
 //! `internals` object through which the files share private helpers with each other and with
-//! Rust; they run once, when the engine starts, so the pre-initialised engine holds them all.
+//! Rust. The small ones run when the engine starts; the large ones on first use (`js/lazy.js`).
 
 use std::cell::RefCell;
 
@@ -15,17 +15,25 @@ thread_local! {
     static ORIGIN: RefCell<Option<(u64, f64)>> = const { RefCell::new(None) };
 }
 
-/// The scripts, in the order they depend on each other.
-const SCRIPTS: [(&str, &str); 6] = [
+/// The scripts every engine evaluates at start, in the order they depend on each other.
+const EAGER: [(&str, &str); 3] = [
     ("events.js", include_str!("../js/events.js")),
-    ("streams.js", include_str!("../js/streams.js")),
     ("encoding.js", include_str!("../js/encoding.js")),
-    ("crypto.js", include_str!("../js/crypto.js")),
-    ("blob.js", include_str!("../js/blob.js")),
-    ("body.js", include_str!("../js/body.js")),
+    ("lazy.js", include_str!("../js/lazy.js")),
 ];
 
-/// Defines `performance`, then runs every script with the shared `internals` object.
+/// The scripts `js/lazy.js` evaluates on first use, by group.
+fn lazy_script(group: &str) -> Option<(&'static str, &'static str)> {
+    Some(match group {
+        "streams" => ("streams.js", include_str!("../js/streams.js")),
+        "blob" => ("blob.js", include_str!("../js/blob.js")),
+        "body" => ("body.js", include_str!("../js/body.js")),
+        "crypto" => ("crypto.js", include_str!("../js/crypto.js")),
+        _ => return None,
+    })
+}
+
+/// Defines `performance`, then runs the eager scripts with the shared `internals` object.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     register_performance(ctx)?;
     let internals = Object::new(ctx.clone())?;
@@ -33,25 +41,48 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     native.set("utf8Decode", Function::new(ctx.clone(), utf8_decode)?)?;
     native.set("utf8Encode", Function::new(ctx.clone(), utf8_encode)?)?;
     native.set("crypto", super::crypto::natives(ctx)?)?;
+    native.set("evaluate", Function::new(ctx.clone(), evaluate_group)?)?;
     internals.set("native", native)?;
-    for (name, source) in SCRIPTS {
-        let mut options = rquickjs::context::EvalOptions::default();
-        options.global = true;
-        options.strict = true;
-        options.filename = Some(format!("kiln:{name}"));
-        let install: Function = ctx.eval_with_options(source, options)?;
-        install.call::<_, ()>((internals.clone(),))?;
+    INTERNALS.with(|slot| *slot.borrow_mut() = Some(Persistent::save(ctx, internals.clone())));
+    for (name, source) in EAGER {
+        run(ctx, &internals, name, source)?;
     }
-    INTERNALS.with(|slot| *slot.borrow_mut() = Some(Persistent::save(ctx, internals)));
     Ok(())
+}
+
+/// Evaluates one script: its source is a function of `internals`, called once.
+fn run<'js>(ctx: &Ctx<'js>, internals: &Object<'js>, name: &str, source: &str) -> Result<()> {
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.global = true;
+    options.strict = true;
+    options.filename = Some(format!("kiln:{name}"));
+    let install: Function = ctx.eval_with_options(source, options)?;
+    install.call::<_, ()>((internals.clone(),))
+}
+
+/// `internals.native.evaluate(group)`, for `js/lazy.js`.
+fn evaluate_group<'js>(ctx: Ctx<'js>, group: String) -> Result<()> {
+    let Some((name, source)) = lazy_script(&group) else {
+        return Err(rquickjs::Exception::throw_type(
+            &ctx,
+            &format!("no script group {group}"),
+        ));
+    };
+    run(&ctx, &internals(&ctx)?, name, source)
+}
+
+fn internals<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
+    let internals = INTERNALS.with(|slot| slot.borrow().clone());
+    internals
+        .ok_or_else(|| rquickjs::Error::new_from_js("undefined", "internals"))?
+        .restore(ctx)
 }
 
 /// `internals[group][name]`, a helper one of the scripts shares with Rust.
 pub fn helper<'js>(ctx: &Ctx<'js>, group: &str, name: &str) -> Result<Function<'js>> {
-    let internals = INTERNALS.with(|slot| slot.borrow().clone());
-    let internals = internals
-        .ok_or_else(|| rquickjs::Error::new_from_js("undefined", "internals"))?
-        .restore(ctx)?;
+    let internals = internals(ctx)?;
+    let load: Function = internals.get("load")?;
+    load.call::<_, ()>((group,))?;
     internals.get::<_, Object>(group)?.get(name)
 }
 

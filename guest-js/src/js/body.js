@@ -103,26 +103,15 @@
     return undefined;
   }
 
-  internals.body = { fromBytes, fromIncoming, used, take, consume, tee, extract };
-
-  for (const cls of [Request, Response]) {
-    Object.defineProperty(cls.prototype, "blob", {
-      value: async function blob() {
-        const bytes = await this.bytes();
-        const type = this.headers.get("content-type") ?? "";
-        return blobFromBytes(bytes, type);
-      },
-      writable: true,
-      configurable: true,
-    });
-    Object.defineProperty(cls.prototype, "formData", {
-      value: async function formData() {
-        const type = this.headers.get("content-type");
-        const bytes = await this.bytes();
-        return parseForm(bytes, type);
-      },
-      writable: true,
-      configurable: true,
-    });
+  // The Body mixin's `blob()` and `formData()`, called with the Request or Response as `this`.
+  async function blob() {
+    const bytes = await this.bytes();
+    return blobFromBytes(bytes, this.headers.get("content-type") ?? "");
   }
+  async function formData() {
+    const type = this.headers.get("content-type");
+    return parseForm(await this.bytes(), type);
+  }
+
+  internals.body = { fromBytes, fromIncoming, used, take, consume, tee, extract, blob, formData };
 })
