@@ -94,18 +94,19 @@ impl<'js> Body<'js> {
 
     /// The body for sending: its bytes, or the stream to read chunk by chunk.
     pub fn into_payload(&mut self, ctx: &Ctx<'js>) -> Result<Payload> {
-        if let Body::Stream(stream) = self {
-            if crate::body::take(ctx, stream)?.is_none() {
-                let stream = stream.clone();
-                *self = Body::Used;
-                let disturbed = scripts::helper(ctx, "streams", "isDisturbed")?;
-                if disturbed.call::<_, bool>((stream.clone(),))? {
-                    return Err(Exception::throw_type(ctx, "Body has already been consumed"));
-                }
-                return Ok(Payload::Stream(Persistent::save(ctx, stream)));
-            }
+        let Body::Stream(stream) = self else {
+            return self.consume(ctx).map(Payload::Bytes);
+        };
+        let stream = stream.clone();
+        *self = Body::Used;
+        if let Some(bytes) = take(ctx, &stream)? {
+            return Ok(Payload::Bytes(bytes));
         }
-        self.consume(ctx).map(Payload::Bytes)
+        let disturbed = scripts::helper(ctx, "streams", "isDisturbed")?;
+        if disturbed.call::<_, bool>((stream.clone(),))? {
+            return Err(Exception::throw_type(ctx, "Body has already been consumed"));
+        }
+        Ok(Payload::Stream(Persistent::save(ctx, stream)))
     }
 
     /// `body`: a `ReadableStream` of the body (made on first use), or `null`.

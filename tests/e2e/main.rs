@@ -9,6 +9,7 @@ mod cache;
 mod compile;
 mod components;
 mod density;
+mod frameworks;
 mod frontend;
 mod functions;
 mod limits;

@@ -1,6 +1,6 @@
 //! Starts the real `kiln` binary on port 0 and talks HTTP to it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
@@ -474,4 +474,24 @@ pub fn call(request: reqwest::blocking::RequestBuilder) -> (u16, serde_json::Val
         serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("not JSON ({e}) with status {status}: {text}")),
     )
+}
+
+/// Reads an HTTP/1.1 response from `stream`, noting when each body chunk arrives.
+pub fn chunks_with_times(mut stream: std::net::TcpStream) -> Vec<(std::time::Duration, String)> {
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&buffer[..n]).to_string();
+        let done = text.contains("\r\n0\r\n\r\n") || text.starts_with("0\r\n\r\n");
+        seen.push((start.elapsed(), text));
+        if done {
+            break;
+        }
+    }
+    seen
 }

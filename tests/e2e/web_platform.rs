@@ -6,12 +6,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Kiln, admin_token, call, client, js_app, repo};
+use crate::support::{Kiln, admin_token, call, chunks_with_times, client, js_app, repo};
 
 /// What Node 20 answers for a probe.
 fn node_answer(source: &str, dir: &Path) -> Value {
@@ -106,26 +106,6 @@ export default {
   },
 };
 "#;
-
-/// Reads an HTTP/1.1 response from `stream`, noting when each body chunk arrives.
-fn chunks_with_times(mut stream: TcpStream) -> Vec<(Duration, String)> {
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    let mut buffer = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buffer).unwrap();
-        if n == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&buffer[..n]).to_string();
-        let done = text.contains("\r\n0\r\n\r\n") || text.starts_with("0\r\n\r\n");
-        seen.push((start.elapsed(), text));
-        if done {
-            break;
-        }
-    }
-    seen
-}
 
 #[test]
 fn a_streamed_response_reaches_the_client_chunk_by_chunk_and_a_disconnect_cancels_it() {
