@@ -167,3 +167,74 @@ fn a_streamed_response_reaches_the_client_chunk_by_chunk_and_a_disconnect_cancel
         .unwrap();
     assert!(echoed.as_ref() == payload.as_slice(), "the echo differs");
 }
+
+const DENO_FILES: &str = r#"
+export default {
+  async fetch() {
+    const out = {};
+    const READ = "__READ__", WRITE = "__WRITE__", OUTSIDE = "__OUTSIDE__";
+    out.text = await Deno.readTextFile(`${READ}/hello.txt`);
+    out.bytes = Array.from(await Deno.readFile(new URL(`file://${READ}/hello.txt`))).length;
+    out.sync = Deno.readTextFileSync(`${READ}/hello.txt`);
+    await Deno.writeTextFile(`${WRITE}/out.txt`, "first ");
+    await Deno.writeTextFile(`${WRITE}/out.txt`, "second", { append: true });
+    Deno.writeFileSync(`${WRITE}/bytes.bin`, new Uint8Array([1, 2, 3]));
+    out.written = [await Deno.readTextFile(`${WRITE}/out.txt`), Array.from(Deno.readFileSync(`${WRITE}/bytes.bin`))];
+    const attempt = async (name, fn) => {
+      try { await fn(); out[name] = "no error"; }
+      catch (e) { out[name] = [e.name, e instanceof Deno.errors[e.name], e instanceof Error]; }
+    };
+    await attempt("missing", () => Deno.readTextFile(`${READ}/missing.txt`));
+    await attempt("outside", () => Deno.readTextFile(`${OUTSIDE}/secret.txt`));
+    await attempt("readOnly", () => Deno.writeTextFile(`${READ}/new.txt`, "x"));
+    await attempt("createNew", () => Deno.writeTextFile(`${WRITE}/out.txt`, "x", { createNew: true }));
+    return Response.json(out);
+  },
+};
+"#;
+
+#[test]
+fn deno_file_apis_reach_granted_directories_only_and_denials_are_catchable() {
+    let dirs = tempfile::tempdir().unwrap();
+    let (read, write, outside) = (
+        dirs.path().join("read"),
+        dirs.path().join("write"),
+        dirs.path().join("outside"),
+    );
+    for dir in [&read, &write, &outside] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(read.join("hello.txt"), "hello from a grant").unwrap();
+    std::fs::write(outside.join("secret.txt"), "not granted").unwrap();
+    let source = DENO_FILES
+        .replace("__READ__", &read.to_string_lossy())
+        .replace("__WRITE__", &write.to_string_lossy())
+        .replace("__OUTSIDE__", &outside.to_string_lossy());
+    let app = js_app(&source);
+    std::fs::write(
+        app.path().join("kiln.json"),
+        json!({"permissions": {"read": [read], "write": [write]}}).to_string(),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+    let (status, out) = crate::support::get_json(&kiln.url("/"));
+    assert_eq!(status, 200, "{out}\n{}", kiln.log());
+    assert_eq!(out["text"], "hello from a grant");
+    assert_eq!(out["bytes"], 18);
+    assert_eq!(out["sync"], "hello from a grant");
+    assert_eq!(out["written"], json!(["first second", [1, 2, 3]]));
+    assert_eq!(out["missing"], json!(["NotFound", true, true]));
+    assert_eq!(out["outside"], json!(["NotCapable", true, true]));
+    assert_eq!(out["readOnly"][1], json!(true), "{out}");
+    assert!(
+        ["NotCapable", "PermissionDenied"].contains(&out["readOnly"][0].as_str().unwrap()),
+        "{out}"
+    );
+    assert_eq!(out["createNew"], json!(["AlreadyExists", true, true]));
+    assert_eq!(
+        std::fs::read_to_string(write.join("out.txt")).unwrap(),
+        "first second"
+    );
+    assert!(!read.join("new.txt").exists());
+}

@@ -1,4 +1,5 @@
-//! The part of the `Deno` namespace that edge apps use: `Deno.serve(handler)` and `Deno.env.get`.
+//! The part of the `Deno` namespace that edge apps use: `Deno.serve(handler)`, `Deno.env.get`
+//! and (with `js/deno.js`) the file API over WASI.
 
 use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
 
@@ -67,4 +68,101 @@ pub fn serve_handler<'js>(ctx: &Ctx<'js>) -> Option<Function<'js>> {
         .get::<_, Value>(HANDLER_KEY)
         .ok()
         .and_then(|v| v.as_function().cloned())
+}
+
+/// `internals.native.fs`: whole-file reads and writes through WASI, for `js/deno.js`.
+pub fn fs_natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
+    let fs = Object::new(ctx.clone())?;
+    fs.set("read", Function::new(ctx.clone(), read_file)?)?;
+    fs.set("write", Function::new(ctx.clone(), write_file)?)?;
+    Ok(fs)
+}
+
+/// Whether `path` lies inside a directory the app was granted (lexically, from `/`, as WASI
+/// resolves it: a path outside every grant is reported as missing by the C library).
+fn granted(path: &str) -> bool {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let absolute = format!("/{}", parts.join("/"));
+    crate::bindings::wasi::filesystem::preopens::get_directories()
+        .into_iter()
+        .any(|(_, dir)| {
+            let dir = dir.trim_end_matches('/');
+            absolute == dir || absolute.starts_with(&format!("{dir}/")) || dir.is_empty()
+        })
+}
+
+fn read_file<'js>(ctx: Ctx<'js>, path: String) -> Result<rquickjs::TypedArray<'js, u8>> {
+    match std::fs::read(&path) {
+        Ok(bytes) => rquickjs::TypedArray::new(ctx, bytes),
+        Err(error) => Err(io_error(&ctx, &error, "readfile", &path)),
+    }
+}
+
+fn write_file<'js>(
+    ctx: Ctx<'js>,
+    path: String,
+    data: rquickjs::TypedArray<'js, u8>,
+    append: bool,
+    create: bool,
+    create_new: bool,
+) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).append(append).truncate(!append);
+    if create_new {
+        options.create_new(true);
+    } else {
+        options.create(create);
+    }
+    let written = options.open(&path).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, data.as_bytes().unwrap_or_default())
+    });
+    written.map_err(|error| io_error(&ctx, &error, "writefile", &path))
+}
+
+/// An Error named after the `Deno.errors` class for `error`, with Deno's message shape.
+fn io_error(ctx: &Ctx<'_>, error: &std::io::Error, operation: &str, path: &str) -> rquickjs::Error {
+    use std::io::ErrorKind;
+    // WASI's ENOTCAPABLE: the path is outside every granted directory, or the grant is read-only.
+    const ENOTCAPABLE: i32 = 76;
+    let name = match error.kind() {
+        _ if error.raw_os_error() == Some(ENOTCAPABLE) => "NotCapable",
+        ErrorKind::NotFound if !granted(path) => {
+            let message = format!(
+                "Requires {} access to \"{path}\": grant it in the app's permissions",
+                if operation == "readfile" {
+                    "read"
+                } else {
+                    "write"
+                }
+            );
+            return throw_named(ctx, "NotCapable", &message);
+        }
+        ErrorKind::NotFound => "NotFound",
+        ErrorKind::PermissionDenied => "PermissionDenied",
+        ErrorKind::AlreadyExists => "AlreadyExists",
+        ErrorKind::IsADirectory => "IsADirectory",
+        ErrorKind::NotADirectory => "NotADirectory",
+        ErrorKind::InvalidData => "InvalidData",
+        _ => "Error",
+    };
+    throw_named(ctx, name, &format!("{error}: {operation} '{path}'"))
+}
+
+fn throw_named(ctx: &Ctx<'_>, name: &str, message: &str) -> rquickjs::Error {
+    match Exception::from_message(ctx.clone(), message) {
+        Ok(exception) => {
+            let _ = exception.set("name", name);
+            ctx.throw(exception.into_value())
+        }
+        Err(error) => error,
+    }
 }

@@ -16,8 +16,9 @@ thread_local! {
 }
 
 /// The scripts every engine evaluates at start, in the order they depend on each other.
-const EAGER: [(&str, &str); 3] = [
+const EAGER: [(&str, &str); 4] = [
     ("events.js", include_str!("../js/events.js")),
+    ("deno.js", include_str!("../js/deno.js")),
     ("encoding.js", include_str!("../js/encoding.js")),
     ("lazy.js", include_str!("../js/lazy.js")),
 ];
@@ -29,6 +30,7 @@ fn lazy_script(group: &str) -> Option<(&'static str, &'static str)> {
         "blob" => ("blob.js", include_str!("../js/blob.js")),
         "body" => ("body.js", include_str!("../js/body.js")),
         "crypto" => ("crypto.js", include_str!("../js/crypto.js")),
+        "clone" => ("clone.js", include_str!("../js/clone.js")),
         _ => return None,
     })
 }
@@ -41,6 +43,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     native.set("utf8Decode", Function::new(ctx.clone(), utf8_decode)?)?;
     native.set("utf8Encode", Function::new(ctx.clone(), utf8_encode)?)?;
     native.set("crypto", super::crypto::natives(ctx)?)?;
+    native.set("fs", super::deno::fs_natives(ctx)?)?;
     native.set("evaluate", Function::new(ctx.clone(), evaluate_group)?)?;
     internals.set("native", native)?;
     INTERNALS.with(|slot| *slot.borrow_mut() = Some(Persistent::save(ctx, internals.clone())));

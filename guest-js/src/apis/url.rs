@@ -122,6 +122,13 @@ impl<'js> Url<'js> {
     }
     #[qjs(get)]
     pub fn origin(&self) -> String {
+        // A blob: URL has its inner URL's origin only when that is http(s) (URL Standard).
+        if self.inner.scheme() == "blob" {
+            return match url::Url::parse(self.inner.path()) {
+                Ok(inner) if matches!(inner.scheme(), "http" | "https") => quirks::origin(&inner),
+                _ => "null".to_string(),
+            };
+        }
         quirks::origin(&self.inner)
     }
     #[qjs(get, rename = "protocol")]

@@ -17,6 +17,7 @@
     blob: { deps: [], globals: ["Blob", "File", "FormData"] },
     body: { deps: ["streams", "blob"], globals: [] },
     crypto: { deps: [], globals: ["CryptoKey", "SubtleCrypto"] },
+    clone: { deps: [], globals: ["structuredClone"] },
   };
   const loaded = new Set();
   const load = (group) => {
