@@ -48,7 +48,8 @@ pub struct AppRef<'js> {
 }
 
 /// The request handler of a service module and its receiver: the default-exported function,
-/// the `fetch` method of a default-exported object, or the handler given to `Deno.serve`.
+/// the `fetch` method of a default-exported object, the handler given to `Deno.serve`, or the
+/// `fetch` event listeners the module added (`addEventListener("fetch", ...)`).
 pub fn service_handler<'js>(
     ctx: &Ctx<'js>,
     default: &Value<'js>,
@@ -63,7 +64,9 @@ pub fn service_handler<'js>(
     {
         return Some((fetch, default.clone()));
     }
-    apis::deno::serve_handler(ctx).map(|handler| (handler, Value::new_undefined(ctx.clone())))
+    apis::deno::serve_handler(ctx)
+        .or_else(|| apis::scripts::fetch_event_handler(ctx))
+        .map(|handler| (handler, Value::new_undefined(ctx.clone())))
 }
 
 struct Engine {
@@ -164,7 +167,8 @@ fn evaluate<'js>(
         Some(Kind::Service) if service_handler(ctx, &default).is_none() => {
             return Err(JsError::engine(
                 "the module has no request handler: use `export default { fetch(request, env) }`, \
-                 `export default function handler(request)` or `Deno.serve(handler)`",
+                 `export default function handler(request)`, `Deno.serve(handler)` or \
+                 `addEventListener(\"fetch\", (event) => event.respondWith(...))`",
             ));
         }
         Some(Kind::Function) if !default.is_function() => {

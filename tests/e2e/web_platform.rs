@@ -238,3 +238,85 @@ fn deno_file_apis_reach_granted_directories_only_and_denials_are_catchable() {
     );
     assert!(!read.join("new.txt").exists());
 }
+
+#[test]
+fn the_service_worker_form_serves_requests() {
+    let app = js_app(
+        r#"
+addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  event.respondWith(Promise.resolve(Response.json({ path: url.pathname, isEvent: event instanceof FetchEvent, self: self === globalThis })));
+});
+"#,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+    let (status, out) = crate::support::get_json(&kiln.url("/sw/path"));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out,
+        json!({"path": "/sw/path", "isEvent": true, "self": true})
+    );
+}
+
+/// web-platform-tests' URL cases (`tests/web/wpt/urltestdata.json`) through the guest's `URL`.
+const WPT_URL: &str = r#"
+export default {
+  async fetch(request) {
+    const misses = [];
+    let total = 0;
+    for (const c of await request.json()) {
+      if (typeof c === "string") continue;
+      total++;
+      let url;
+      try {
+        url = c.base === null || c.base === undefined ? new URL(c.input) : new URL(c.input, c.base);
+      } catch (e) {
+        if (!c.failure) misses.push({ input: c.input, base: c.base, threw: e.message });
+        continue;
+      }
+      if (c.failure) { misses.push({ input: c.input, base: c.base, parsed: url.href }); continue; }
+      for (const key of ["href", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash", "origin"]) {
+        if (c[key] !== undefined && url[key] !== c[key]) { misses.push({ input: c.input, base: c.base, key, want: c[key], got: url[key] }); break; }
+      }
+    }
+    return Response.json({ total, misses });
+  },
+};
+"#;
+
+#[test]
+fn web_platform_url_test_cases_pass() {
+    let app = js_app(WPT_URL);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+    let cases = std::fs::read(repo().join("tests/web/wpt/urltestdata.json")).unwrap();
+    let out: Value = client()
+        .post(kiln.url("/"))
+        .body(cases)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let total = out["total"].as_u64().unwrap();
+    let misses = out["misses"].as_array().unwrap();
+    assert!(total > 800, "{out}");
+    // What is left: `file:` URLs with a Windows drive letter after a host, and empty path
+    // segments in `file:` URLs, where the `url` crate keeps older behaviour.
+    let unexplained: Vec<_> = misses
+        .iter()
+        .filter(|m| {
+            let file = |v: &Value| {
+                v.as_str()
+                    .is_some_and(|s| s.to_ascii_lowercase().starts_with("file:"))
+            };
+            !(file(&m["want"]) || file(&m["base"]) || file(&m["input"]))
+        })
+        .collect();
+    assert!(unexplained.is_empty(), "{unexplained:#?}");
+    let passed = total - misses.len() as u64;
+    assert!(
+        passed * 1000 >= total * 955,
+        "{passed} of {total} WPT URL cases pass: {misses:#?}"
+    );
+}

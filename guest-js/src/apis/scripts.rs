@@ -89,6 +89,13 @@ pub fn helper<'js>(ctx: &Ctx<'js>, group: &str, name: &str) -> Result<Function<'
     internals.get::<_, Object>(group)?.get(name)
 }
 
+/// The handler of an app that registered `addEventListener("fetch", ...)`, if it did.
+pub fn fetch_event_handler<'js>(ctx: &Ctx<'js>) -> Option<Function<'js>> {
+    let events: Object = internals(ctx).ok()?.get("events").ok()?;
+    let find: Function = events.get("fetchHandler").ok()?;
+    find.call::<_, Option<Function>>(()).ok().flatten()
+}
+
 /// Starts `performance.now()`'s clock if this instance has not yet (called as each request
 /// starts: the clock of a snapshot was the compiling process's).
 pub fn start_clock() {

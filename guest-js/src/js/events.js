@@ -216,7 +216,48 @@
   }
   Object.defineProperty(AbortController.prototype, Symbol.toStringTag, { value: "AbortController", configurable: true });
 
-  for (const [name, value] of Object.entries({ DOMException, Event, CustomEvent, EventTarget, AbortSignal, AbortController, reportError })) {
+  // The global scope is an event target, for the service-worker form of an app:
+  // `addEventListener("fetch", (event) => event.respondWith(response))`.
+  const scope = new EventTarget();
+  for (const name of ["addEventListener", "removeEventListener", "dispatchEvent"]) {
+    Object.defineProperty(globalThis, name, { value: scope[name].bind(scope), writable: true, configurable: true });
+  }
+  Object.defineProperty(globalThis, "self", { value: globalThis, writable: true, configurable: true });
+
+  const kResponse = Symbol("response");
+  class FetchEvent extends Event {
+    #request;
+    #waits = [];
+    constructor(type, init) {
+      super(type, init);
+      if (!init?.request) throw new TypeError("Failed to construct 'FetchEvent': required member request is undefined.");
+      this.#request = init.request;
+      this[kResponse] = undefined;
+    }
+    get request() { return this.#request; }
+    respondWith(response) {
+      if (this[kResponse] !== undefined) throw new DOMException("respondWith() was already called", "InvalidStateError");
+      this[kResponse] = Promise.resolve(response);
+      this.stopImmediatePropagation();
+    }
+    waitUntil(promise) { this.#waits.push(Promise.resolve(promise)); }
+  }
+  Object.defineProperty(FetchEvent.prototype, Symbol.toStringTag, { value: "FetchEvent", configurable: true });
+
+  internals.events = {
+    // The handler of an app written as `addEventListener("fetch", ...)`, if it registered one.
+    fetchHandler() {
+      if (!(scope[kListeners].get("fetch")?.length > 0)) return undefined;
+      return function handleFetchEvent(request) {
+        const event = new FetchEvent("fetch", { request, cancelable: true });
+        scope.dispatchEvent(event);
+        if (event[kResponse] === undefined) throw new TypeError("no \"fetch\" listener called event.respondWith()");
+        return event[kResponse];
+      };
+    },
+  };
+
+  for (const [name, value] of Object.entries({ DOMException, Event, CustomEvent, EventTarget, AbortSignal, AbortController, FetchEvent, reportError })) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
   }
 })
