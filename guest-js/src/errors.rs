@@ -75,3 +75,27 @@ pub fn from_value<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> JsError {
         stack: None,
     }
 }
+
+/// Throws an Error whose `name` is `name`; the JS wrappers (`js/crypto.js`, `js/deno.js`) turn
+/// it into the `DOMException` or `Deno.errors` class of that name.
+pub fn throw_named(ctx: &Ctx<'_>, name: &str, message: &str) -> Error {
+    match Exception::from_message(ctx.clone(), message) {
+        Ok(exception) => {
+            let _ = exception.set("name", name);
+            ctx.throw(exception.into_value())
+        }
+        Err(error) => error,
+    }
+}
+
+/// Throws `new DOMException(message, name)`.
+pub fn throw_dom(ctx: &Ctx<'_>, name: &str, message: &str) -> Error {
+    let exception = ctx
+        .globals()
+        .get::<_, rquickjs::function::Constructor>("DOMException")
+        .and_then(|class| class.construct::<_, Value>((message, name)));
+    match exception {
+        Ok(exception) => ctx.throw(exception),
+        Err(_) => throw_named(ctx, name, message),
+    }
+}

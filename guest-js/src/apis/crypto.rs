@@ -7,7 +7,7 @@
 use hmac::{Mac, digest::KeyInit};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rand_core::{CryptoRng, RngCore};
-use rquickjs::{Ctx, Exception, Function, Object, Result, TypedArray, Value};
+use rquickjs::{Ctx, Function, Object, Result, TypedArray, Value};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use sha2::Digest;
 
@@ -48,13 +48,7 @@ fn bytes<'a>(array: &'a Bytes<'_>) -> &'a [u8] {
 
 /// Throws `message` as an Error whose `name` JS maps to a DOMException.
 fn fail(ctx: &Ctx<'_>, name: &str, message: &str) -> rquickjs::Error {
-    match Exception::from_message(ctx.clone(), message) {
-        Ok(exception) => {
-            let _ = exception.set("name", name);
-            ctx.throw(exception.into_value())
-        }
-        Err(error) => error,
-    }
+    crate::errors::throw_named(ctx, name, message)
 }
 
 fn out<'js>(ctx: &Ctx<'js>, result: Outcome<Vec<u8>>, name: &str) -> Result<Bytes<'js>> {
@@ -505,8 +499,11 @@ enum RsaScheme {
     Pss(rsa::Pss),
 }
 
+/// A digest function and the RSA signature scheme that goes with it.
+type RsaSigner = (fn(&[u8]) -> Vec<u8>, RsaScheme);
+
 /// The digest function and signature scheme for `hash`.
-fn rsa_padding(hash: &str, pss: bool, salt: usize) -> Outcome<(fn(&[u8]) -> Vec<u8>, RsaScheme)> {
+fn rsa_padding(hash: &str, pss: bool, salt: usize) -> Outcome<RsaSigner> {
     macro_rules! pick {
         ($h:ty) => {{
             let scheme = if pss {

@@ -144,7 +144,7 @@ fn io_error(ctx: &Ctx<'_>, error: &std::io::Error, operation: &str, path: &str) 
                     "write"
                 }
             );
-            return throw_named(ctx, "NotCapable", &message);
+            return crate::errors::throw_named(ctx, "NotCapable", &message);
         }
         ErrorKind::NotFound => "NotFound",
         ErrorKind::PermissionDenied => "PermissionDenied",
@@ -154,15 +154,5 @@ fn io_error(ctx: &Ctx<'_>, error: &std::io::Error, operation: &str, path: &str) 
         ErrorKind::InvalidData => "InvalidData",
         _ => "Error",
     };
-    throw_named(ctx, name, &format!("{error}: {operation} '{path}'"))
-}
-
-fn throw_named(ctx: &Ctx<'_>, name: &str, message: &str) -> rquickjs::Error {
-    match Exception::from_message(ctx.clone(), message) {
-        Ok(exception) => {
-            let _ = exception.set("name", name);
-            ctx.throw(exception.into_value())
-        }
-        Err(error) => error,
-    }
+    crate::errors::throw_named(ctx, name, &format!("{error}: {operation} '{path}'"))
 }

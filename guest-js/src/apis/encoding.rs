@@ -25,14 +25,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
 }
 
 fn invalid_character(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
-    // A DOMException named InvalidCharacterError in browsers; an Error with that name here.
-    match Exception::from_message(ctx.clone(), message) {
-        Ok(exception) => {
-            let _ = exception.set("name", "InvalidCharacterError");
-            ctx.throw(exception.into_value())
-        }
-        Err(error) => error,
-    }
+    crate::errors::throw_dom(ctx, "InvalidCharacterError", message)
 }
 
 /// Encodes bytes as base64 with padding.

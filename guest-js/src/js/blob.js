@@ -264,6 +264,7 @@
   }
 
   internals.blob = {
+    concat,
     bytes: (blob) => blob[kBytes],
     isBlob: (value) => value instanceof Blob,
     isFormData: (value) => value instanceof FormData,

@@ -4,7 +4,7 @@
 (function (internals) {
   "use strict";
   const { isReadable, isDisturbed, isLocked, markDisturbed } = internals.streams;
-  const { isBlob, isFormData, bytes: blobBytes, fromBytes: blobFromBytes, serialize, parseForm } = internals.blob;
+  const { concat, isBlob, isFormData, bytes: blobBytes, fromBytes: blobFromBytes, serialize, parseForm } = internals.blob;
   const kSource = Symbol("source bytes");
 
   // A stream of `bytes`, remembered so that sending it untouched needs no copy through JS.
@@ -63,14 +63,7 @@
       chunks.push(value);
       total += value.length;
     }
-    if (chunks.length === 1) return chunks[0];
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return chunks.length === 0 ? new Uint8Array(0) : concat(chunks, total);
   }
 
   // `text()`, `json()`, `arrayBuffer()` or `bytes()` of a stream body.
