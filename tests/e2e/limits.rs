@@ -137,3 +137,37 @@ fn reuse_mode_retires_an_instance_after_its_request_budget() {
         .collect();
     assert_eq!(counts, vec![1, 2, 3, 1, 2, 3, 1]);
 }
+
+#[test]
+fn deep_recursion_answers_and_runaway_recursion_is_a_500_that_harms_no_one() {
+    let app = js_app(
+        r#"
+function depth(n) { return n === 0 ? 0 : 1 + depth(n - 1); }
+function forever(n) { return forever(n + 1) + 1; }
+export default {
+  fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === "/forever") return new Response(String(forever(0)));
+    const n = Number(url.searchParams.get("n"));
+    if (url.pathname === "/json") return Response.json(JSON.parse("[".repeat(n) + "]".repeat(n)).length);
+    return Response.json(depth(n));
+  },
+};
+"#,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+    // 1,200 nested calls (a recursive descent over a deep tree) and 4,000 nested JSON arrays fit.
+    assert_eq!(
+        get_json(&kiln.url("/?n=1200")),
+        (200, serde_json::json!(1200))
+    );
+    assert_eq!(
+        get_json(&kiln.url("/json?n=4000")),
+        (200, serde_json::json!(1))
+    );
+    let (status, json) = get_json(&kiln.url("/forever"));
+    assert_eq!(status, 500, "{json}");
+    assert_eq!(json["error"], "ExecutionError", "{json}");
+    assert_eq!(get_json(&kiln.url("/?n=10")), (200, serde_json::json!(10)));
+}

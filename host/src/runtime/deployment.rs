@@ -412,6 +412,9 @@ impl Deployment {
         }
         tracing::warn!(app = %self.name, error = format!("{error:#}"), "guest trapped");
         let message = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => {
+                "call stack exhausted (recursion too deep: about 1,500 nested JS calls fit)".into()
+            }
             Some(trap) => trap.to_string(),
             None => error.to_string(),
         };

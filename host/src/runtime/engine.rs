@@ -45,6 +45,11 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
     let mut wasm = wasmtime::Config::new();
     wasm.epoch_interruption(true);
     wasm.wasm_component_model(true);
+    // Host stack for guest code. QuickJS recurses natively per JS call (~600 bytes here, ~300 of
+    // shadow stack in linear memory): 1 MiB matches the engine's 512 KiB shadow stack, about 1,600
+    // nested JS calls (512 KiB allowed ~800).
+    wasm.max_wasm_stack(1 << 20);
+    wasm.async_stack_size(2 << 20);
 
     let max = config.max_instances.max(4);
     let mut pool = PoolingAllocationConfig::new();
@@ -56,9 +61,10 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         .max_tables_per_component(16)
         .max_memory_size(config.max_memory_bytes.max(config.limits.memory_bytes))
         // A slot is reset by copying its image back over the first `keep_resident` bytes and
-        // decommitting the rest. 2 MiB covers the JS engine's image and what a request grows it by
-        // (no page faults, no madvise); more only copies more. Slots keep these pages, so the
-        // idle-instance budget bounds this memory.
+        // decommitting the rest. 2 MiB covers the JS engine's 512 KiB stack, its image (~650 KiB)
+        // and an app's heap up to a Hono-sized bundle, so a request neither faults nor needs a
+        // madvise (a page fault with its TLB flush costs ~20 page copies on these VMs); more only
+        // copies more. Slots keep these pages, so the idle-instance budget bounds this memory.
         .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(64 << 10)
         // Never reset from the kernel's page map: it skips dirty pages that are swapped out (or
