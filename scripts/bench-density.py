@@ -114,7 +114,7 @@ def metric(port, name):
 
 def main():
     subprocess.run(["cargo", "build", "--release", "-p", "kiln", "-q"], cwd=ROOT, check=True)
-    kiln = os.path.join(ROOT, "target/release/kiln")
+    kiln = os.environ.get("KILN_DENSITY_BIN") or os.path.join(ROOT, "target/release/kiln")
     work = tempfile.mkdtemp(prefix="kiln-density-")
     data = os.path.join(work, "data")
     port = 18700 + os.getpid() % 1000

@@ -1,4 +1,4 @@
-//! An app folder: `index.js` or `app.wasm` (any wasi-http component), and an optional
+//! An app folder: `index.js`, `index.ts` or `app.wasm` (any wasi-http component), and an optional
 //! `kiln.json` giving its permissions, limits, isolation and `jwt_check`. Served alone by
 //! `kiln serve --app DIR`, or as one of the services of `kiln serve --watch DIR`.
 
@@ -57,7 +57,10 @@ impl AppDir {
             .unwrap_or_else(|| "app".into());
         let app = Self::named(dir, name);
         if app.entry().is_none() {
-            anyhow::bail!("{} has neither index.js nor app.wasm", dir.display());
+            anyhow::bail!(
+                "{} has neither index.js, index.ts nor app.wasm",
+                dir.display()
+            );
         }
         Ok(app)
     }
@@ -94,9 +97,12 @@ impl AppDir {
         config: &Config,
         platform: bool,
     ) -> anyhow::Result<()> {
-        let (entry, bytes, manifest) = self
-            .contents()
-            .with_context(|| format!("{} has neither index.js nor app.wasm", self.dir.display()))?;
+        let (entry, bytes, manifest) = self.contents().with_context(|| {
+            format!(
+                "{} has neither index.js, index.ts nor app.wasm",
+                self.dir.display()
+            )
+        })?;
         let manifest: Manifest = match &manifest {
             Some(text) => serde_json::from_slice(text)
                 .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?,
@@ -113,11 +119,6 @@ impl AppDir {
             deployer
                 .prepare_component(AppKind::Service, &self.name, &bytes, spec)
                 .await
-        } else if file.ends_with(".ts") {
-            anyhow::bail!(
-                "{}: TypeScript is not served yet; bundle it to index.js first (e.g. `npx esbuild index.ts --bundle --format=esm --outfile=index.js`)",
-                entry.display()
-            );
         } else {
             let source = String::from_utf8(bytes)
                 .with_context(|| format!("{} is not UTF-8", entry.display()))?;

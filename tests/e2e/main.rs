@@ -17,6 +17,7 @@ mod operations;
 mod platform;
 mod readme;
 mod security;
+mod typescript;
 mod warmup;
 mod web_apis;
 mod web_platform;

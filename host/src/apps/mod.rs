@@ -19,7 +19,7 @@ use crate::runtime::caps::{Capabilities, Console};
 use crate::runtime::{Access, RunSpec};
 use crate::settings::LiveSettings;
 use crate::store::{AppRow, NewVersion, Save, Store, StoreError, VersionRow};
-use model::{AppView, CreateApp, LimitsSpec, Permissions, UpdateApp, VersionView};
+use model::{AppView, CreateApp, Lang, LimitsSpec, Permissions, UpdateApp, VersionView};
 
 /// Why an admin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +129,10 @@ impl Apps {
             let version = NewVersion {
                 format: "js",
                 sha256: sha256_hex(seed.code.as_bytes()),
-                artifact: self.deployer.compiler().key(seed.code, seed.kind),
+                artifact: self
+                    .deployer
+                    .compiler()
+                    .key("seed.js", seed.code, seed.kind),
                 code: Some(seed.code.to_string()),
                 component: None,
             };
@@ -224,27 +227,26 @@ impl Apps {
         version: &VersionRow,
     ) -> Result<Prepared, AppsError> {
         let spec = self.spec(kind, row);
-        let file = format!("{}.js", row.name);
-        Ok(
-            match (version.format.as_str(), &version.code, &version.component) {
-                ("js", Some(code), _) => {
-                    self.deployer
-                        .prepare_js(kind, &row.name, &file, code, spec, self.compile_timeout())
-                        .await?
-                }
-                ("component", _, Some(wasm)) => {
-                    self.deployer
-                        .prepare_component(kind, &row.name, wasm, spec)
-                        .await?
-                }
-                _ => {
-                    return Err(AppsError::Invalid(format!(
-                        "version {} of '{}' has no content",
-                        version.version, row.name
-                    )));
-                }
-            },
-        )
+        let lang = Lang::of_format(&version.format);
+        Ok(match (lang, &version.code, &version.component) {
+            (Some(lang), Some(code), _) => {
+                let file = lang.file(&row.name);
+                self.deployer
+                    .prepare_js(kind, &row.name, &file, code, spec, self.compile_timeout())
+                    .await?
+            }
+            (None, _, Some(wasm)) if version.format == "component" => {
+                self.deployer
+                    .prepare_component(kind, &row.name, wasm, spec)
+                    .await?
+            }
+            _ => {
+                return Err(AppsError::Invalid(format!(
+                    "version {} of '{}' has no content",
+                    version.version, row.name
+                )));
+            }
+        })
     }
 
     async fn view(
@@ -365,19 +367,19 @@ impl Apps {
             created_at: now.clone(),
             updated_at: now,
         };
-        let file = format!("{}.js", row.name);
+        let lang = body.lang.unwrap_or_default();
         let prepared = self
             .deployer
             .prepare_js(
                 kind,
                 &row.name,
-                &file,
+                &lang.file(&row.name),
                 &body.code,
                 self.spec(kind, &row),
                 self.compile_timeout(),
             )
             .await?;
-        let version = js_version(&body.code, &prepared);
+        let version = js_version(&body.code, lang, &prepared);
         self.store
             .save_app(kind, &row, Save::Create, Some(version))
             .await?;
@@ -441,26 +443,34 @@ impl Apps {
             Some(v) => self.store.version(kind, name, v).await?,
             None => None,
         };
+        if body.lang.is_some() && body.code.is_none() {
+            return Err(AppsError::Invalid(
+                "'lang' says what 'code' is written in: send it with 'code'".into(),
+            ));
+        }
+        let lang = body
+            .lang
+            .or_else(|| active.as_ref().and_then(|a| Lang::of_format(&a.format)))
+            .unwrap_or_default();
         let new_code = body.code.filter(|code| {
-            active
-                .as_ref()
-                .is_none_or(|a| a.code.as_deref() != Some(code.as_str()))
+            active.as_ref().is_none_or(|a| {
+                a.code.as_deref() != Some(code.as_str()) || a.format != lang.format()
+            })
         });
         let (prepared, version) = match (new_code, &active) {
             (Some(code), _) => {
-                let file = format!("{name}.js");
                 let prepared = self
                     .deployer
                     .prepare_js(
                         kind,
                         name,
-                        &file,
+                        &lang.file(name),
                         &code,
                         self.spec(kind, &row),
                         self.compile_timeout(),
                     )
                     .await?;
-                let version = js_version(&code, &prepared);
+                let version = js_version(&code, lang, &prepared);
                 (Some(prepared), Some(version))
             }
             (None, Some(active)) if spec_changed => {
@@ -586,6 +596,7 @@ impl Apps {
                 let create = CreateApp {
                     name: name.to_string(),
                     code,
+                    lang: None,
                     description: Some("frontend".into()),
                     enabled: None,
                     jwt_check: None,
@@ -667,9 +678,9 @@ fn check_isolation(kind: AppKind, isolation: Option<Isolation>) -> Result<(), Ap
     Ok(())
 }
 
-fn js_version(code: &str, prepared: &Prepared) -> NewVersion {
+fn js_version(code: &str, lang: Lang, prepared: &Prepared) -> NewVersion {
     NewVersion {
-        format: "js",
+        format: lang.format(),
         sha256: sha256_hex(code.as_bytes()),
         artifact: prepared.artifact.clone(),
         code: Some(code.to_string()),

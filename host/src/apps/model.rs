@@ -42,6 +42,41 @@ pub struct LimitsSpec {
     pub max_concurrency: Option<u32>,
 }
 
+/// The language of an app's source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// JavaScript.
+    #[default]
+    Js,
+    /// TypeScript: types are stripped on upload.
+    Ts,
+}
+
+impl Lang {
+    /// The stored version format (`js` or `ts`).
+    pub fn format(self) -> &'static str {
+        match self {
+            Lang::Js => "js",
+            Lang::Ts => "ts",
+        }
+    }
+
+    /// The language of a stored version format, if it is source.
+    pub fn of_format(format: &str) -> Option<Lang> {
+        match format {
+            "js" => Some(Lang::Js),
+            "ts" => Some(Lang::Ts),
+            _ => None,
+        }
+    }
+
+    /// The module file name an app's source compiles as (it appears in error messages).
+    pub fn file(self, name: &str) -> String {
+        format!("{name}.{}", self.format())
+    }
+}
+
 /// A service or function as the admin API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppView {
@@ -53,7 +88,7 @@ pub struct AppView {
     pub enabled: bool,
     /// Whether callers need a token signed with the admin secret.
     pub jwt_check: bool,
-    /// `js` or `component`.
+    /// `js`, `ts` or `component`.
     pub kind: String,
     /// The active version.
     pub version: Option<i64>,
@@ -78,7 +113,7 @@ pub struct AppView {
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
-    /// The JavaScript source (single-app answers only).
+    /// The JavaScript or TypeScript source (single-app answers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
 }
@@ -89,8 +124,11 @@ pub struct AppView {
 pub struct CreateApp {
     /// Unique name, `^[a-z0-9][a-z0-9-]{0,62}$`.
     pub name: String,
-    /// JavaScript module source.
+    /// JavaScript (or, with `lang: "ts"`, TypeScript) module source.
     pub code: String,
+    /// The language of `code`: `js` (default) or `ts` (types are stripped on upload).
+    #[schema(value_type = Option<String>)]
+    pub lang: Option<Lang>,
     /// Free text.
     pub description: Option<String>,
     /// Default true.
@@ -117,6 +155,9 @@ pub struct UpdateApp {
     pub name: Option<String>,
     /// New source: recompiled and swapped in as a new version.
     pub code: Option<String>,
+    /// The language of `code` (default: the active version's).
+    #[schema(value_type = Option<String>)]
+    pub lang: Option<Lang>,
     /// Free text.
     pub description: Option<String>,
     /// Served or not.
@@ -148,7 +189,7 @@ fn present<'de, D: serde::Deserializer<'de>>(
 pub struct VersionView {
     /// 1, 2, ...
     pub version: i64,
-    /// `js` or `component`.
+    /// `js`, `ts` or `component`.
     pub kind: String,
     /// sha256 of the source or component.
     pub sha256: String,

@@ -8,6 +8,7 @@
 //!    bytecode tier as soon as it is ready.
 
 pub mod cache;
+pub mod typescript;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -176,12 +177,19 @@ impl Compiler {
         cache::digest(&[b"kiln-component-v2", self.fingerprint.as_bytes(), wasm])
     }
 
-    /// The cache key of a JS source: its sha256 with its kind and the engine's identity.
-    pub fn key(&self, source: &str, kind: AppKind) -> String {
+    /// The cache key of a JS or TypeScript source (`file` says which): its sha256 with its kind,
+    /// its language and the engine's identity.
+    pub fn key(&self, file: &str, source: &str, kind: AppKind) -> String {
+        let lang: &[u8] = if typescript::is_typescript(file) {
+            b"ts"
+        } else {
+            b"js"
+        };
         cache::digest(&[
             b"kiln-js-snapshot-v3",
             self.engine_id.as_bytes(),
             kind.as_str().as_bytes(),
+            lang,
             source.as_bytes(),
         ])
     }
@@ -201,6 +209,8 @@ impl Compiler {
         kind: AppKind,
         timeout: Duration,
     ) -> Result<Vec<u8>, CompileError> {
+        let source = javascript(name, source)?;
+        let source = source.as_ref();
         let base = self.base().await?;
         let mut store = self.store(name);
         let instance = self
@@ -233,6 +243,8 @@ impl Compiler {
         kind: AppKind,
         timeout: Duration,
     ) -> Result<Vec<u8>, CompileError> {
+        let source = javascript(name, source)?;
+        let source = source.as_ref();
         let mut store = self.store(name);
         let call = format!(
             "init({}, {}, \"{}\")",
@@ -327,6 +339,15 @@ fn set_deadline(store: &mut Store<Sandbox>, timeout: Duration) {
 }
 
 /// The error for top-level code past its deadline.
+/// The JavaScript of module `file`: TypeScript (by its extension) has its types stripped.
+fn javascript<'a>(file: &str, source: &'a str) -> Result<std::borrow::Cow<'a, str>, CompileError> {
+    if typescript::is_typescript(file) {
+        typescript::strip(file, source).map(Into::into)
+    } else {
+        Ok(source.into())
+    }
+}
+
 fn too_slow(timeout: Duration) -> CompileError {
     CompileError::Source {
         message: format!(

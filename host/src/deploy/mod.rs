@@ -204,7 +204,7 @@ impl Deployer {
     ) -> Result<Prepared, DeployError> {
         let collecting = self.collecting.clone().read_owned().await;
         let started = Instant::now();
-        let key = self.compiler.key(source, kind);
+        let key = self.compiler.key(file, source, kind);
         let path = self.compiler.snapshot_path(&key);
         let js = Arc::new(JsSource {
             kind,
