@@ -1038,3 +1038,72 @@ export default {
         )
     );
 }
+
+#[test]
+fn an_abort_signal_cancels_a_fetch_in_flight() {
+    use reqwest::Method;
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let port = kiln.base.rsplit(':').next().unwrap().to_string();
+    let slow = "export default { async fetch() { await new Promise(r => setTimeout(r, 3000)); return new Response('late'); } };";
+    let caller = r#"
+export default {
+  async fetch(req) {
+    const params = new URL(req.url).searchParams;
+    const target = params.get("to");
+    const started = Date.now();
+    let signal;
+    if (params.get("how") === "timeout") signal = AbortSignal.timeout(200);
+    if (params.get("how") === "controller") { const c = new AbortController(); setTimeout(() => c.abort(), 200); signal = c.signal; }
+    if (params.get("how") === "before") signal = AbortSignal.abort(new Error("changed my mind"));
+    try {
+      const r = await fetch(target, { signal });
+      return Response.json({ text: await r.text(), ms: Date.now() - started });
+    } catch (e) {
+      return Response.json({ name: e.name, message: e.message, ms: Date.now() - started });
+    }
+  },
+};"#;
+    for (name, code) in [("slow", slow), ("caller", caller)] {
+        let (s, b) = call(
+            admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+                .json(&json!({"name": name, "code": code})),
+        );
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, _) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/caller", &jwt)
+            .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    );
+    assert_eq!(s, 200);
+    let to = format!("http://127.0.0.1:{port}/api/v2/slow");
+    let ask = |how: &str| {
+        let started = std::time::Instant::now();
+        let (s, b) = call(client().get(kiln.url(&format!("/api/v2/caller?how={how}&to={to}"))));
+        assert_eq!(s, 200, "{b}");
+        (b, started.elapsed())
+    };
+    let (b, took) = ask("timeout");
+    assert_eq!(b["name"], "TimeoutError", "{b}");
+    assert!(
+        took < std::time::Duration::from_millis(2000),
+        "{took:?} {b}"
+    );
+    let (b, took) = ask("controller");
+    assert_eq!(b["name"], "AbortError", "{b}");
+    assert!(
+        took < std::time::Duration::from_millis(2000),
+        "{took:?} {b}"
+    );
+    let (b, _) = ask("before");
+    assert_eq!(
+        (b["name"].clone(), b["message"].clone()),
+        (json!("Error"), json!("changed my mind")),
+        "{b}"
+    );
+    // Without a signal the same fetch waits for the answer.
+    let (b, took) = ask("none");
+    assert_eq!(b["text"], "late", "{b}");
+    assert!(took >= std::time::Duration::from_millis(2900), "{took:?}");
+}

@@ -1,8 +1,10 @@
 //! `fetch` over `wasi:http/outgoing-handler`. The host decides what is reachable (the service's
 //! `net` grant); a refused request rejects with a `TypeError`. Pending fetches are completed by
-//! the engine's event loop, which waits on their pollables together with the timers'.
+//! the engine's event loop, which waits on their pollables together with the timers'. An
+//! `AbortSignal` passed as `signal` drops the request (the host cancels it) and rejects with the
+//! signal's reason.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use rquickjs::function::Opt;
 use rquickjs::{Class, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
@@ -19,6 +21,7 @@ use crate::bindings::wasi::io::poll::Pollable;
 use crate::bindings::wasi::io::streams::StreamError;
 
 struct Pending {
+    id: u64,
     future: FutureIncomingResponse,
     url: String,
     resolve: Persistent<Function<'static>>,
@@ -27,6 +30,7 @@ struct Pending {
 
 thread_local! {
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Registers `fetch`.
@@ -52,17 +56,41 @@ fn method_of(name: &str) -> Method {
 
 fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
     let (promise, resolve, reject) = ctx.promise()?;
+    let signal = match &init.0 {
+        Some(init) => init.get::<_, Option<Object>>("signal")?,
+        None => None,
+    };
+    if let Some(signal) = &signal
+        && signal.get::<_, bool>("aborted")?
+    {
+        reject.call::<_, ()>((signal.get::<_, Value>("reason")?,))?;
+        return Ok(promise);
+    }
     let mut request = Request::new(ctx.clone(), input, init)?;
     let (method, url, headers, body) = request.to_outgoing(&ctx)?;
     match start(&method, &url, &headers, &body) {
-        Ok(future) => PENDING.with(|p| {
-            p.borrow_mut().push(Pending {
-                future,
-                url,
-                resolve: Persistent::save(&ctx, resolve),
-                reject: Persistent::save(&ctx, reject),
-            })
-        }),
+        Ok(future) => {
+            let id = NEXT_ID.with(|next| {
+                next.set(next.get() + 1);
+                next.get()
+            });
+            PENDING.with(|p| {
+                p.borrow_mut().push(Pending {
+                    id,
+                    future,
+                    url,
+                    resolve: Persistent::save(&ctx, resolve),
+                    reject: Persistent::save(&ctx, reject),
+                })
+            });
+            if let Some(signal) = signal {
+                let cancel =
+                    Function::new(ctx.clone(), move |ctx: Ctx<'js>, reason: Value<'js>| {
+                        abort(&ctx, id, reason)
+                    })?;
+                crate::apis::scripts::on_abort(&ctx, signal, cancel)?;
+            }
+        }
         Err(message) => {
             let error = Exception::throw_type(&ctx, &format!("fetch {url} failed: {message}"));
             let _ = error;
@@ -70,6 +98,20 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
         }
     }
     Ok(promise)
+}
+
+/// Drops fetch `id` if it is still in flight (the host cancels the request) and rejects it with
+/// `reason`.
+fn abort<'js>(ctx: &Ctx<'js>, id: u64, reason: Value<'js>) -> Result<()> {
+    let aborted = PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        let at = pending.iter().position(|f| f.id == id)?;
+        Some(pending.remove(at))
+    });
+    match aborted {
+        Some(fetch) => fetch.reject.restore(ctx)?.call((reason,)),
+        None => Ok(()),
+    }
 }
 
 fn start(

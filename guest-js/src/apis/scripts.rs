@@ -89,6 +89,14 @@ pub fn helper<'js>(ctx: &Ctx<'js>, group: &str, name: &str) -> Result<Function<'
     internals.get::<_, Object>(group)?.get(name)
 }
 
+/// Calls `cancel` with the abort reason when `signal` aborts; a `TypeError` if it is no
+/// `AbortSignal`.
+pub fn on_abort<'js>(ctx: &Ctx<'js>, signal: Object<'js>, cancel: Function<'js>) -> Result<()> {
+    let events: Object = internals(ctx)?.get("events")?;
+    let on_abort: Function = events.get("onAbort")?;
+    on_abort.call((signal, cancel))
+}
+
 /// The handler of an app that registered `addEventListener("fetch", ...)`, if it did.
 pub fn fetch_event_handler<'js>(ctx: &Ctx<'js>) -> Option<Function<'js>> {
     let events: Object = internals(ctx).ok()?.get("events").ok()?;

@@ -245,6 +245,11 @@
   Object.defineProperty(FetchEvent.prototype, Symbol.toStringTag, { value: "FetchEvent", configurable: true });
 
   internals.events = {
+    // Calls `cancel(reason)` when `signal` aborts (fetch's `signal` option).
+    onAbort(signal, cancel) {
+      if (!(signal instanceof AbortSignal)) throw new TypeError("fetch: 'signal' must be an AbortSignal");
+      signal.addEventListener("abort", () => cancel(signal.reason), { once: true });
+    },
     // The handler of an app written as `addEventListener("fetch", ...)`, if it registered one.
     fetchHandler() {
       if (!(scope[kListeners].get("fetch")?.length > 0)) return undefined;
