@@ -1,6 +1,7 @@
-//! Request and response bodies: what JS passes in, what the incoming request carries.
+//! Request and response bodies: what JS passes in, what the incoming request and `fetch`
+//! responses carry (read chunk by chunk, only as JS asks for them).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use rquickjs::class::{Trace, Tracer};
 use rquickjs::function::This;
@@ -14,27 +15,65 @@ use crate::apis::request::Request;
 use crate::apis::response::Response;
 use crate::apis::scripts;
 use crate::apis::url::UrlSearchParams;
-use crate::bindings::wasi::http::types::IncomingBody;
+use crate::bindings::wasi::http::types::{IncomingBody, IncomingResponse};
 use crate::bindings::wasi::io::streams::{InputStream, StreamError};
 
+/// Which incoming body a [`Body::Incoming`] reads.
+pub type IncomingId = u32;
+
+/// The body of the request being handled.
+pub const REQUEST_BODY: IncomingId = 0;
+
 thread_local! {
-    /// The body of the request being handled, read only if JS asks for it.
-    static INCOMING: RefCell<Incoming> = const { RefCell::new(Incoming { body: None, stream: None }) };
+    /// The incoming bodies of this request: its own and those of the `fetch` responses it got.
+    static INCOMING: RefCell<Vec<(IncomingId, Incoming)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<IncomingId> = const { Cell::new(REQUEST_BODY) };
 }
 
-/// The incoming request body and, once reading started, its byte stream.
+/// An incoming body and, once reading started, its byte stream (fields drop in order: a stream
+/// before its body, a body before its response).
 struct Incoming {
-    body: Option<IncomingBody>,
     stream: Option<InputStream>,
+    body: Option<IncomingBody>,
+    _response: Option<IncomingResponse>,
 }
 
-/// Makes `body` the incoming request body that a `Body::Incoming` reads.
+/// Makes `body` the incoming request body that `Body::Incoming(REQUEST_BODY)` reads, and drops
+/// the unread bodies of the previous request's `fetch` responses.
 pub fn set_incoming(body: Option<IncomingBody>) {
-    INCOMING.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        slot.stream = None;
-        slot.body = body;
+    let previous = INCOMING.with(|slots| {
+        let mut slots = slots.borrow_mut();
+        let previous = std::mem::take(&mut *slots);
+        slots.push((
+            REQUEST_BODY,
+            Incoming {
+                stream: None,
+                body,
+                _response: None,
+            },
+        ));
+        previous
     });
+    drop(previous);
+}
+
+/// Keeps the body of a `fetch` response for reading as JS asks; its id for `Body::Incoming`.
+pub fn add_fetched(response: IncomingResponse, body: IncomingBody) -> IncomingId {
+    let id = NEXT_ID.with(|next| {
+        next.set(next.get().wrapping_add(1).max(REQUEST_BODY + 1));
+        next.get()
+    });
+    INCOMING.with(|slots| {
+        slots.borrow_mut().push((
+            id,
+            Incoming {
+                stream: None,
+                body: Some(body),
+                _response: Some(response),
+            },
+        ))
+    });
+    id
 }
 
 /// The body of a `Request` or `Response`.
@@ -45,8 +84,8 @@ pub enum Body<'js> {
     Empty,
     /// Bytes held in memory.
     Bytes(Vec<u8>),
-    /// The incoming request's body, not read yet.
-    Incoming,
+    /// The incoming request's body or a `fetch` response's, not read yet.
+    Incoming(IncomingId),
     /// A `ReadableStream`: given by JS, or made when JS asked for `body`.
     Stream(Object<'js>),
     /// Already consumed by `text()`, `json()`, ...
@@ -80,7 +119,7 @@ impl<'js> Body<'js> {
         match std::mem::replace(self, Body::Used) {
             Body::Empty => Ok(Vec::new()),
             Body::Bytes(bytes) => Ok(bytes),
-            Body::Incoming => read_incoming().map_err(|e| Exception::throw_type(ctx, &e)),
+            Body::Incoming(id) => read_incoming(id).map_err(|e| Exception::throw_type(ctx, &e)),
             Body::Stream(stream) => match take(ctx, &stream)? {
                 Some(bytes) => Ok(bytes),
                 None => Err(Exception::throw_type(
@@ -94,6 +133,10 @@ impl<'js> Body<'js> {
 
     /// The body for sending: its bytes, or the stream to read chunk by chunk.
     pub fn into_payload(&mut self, ctx: &Ctx<'js>) -> Result<Payload> {
+        // A fetched body is passed on as it arrives.
+        if matches!(self, Body::Incoming(id) if *id != REQUEST_BODY) {
+            self.stream(ctx)?;
+        }
         let Body::Stream(stream) = self else {
             return self.consume(ctx).map(Payload::Bytes);
         };
@@ -118,13 +161,17 @@ impl<'js> Body<'js> {
                 let bytes = TypedArray::<u8>::new(ctx.clone(), std::mem::take(bytes))?;
                 scripts::helper(ctx, "body", "fromBytes")?.call((bytes,))?
             }
-            Body::Incoming => {
-                let read = Function::new(ctx.clone(), |ctx: Ctx<'js>| -> Result<Value<'js>> {
-                    match read_incoming_chunk().map_err(|e| Exception::throw_type(&ctx, &e))? {
-                        Some(chunk) => Ok(TypedArray::<u8>::new(ctx, chunk)?.into_value()),
-                        None => Ok(Value::new_null(ctx)),
-                    }
-                })?;
+            Body::Incoming(id) => {
+                let id = *id;
+                let read =
+                    Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<Value<'js>> {
+                        match read_incoming_chunk(id)
+                            .map_err(|e| Exception::throw_type(&ctx, &e))?
+                        {
+                            Some(chunk) => Ok(TypedArray::<u8>::new(ctx, chunk)?.into_value()),
+                            None => Ok(Value::new_null(ctx)),
+                        }
+                    })?;
                 scripts::helper(ctx, "body", "fromIncoming")?.call((read,))?
             }
             Body::Used => return scripts::helper(ctx, "body", "used")?.call(()),
@@ -137,7 +184,7 @@ impl<'js> Body<'js> {
     pub fn duplicate(&mut self, ctx: &Ctx<'js>) -> Result<Body<'js>> {
         match self {
             Body::Used => Err(Exception::throw_type(ctx, "Body has already been consumed")),
-            Body::Incoming => {
+            Body::Incoming(_) => {
                 let bytes = self.consume(ctx)?;
                 *self = Body::Bytes(bytes.clone());
                 Ok(Body::Bytes(bytes))
@@ -167,17 +214,31 @@ fn take<'js>(ctx: &Ctx<'js>, stream: &Object<'js>) -> Result<Option<Vec<u8>>> {
     Ok(bytes_of(&taken))
 }
 
-/// Reads the next chunk of the incoming request body; `None` at its end.
-fn read_incoming_chunk() -> std::result::Result<Option<Vec<u8>>, String> {
-    INCOMING.with(|slot| {
-        let mut slot = slot.borrow_mut();
+/// Reads the next chunk of incoming body `id`; `None` at its end.
+fn read_incoming_chunk(id: IncomingId) -> std::result::Result<Option<Vec<u8>>, String> {
+    let what = if id == REQUEST_BODY {
+        "the request body"
+    } else {
+        "the response body"
+    };
+    INCOMING.with(|slots| {
+        let mut slots = slots.borrow_mut();
+        let Some(slot) = slots.iter_mut().find(|(at, _)| *at == id).map(|(_, s)| s) else {
+            return if id == REQUEST_BODY {
+                Ok(None)
+            } else {
+                Err(format!(
+                    "{what} is no longer available: a fetch response's body is read during the request that fetched it"
+                ))
+            };
+        };
         if slot.stream.is_none() {
             let Some(body) = slot.body.as_ref() else {
                 return Ok(None);
             };
             let stream = body
                 .stream()
-                .map_err(|()| "the request body was already taken".to_string())?;
+                .map_err(|()| format!("{what} was already taken"))?;
             slot.stream = Some(stream);
         }
         let stream = slot.stream.as_ref().expect("set above");
@@ -191,16 +252,16 @@ fn read_incoming_chunk() -> std::result::Result<Option<Vec<u8>>, String> {
                 Ok(None)
             }
             Err(StreamError::LastOperationFailed(e)) => {
-                Err(format!("reading the request body: {}", e.to_debug_string()))
+                Err(format!("reading {what}: {}", e.to_debug_string()))
             }
         }
     })
 }
 
-/// Reads the whole incoming request body.
-pub fn read_incoming() -> std::result::Result<Vec<u8>, String> {
+/// Reads the whole of incoming body `id`.
+pub fn read_incoming(id: IncomingId) -> std::result::Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = read_incoming_chunk()? {
+    while let Some(chunk) = read_incoming_chunk(id)? {
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)

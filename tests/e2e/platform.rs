@@ -1107,3 +1107,95 @@ export default {
     assert_eq!(b["text"], "late", "{b}");
     assert!(took >= std::time::Duration::from_millis(2900), "{took:?}");
 }
+
+#[test]
+fn a_fetched_stream_is_passed_through_chunk_by_chunk() {
+    use reqwest::Method;
+    use std::io::Write as _;
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let port = kiln.base.rsplit(':').next().unwrap().to_string();
+    let ticks = r#"
+export default {
+  fetch() {
+    let n = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        await new Promise(r => setTimeout(r, 250));
+        n += 1;
+        controller.enqueue(new TextEncoder().encode(`data: tick ${n}\n\n`));
+        if (n === 4) controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  },
+};"#;
+    let proxy = r#"
+export default {
+  async fetch(req) {
+    const url = new URL(req.url);
+    const upstream = await fetch(url.searchParams.get("to"));
+    if (url.searchParams.get("how") === "count") {
+      const seen = [];
+      const started = Date.now();
+      for await (const chunk of upstream.body) seen.push([new TextDecoder().decode(chunk), Date.now() - started]);
+      return Response.json(seen);
+    }
+    return upstream;
+  },
+};"#;
+    for (name, code) in [("ticks", ticks), ("proxy", proxy)] {
+        let (s, b) = call(
+            admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
+                .json(&json!({"name": name, "code": code})),
+        );
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, _) = call(
+        admin(Method::PUT, &kiln, "/admin-api/v2/services/proxy", &jwt)
+            .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    );
+    assert_eq!(s, 200);
+    let to = format!("http://127.0.0.1:{port}/api/v2/ticks");
+
+    // `return await fetch(...)`: the client sees each upstream chunk as it comes.
+    let mut socket = std::net::TcpStream::connect(kiln.addr()).unwrap();
+    write!(
+        socket,
+        "GET /api/v2/proxy?to={to} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let seen = crate::support::chunks_with_times(socket);
+    let all: String = seen.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(all.contains("content-type: text/event-stream"), "{all}");
+    for n in 1..=4 {
+        assert!(all.contains(&format!("data: tick {n}\n\n")), "{all}");
+    }
+    let first = seen
+        .iter()
+        .find(|(_, t)| t.contains("tick 1"))
+        .map(|(at, _)| *at)
+        .unwrap();
+    let last = seen.last().unwrap().0;
+    assert!(
+        last.saturating_sub(first) >= std::time::Duration::from_millis(500),
+        "the chunks arrived together: first at {first:?}, end at {last:?}"
+    );
+
+    // Read in JS, the body's chunks come as the upstream sends them.
+    let (s, b) = call(client().get(kiln.url(&format!("/api/v2/proxy?how=count&to={to}"))));
+    assert_eq!(s, 200, "{b}");
+    let chunks = b.as_array().unwrap();
+    let text: String = chunks.iter().map(|c| c[0].as_str().unwrap()).collect();
+    assert_eq!(
+        text,
+        "data: tick 1\n\ndata: tick 2\n\ndata: tick 3\n\ndata: tick 4\n\n"
+    );
+    assert!(chunks.len() >= 3, "{b}");
+    let (first, last) = (
+        chunks[0][1].as_u64().unwrap(),
+        chunks.last().unwrap()[1].as_u64().unwrap(),
+    );
+    assert!(last - first >= 500, "{b}");
+}

@@ -18,7 +18,7 @@ use crate::bindings::wasi::http::types::{
     OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::poll::Pollable;
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::body::Body;
 
 struct Pending {
     id: u64,
@@ -188,7 +188,7 @@ pub fn pollables() -> Vec<Pollable> {
     PENDING.with(|p| p.borrow().iter().map(|f| f.future.subscribe()).collect())
 }
 
-/// Settles every fetch whose response has arrived: a `Response` with the whole body, or a
+/// Settles every fetch whose response has arrived: a `Response` whose body is read as JS asks, or a
 /// `TypeError`.
 pub fn complete_ready(ctx: &Ctx<'_>) {
     let ready: Vec<Pending> = PENDING.with(|p| {
@@ -239,25 +239,17 @@ fn receive<'js>(
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect(),
     );
-    let body = response
-        .consume()
-        .map_err(|()| "the response body was already taken".to_string())?;
-    let mut bytes = Vec::new();
-    {
-        let stream = body
-            .stream()
+    // A null-body status has no body; any other body is read as JS asks for it (so a fetched
+    // stream reaches the client chunk by chunk when the handler returns it).
+    let body = if matches!(status, 101 | 103 | 204 | 205 | 304) {
+        Body::Empty
+    } else {
+        let body = response
+            .consume()
             .map_err(|()| "the response body was already taken".to_string())?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => bytes.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(format!("reading the response: {}", e.to_debug_string()));
-                }
-            }
-        }
-    }
-    let response = Response::received(ctx, status, headers, bytes).map_err(|e| e.to_string())?;
+        Body::Incoming(crate::body::add_fetched(response, body))
+    };
+    let response = Response::received(ctx, status, headers, body).map_err(|e| e.to_string())?;
     Class::instance(ctx.clone(), response)
         .map(|c| c.into_value())
         .map_err(|e| e.to_string())

@@ -57,7 +57,7 @@ impl<'js> Request<'js> {
             url,
             headers: Class::instance(ctx.clone(), headers)?,
             body: if has_body {
-                Body::Incoming
+                Body::Incoming(crate::body::REQUEST_BODY)
             } else {
                 Body::Empty
             },

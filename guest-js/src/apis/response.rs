@@ -72,16 +72,17 @@ impl<'js> Response<'js> {
     }
 
     /// A response received over the network (`fetch`).
-    pub fn received(ctx: &Ctx<'js>, status: u16, headers: Headers, body: Vec<u8>) -> Result<Self> {
+    pub fn received(
+        ctx: &Ctx<'js>,
+        status: u16,
+        headers: Headers,
+        body: Body<'js>,
+    ) -> Result<Self> {
         Ok(Self {
             status,
             status_text: String::new(),
             headers: Class::instance(ctx.clone(), headers)?,
-            body: if body.is_empty() {
-                Body::Empty
-            } else {
-                Body::Bytes(body)
-            },
+            body,
         })
     }
 
