@@ -1039,9 +1039,30 @@ export default {
     );
 }
 
+/// Creates the services `upstream` and `caller`, the caller with a `net` grant to this server.
+fn deploy_calling_each_other(kiln: &Kiln, jwt: &str, upstream: (&str, &str), caller: (&str, &str)) {
+    let port = kiln.base.rsplit(':').next().unwrap().to_string();
+    for (name, code) in [upstream, caller] {
+        let (s, b) = call(
+            admin(reqwest::Method::POST, kiln, "/admin-api/v2/services", jwt)
+                .json(&json!({"name": name, "code": code})),
+        );
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, b) = call(
+        admin(
+            reqwest::Method::PUT,
+            kiln,
+            &format!("/admin-api/v2/services/{}", caller.0),
+            jwt,
+        )
+        .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
+    );
+    assert_eq!(s, 200, "{b}");
+}
+
 #[test]
 fn an_abort_signal_cancels_a_fetch_in_flight() {
-    use reqwest::Method;
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::platform(data.path());
     let jwt = admin_token(data.path());
@@ -1065,18 +1086,7 @@ export default {
     }
   },
 };"#;
-    for (name, code) in [("slow", slow), ("caller", caller)] {
-        let (s, b) = call(
-            admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
-                .json(&json!({"name": name, "code": code})),
-        );
-        assert_eq!(s, 201, "{b}");
-    }
-    let (s, _) = call(
-        admin(Method::PUT, &kiln, "/admin-api/v2/services/caller", &jwt)
-            .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
-    );
-    assert_eq!(s, 200);
+    deploy_calling_each_other(&kiln, &jwt, ("slow", slow), ("caller", caller));
     let to = format!("http://127.0.0.1:{port}/api/v2/slow");
     let ask = |how: &str| {
         let started = std::time::Instant::now();
@@ -1110,7 +1120,6 @@ export default {
 
 #[test]
 fn a_fetched_stream_is_passed_through_chunk_by_chunk() {
-    use reqwest::Method;
     use std::io::Write as _;
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::platform(data.path());
@@ -1145,18 +1154,7 @@ export default {
     return upstream;
   },
 };"#;
-    for (name, code) in [("ticks", ticks), ("proxy", proxy)] {
-        let (s, b) = call(
-            admin(Method::POST, &kiln, "/admin-api/v2/services", &jwt)
-                .json(&json!({"name": name, "code": code})),
-        );
-        assert_eq!(s, 201, "{b}");
-    }
-    let (s, _) = call(
-        admin(Method::PUT, &kiln, "/admin-api/v2/services/proxy", &jwt)
-            .json(&json!({"permissions": {"net": [format!("127.0.0.1:{port}")]}})),
-    );
-    assert_eq!(s, 200);
+    deploy_calling_each_other(&kiln, &jwt, ("ticks", ticks), ("proxy", proxy));
     let to = format!("http://127.0.0.1:{port}/api/v2/ticks");
 
     // `return await fetch(...)`: the client sees each upstream chunk as it comes.
@@ -1169,19 +1167,7 @@ export default {
     let seen = crate::support::chunks_with_times(socket);
     let all: String = seen.iter().map(|(_, t)| t.as_str()).collect();
     assert!(all.contains("content-type: text/event-stream"), "{all}");
-    for n in 1..=4 {
-        assert!(all.contains(&format!("data: tick {n}\n\n")), "{all}");
-    }
-    let first = seen
-        .iter()
-        .find(|(_, t)| t.contains("tick 1"))
-        .map(|(at, _)| *at)
-        .unwrap();
-    let last = seen.last().unwrap().0;
-    assert!(
-        last.saturating_sub(first) >= std::time::Duration::from_millis(500),
-        "the chunks arrived together: first at {first:?}, end at {last:?}"
-    );
+    crate::support::assert_ticks_arrived_apart(&seen, 4, Duration::from_millis(500));
 
     // Read in JS, the body's chunks come as the upstream sends them.
     let (s, b) = call(client().get(kiln.url(&format!("/api/v2/proxy?how=count&to={to}"))));

@@ -495,3 +495,26 @@ pub fn chunks_with_times(mut stream: std::net::TcpStream) -> Vec<(std::time::Dur
     }
     seen
 }
+
+/// Asserts that `seen` (from [`chunks_with_times`]) holds the SSE events `data: tick 1` to
+/// `data: tick {ticks}` and that they arrived spread over at least `apart`, not all at the end.
+pub fn assert_ticks_arrived_apart(
+    seen: &[(std::time::Duration, String)],
+    ticks: usize,
+    apart: std::time::Duration,
+) {
+    let all: String = seen.iter().map(|(_, t)| t.as_str()).collect();
+    for n in 1..=ticks {
+        assert!(all.contains(&format!("data: tick {n}\n\n")), "{all}");
+    }
+    let first = seen
+        .iter()
+        .find(|(_, t)| t.contains("tick 1"))
+        .map(|(at, _)| *at)
+        .expect("tick 1");
+    let last = seen.last().expect("chunks").0;
+    assert!(
+        last.saturating_sub(first) >= apart,
+        "the chunks arrived together: first at {first:?}, end at {last:?}"
+    );
+}

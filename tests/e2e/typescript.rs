@@ -45,6 +45,8 @@ fn a_typescript_service_is_uploaded_served_shown_as_written_and_updated() {
     let admin =
         |method: Method, path: &str| client().request(method, kiln.url(path)).bearer_auth(&jwt);
 
+    let text = |path: &str| client().get(kiln.url(path)).send().unwrap().text().unwrap();
+
     let (status, created) = call(
         admin(Method::POST, "/admin-api/v2/services")
             .json(&json!({"name": "greeter", "code": GREETER, "lang": "ts"})),
@@ -70,13 +72,7 @@ fn a_typescript_service_is_uploaded_served_shown_as_written_and_updated() {
         call(admin(Method::PUT, "/admin-api/v2/services/greeter").json(&json!({"code": updated})));
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["kind"], "ts");
-    let text = client()
-        .get(kiln.url("/api/v2/greeter"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(text, "v2");
+    assert_eq!(text("/api/v2/greeter"), "v2");
 
     // A TypeScript syntax error is a 400 naming its line and column; the previous version serves.
     let broken = "const a: number = 1;\nconst b: = 2;\nexport default { fetch() { return new Response('x'); } };\n";
@@ -86,13 +82,7 @@ fn a_typescript_service_is_uploaded_served_shown_as_written_and_updated() {
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("greeter.ts:2:10"), "{message}");
     assert!(message.contains("SyntaxError"), "{message}");
-    let text = client()
-        .get(kiln.url("/api/v2/greeter"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    assert_eq!(text, "v2");
+    assert_eq!(text("/api/v2/greeter"), "v2");
 
     // The same text as JavaScript is refused by the JS parser, with its position.
     let (status, error) = call(admin(Method::POST, "/admin-api/v2/services").json(
