@@ -4,12 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of the C library's allocator: the request path allocates and frees many small
-/// objects across threads (hyper, the component model's resource tables), where glibc's malloc
-/// cost ~10 % of a reused instance's request.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = kiln::cli::Cli::parse();
     kiln::logging::init(cli.log_format());
