@@ -1078,6 +1078,7 @@ export default {
     if (params.get("how") === "timeout") signal = AbortSignal.timeout(200);
     if (params.get("how") === "controller") { const c = new AbortController(); setTimeout(() => c.abort(), 200); signal = c.signal; }
     if (params.get("how") === "before") signal = AbortSignal.abort(new Error("changed my mind"));
+    if (params.get("how") === "bogus") signal = { aborted: false };
     try {
       const r = await fetch(target, { signal });
       return Response.json({ text: await r.text(), ms: Date.now() - started });
@@ -1112,6 +1113,8 @@ export default {
         (json!("Error"), json!("changed my mind")),
         "{b}"
     );
+    let (b, _) = ask("bogus");
+    assert_eq!(b["name"], "TypeError", "{b}");
     // Without a signal the same fetch waits for the answer.
     let (b, took) = ask("none");
     assert_eq!(b["text"], "late", "{b}");

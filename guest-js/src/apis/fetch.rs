@@ -68,29 +68,28 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
     }
     let mut request = Request::new(ctx.clone(), input, init)?;
     let (method, url, headers, body) = request.to_outgoing(&ctx)?;
+    let id = NEXT_ID.with(|next| {
+        next.set(next.get() + 1);
+        next.get()
+    });
+    // Listening first checks that `signal` is an AbortSignal before anything is sent; an abort
+    // after the fetch settled finds nothing to cancel.
+    if let Some(signal) = signal {
+        let cancel = Function::new(ctx.clone(), move |ctx: Ctx<'js>, reason: Value<'js>| {
+            abort(&ctx, id, reason)
+        })?;
+        crate::apis::scripts::on_abort(&ctx, signal, cancel)?;
+    }
     match start(&method, &url, &headers, &body) {
-        Ok(future) => {
-            let id = NEXT_ID.with(|next| {
-                next.set(next.get() + 1);
-                next.get()
-            });
-            PENDING.with(|p| {
-                p.borrow_mut().push(Pending {
-                    id,
-                    future,
-                    url,
-                    resolve: Persistent::save(&ctx, resolve),
-                    reject: Persistent::save(&ctx, reject),
-                })
-            });
-            if let Some(signal) = signal {
-                let cancel =
-                    Function::new(ctx.clone(), move |ctx: Ctx<'js>, reason: Value<'js>| {
-                        abort(&ctx, id, reason)
-                    })?;
-                crate::apis::scripts::on_abort(&ctx, signal, cancel)?;
-            }
-        }
+        Ok(future) => PENDING.with(|p| {
+            p.borrow_mut().push(Pending {
+                id,
+                future,
+                url,
+                resolve: Persistent::save(&ctx, resolve),
+                reject: Persistent::save(&ctx, reject),
+            })
+        }),
         Err(message) => {
             let error = Exception::throw_type(&ctx, &format!("fetch {url} failed: {message}"));
             let _ = error;
