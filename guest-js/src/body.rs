@@ -152,6 +152,16 @@ impl<'js> Body<'js> {
         Ok(Payload::Stream(Persistent::save(ctx, stream)))
     }
 
+    /// The body when it is a stream JS still has to produce: one JS made, or `request.body`
+    /// (not the bytes of a body JS has not touched).
+    pub fn live_stream(&self, ctx: &Ctx<'js>) -> Result<Option<Object<'js>>> {
+        let Body::Stream(stream) = self else {
+            return Ok(None);
+        };
+        let live: bool = scripts::helper(ctx, "body", "isLive")?.call((stream.clone(),))?;
+        Ok(live.then(|| stream.clone()))
+    }
+
     /// `body`: a `ReadableStream` of the body (made on first use), or `null`.
     pub fn stream(&mut self, ctx: &Ctx<'js>) -> Result<Value<'js>> {
         let stream: Object = match self {

@@ -1080,7 +1080,10 @@ export default {
     if (params.get("how") === "before") signal = AbortSignal.abort(new Error("changed my mind"));
     if (params.get("how") === "bogus") signal = { aborted: false };
     try {
-      const r = await fetch(target, { signal });
+      // A Request made with a signal carries it into fetch.
+      const r = params.get("how") === "request"
+        ? await fetch(new Request(target, { signal: AbortSignal.timeout(200) }))
+        : await fetch(target, { signal });
       return Response.json({ text: await r.text(), ms: Date.now() - started });
     } catch (e) {
       return Response.json({ name: e.name, message: e.message, ms: Date.now() - started });
@@ -1115,10 +1118,88 @@ export default {
     );
     let (b, _) = ask("bogus");
     assert_eq!(b["name"], "TypeError", "{b}");
+    let (b, took) = ask("request");
+    assert_eq!(b["name"], "TimeoutError", "{b}");
+    assert!(
+        took < std::time::Duration::from_millis(2000),
+        "{took:?} {b}"
+    );
     // Without a signal the same fetch waits for the answer.
     let (b, took) = ask("none");
     assert_eq!(b["text"], "late", "{b}");
     assert!(took >= std::time::Duration::from_millis(2900), "{took:?}");
+}
+
+#[test]
+fn fetch_sends_bodies_that_are_streams_the_incoming_body_included() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let port = kiln.base.rsplit(':').next().unwrap().to_string();
+    let echo = r#"
+export default {
+  async fetch(req) {
+    const body = new Uint8Array(await req.arrayBuffer());
+    let sum = 0;
+    for (const b of body) sum = (sum * 31 + b) % 1000000007;
+    return Response.json({ method: req.method, type: req.headers.get("content-type"), length: body.length, sum });
+  },
+};"#;
+    let proxy = r#"
+export default {
+  async fetch(req) {
+    const params = new URL(req.url).searchParams;
+    const to = params.get("to");
+    let r;
+    if (params.get("how") === "forward") {
+      r = await fetch(to, { method: "POST", headers: req.headers, body: req.body, duplex: "half" });
+    } else if (params.get("how") === "request") {
+      r = await fetch(new Request(to, { method: "PUT", headers: req.headers, body: req.body, duplex: "half" }));
+    } else {
+      let n = 0;
+      const body = new ReadableStream({
+        async pull(controller) {
+          await new Promise(r => setTimeout(r, 20));
+          n += 1;
+          controller.enqueue(new TextEncoder().encode(`part ${n};`));
+          if (n === 3) controller.close();
+        },
+      });
+      r = await fetch(to, { method: "POST", headers: { "content-type": "text/x-parts" }, body, duplex: "half" });
+    }
+    return new Response(r.body, { status: r.status, headers: r.headers });
+  },
+};"#;
+    deploy_calling_each_other(&kiln, &jwt, ("echo", echo), ("proxy", proxy));
+    let to = format!("http://127.0.0.1:{port}/api/v2/echo");
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let sum = payload
+        .iter()
+        .fold(0u64, |s, &b| (s * 31 + u64::from(b)) % 1_000_000_007);
+    for (how, method) in [("forward", "POST"), ("request", "PUT")] {
+        let (s, b) = call(
+            client()
+                .post(kiln.url(&format!("/api/v2/proxy?how={how}&to={to}")))
+                .header("content-type", "application/octet-stream")
+                .body(payload.clone()),
+        );
+        assert_eq!(s, 200, "{how}: {b}");
+        assert_eq!(
+            b,
+            json!({"method": method, "type": "application/octet-stream", "length": 300_000, "sum": sum}),
+            "{how}"
+        );
+    }
+    let (s, b) = call(client().get(kiln.url(&format!("/api/v2/proxy?how=made&to={to}"))));
+    assert_eq!(s, 200, "{b}");
+    let parts = b"part 1;part 2;part 3;";
+    let sum = parts
+        .iter()
+        .fold(0u64, |s, &b| (s * 31 + u64::from(b)) % 1_000_000_007);
+    assert_eq!(
+        b,
+        json!({"method": "POST", "type": "text/x-parts", "length": parts.len(), "sum": sum})
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use rquickjs::{Class, Ctx, Exception, Function, Object, Persistent, Promise, Res
 use crate::apis::headers::Headers;
 use crate::apis::request::Request;
 use crate::apis::response::Response;
+use crate::apis::scripts;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
@@ -55,18 +56,28 @@ fn method_of(name: &str) -> Method {
 }
 
 fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
+    let mut request = Request::new(ctx.clone(), input, init)?;
+    let signal = request.given_signal();
+    if let Some(stream) = request.live_stream(&ctx)? {
+        // A body JS still produces is read to its end first, then sent.
+        let send = scripts::helper(&ctx, "body", "sendBuffered")?;
+        let native = Function::new(ctx.clone(), fetch)?;
+        return send.call((
+            native,
+            stream,
+            request.method(),
+            request.url(),
+            request.headers(),
+            signal,
+        ));
+    }
     let (promise, resolve, reject) = ctx.promise()?;
-    let signal = match &init.0 {
-        Some(init) => init.get::<_, Option<Object>>("signal")?,
-        None => None,
-    };
     if let Some(signal) = &signal
         && signal.get::<_, bool>("aborted")?
     {
         reject.call::<_, ()>((signal.get::<_, Value>("reason")?,))?;
         return Ok(promise);
     }
-    let mut request = Request::new(ctx.clone(), input, init)?;
     let (method, url, headers, body) = request.to_outgoing(&ctx)?;
     let id = NEXT_ID.with(|next| {
         next.set(next.get() + 1);

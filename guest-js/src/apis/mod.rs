@@ -5,6 +5,7 @@ pub mod crypto;
 pub mod deno;
 pub mod encoding;
 pub mod fetch;
+pub mod file_url;
 pub mod headers;
 pub mod request;
 pub mod response;

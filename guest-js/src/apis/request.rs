@@ -2,8 +2,8 @@
 
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::class::Trace;
-use rquickjs::function::Opt;
-use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Result, Value};
+use rquickjs::function::{Opt, This};
+use rquickjs::{Class, Constructor, Ctx, Exception, JsLifetime, Object, Result, Value};
 
 use crate::apis::headers::{self, Headers};
 use crate::apis::url::Url;
@@ -24,6 +24,9 @@ pub struct Request<'js> {
     url: String,
     headers: Class<'js, Headers>,
     body: Body<'js>,
+    /// The `AbortSignal` given as `signal` (or inherited from the request copied); made on first
+    /// read of `request.signal` otherwise.
+    signal: Option<Object<'js>>,
 }
 
 const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
@@ -44,6 +47,16 @@ impl<'js> Request<'js> {
         ))
     }
 
+    /// The signal `fetch` listens to, if one was given.
+    pub fn given_signal(&self) -> Option<Object<'js>> {
+        self.signal.clone()
+    }
+
+    /// The body when it is a stream JS still has to produce (sent by reading it to its end).
+    pub fn live_stream(&self, ctx: &Ctx<'js>) -> Result<Option<Object<'js>>> {
+        self.body.live_stream(ctx)
+    }
+
     /// A request as received from the network; its body is read lazily.
     pub fn incoming(
         ctx: &Ctx<'js>,
@@ -61,6 +74,7 @@ impl<'js> Request<'js> {
             } else {
                 Body::Empty
             },
+            signal: None,
         })
     }
 }
@@ -72,13 +86,27 @@ impl<'js> Request<'js> {
     }
 }
 
+/// Whether `object` is an `AbortSignal`.
+fn is_abort_signal<'js>(ctx: &Ctx<'js>, object: &Object<'js>) -> Result<bool> {
+    let class: Object = ctx.globals().get("AbortSignal")?;
+    let prototype: Object = class.get("prototype")?;
+    let mut at = object.get_prototype();
+    while let Some(p) = at {
+        if p == prototype {
+            return Ok(true);
+        }
+        at = p.get_prototype();
+    }
+    Ok(false)
+}
+
 #[rquickjs::methods]
 impl<'js> Request<'js> {
     /// `new Request(input, init?)`.
     #[qjs(constructor)]
     pub fn new(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Self> {
         let init = init.0;
-        let (mut method, url, mut headers, mut body) =
+        let (mut method, url, mut headers, mut body, mut signal) =
             if let Some(other) = input.as_object().and_then(Class::<Request>::from_object) {
                 let mut other = other.borrow_mut();
                 let body = other.body.duplicate(&ctx)?;
@@ -87,6 +115,7 @@ impl<'js> Request<'js> {
                     other.url.clone(),
                     other.headers.borrow().clone(),
                     body,
+                    other.signal.clone(),
                 )
             } else {
                 let text = match input.as_object().and_then(Class::<Url>::from_object) {
@@ -101,6 +130,7 @@ impl<'js> Request<'js> {
                     parsed.to_string(),
                     Headers::default(),
                     Body::Empty,
+                    None,
                 )
             };
         if let Some(m) = body::member::<String>(init.as_ref(), "method")? {
@@ -115,6 +145,18 @@ impl<'js> Request<'js> {
                 upper
             } else {
                 m
+            };
+        }
+        if let Some(given) = body::member::<Value>(init.as_ref(), "signal")? {
+            signal = match given.into_object() {
+                Some(object) if is_abort_signal(&ctx, &object)? => Some(object),
+                None => None,
+                Some(_) => {
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        "Failed to construct 'Request': member signal is not of type AbortSignal",
+                    ));
+                }
             };
         }
         if let Some(h) = headers::from_member(&ctx, init.as_ref())? {
@@ -140,6 +182,7 @@ impl<'js> Request<'js> {
             url,
             headers: Class::instance(ctx, headers)?,
             body,
+            signal,
         })
     }
 
@@ -171,7 +214,21 @@ impl<'js> Request<'js> {
             url: self.url.clone(),
             headers: Class::instance(ctx, headers)?,
             body,
+            signal: self.signal.clone(),
         })
+    }
+
+    /// The request's `AbortSignal`: the one it was made with, or one that never aborts.
+    #[qjs(get)]
+    pub fn signal(this: This<Class<'js, Request<'js>>>, ctx: Ctx<'js>) -> Result<Object<'js>> {
+        if let Some(signal) = this.0.borrow().signal.clone() {
+            return Ok(signal);
+        }
+        let controller: Constructor = ctx.globals().get("AbortController")?;
+        let controller: Object = controller.construct(())?;
+        let signal: Object = controller.get("signal")?;
+        this.0.borrow_mut().signal = Some(signal.clone());
+        Ok(signal)
     }
 
     #[qjs(prop, rename = PredefinedAtom::SymbolToStringTag, configurable)]

@@ -49,6 +49,11 @@
     return source;
   }
 
+  // Whether `stream` is no mere view of bytes already here (`fromBytes`).
+  function isLive(stream) {
+    return stream[kSource] === undefined;
+  }
+
   async function readAll(stream) {
     if (isDisturbed(stream) || isLocked(stream)) throw new TypeError("Body has already been consumed");
     const source = take(stream);
@@ -106,5 +111,12 @@
     return parseForm(await this.bytes(), type);
   }
 
-  internals.body = { fromBytes, fromIncoming, used, take, consume, tee, extract, blob, formData };
+  // `fetch` with a body JS still produces (a ReadableStream it made, or `request.body`): the
+  // stream is read to its end, then the request is sent with those bytes.
+  async function sendBuffered(fetch, stream, method, url, headers, signal) {
+    const body = await readAll(stream);
+    return fetch(url, { method, headers, body, signal });
+  }
+
+  internals.body = { fromBytes, fromIncoming, used, take, consume, tee, extract, blob, formData, isLive, sendBuffered };
 })
