@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use anyhow::Context as _;
+
 use crate::apps::Apps;
+use crate::cluster::Cluster;
 use crate::compile::Compiler;
 use crate::config::Config;
 use crate::deploy::Deployer;
 use crate::runtime::{self, Registry};
 use crate::settings::LiveSettings;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 /// A running Kiln: what every request handler sees.
 pub struct App {
@@ -39,6 +42,8 @@ pub struct Platform {
     pub settings: Arc<LiveSettings>,
     /// The control plane.
     pub apps: Arc<Apps>,
+    /// This node's place in a cluster (with a PostgreSQL store).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// Asked for the platform of a server started with `--app`.
@@ -76,7 +81,15 @@ impl App {
         control: Option<tokio::runtime::Handle>,
     ) -> anyhow::Result<Arc<Self>> {
         let deployer = Self::deployer(&config)?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await?);
+        let (store, shared): (Arc<dyn Store>, _) = match &config.database_url {
+            Some(url) => {
+                let store = PostgresStore::open(url)
+                    .await
+                    .context("opening the PostgreSQL store (--database)")?;
+                (Arc::new(store.clone()), Some(store))
+            }
+            None => (Arc::new(SqliteStore::open(&config.data_dir).await?), None),
+        };
         let (settings, first_start) = LiveSettings::open(store.clone(), env_secret).await?;
         let settings = Arc::new(settings);
         let apps = Arc::new(Apps::new(
@@ -90,7 +103,13 @@ impl App {
             apps.seed().await?;
         }
         apps.mark_pending().await?;
-        let platform = Platform { settings, apps };
+        let cluster =
+            shared.map(|store| Arc::new(Cluster::new(store, apps.clone(), settings.clone())));
+        let platform = Platform {
+            settings,
+            apps,
+            cluster,
+        };
         Ok(Arc::new(Self::assemble(
             config,
             deployer,

@@ -21,7 +21,7 @@ use crate::logging::LogFormat;
 use crate::runtime::RunSpec;
 use crate::runtime::caps::{Capabilities, Console};
 use crate::runtime::function::{Pulled, Started};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::watch::Watched;
 
 /// Kiln: serverless JavaScript and WebAssembly components.
@@ -67,6 +67,9 @@ enum Command {
         /// Data directory whose secret signs the token (unless `KILN_JWT_SECRET` is set).
         #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
         data_dir: PathBuf,
+        /// The PostgreSQL database whose secret signs the token, for a cluster (see `serve`).
+        #[arg(long, env = "KILN_DATABASE_URL")]
+        database: Option<String>,
     },
     /// Run a function once, locally: each yield as a JSON line on stdout as it comes, then the
     /// return value as JSON; `console.*` goes to stderr; a throw exits non-zero.
@@ -114,6 +117,15 @@ struct ServeArgs {
     /// Data directory (database, caches); made absolute at start.
     #[arg(long, env = "KILN_DATA_DIR", default_value = "./kiln-data")]
     data_dir: PathBuf,
+    /// Store apps and config in this PostgreSQL database, shared with every node given the same
+    /// URL (`postgres://user:password@host:5432/kiln`, TLS options as `?sslmode=...`), instead
+    /// of `{data-dir}/kiln.db`.
+    #[arg(long, env = "KILN_DATABASE_URL", conflicts_with = "app")]
+    database: Option<String>,
+    /// The address other nodes and load balancers reach this node at, as `/status` lists it
+    /// [default: the listen address].
+    #[arg(long, env = "KILN_NODE_ADDRESS")]
+    node_address: Option<String>,
     /// Serve one app at `/`: `DIR/index.js` or `DIR/app.wasm` (any wasi-http component), with
     /// an optional `DIR/kiln.json`; redeployed when the folder changes.
     #[arg(long, conflicts_with = "watch")]
@@ -177,6 +189,8 @@ impl ServeArgs {
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
             data_dir: prepare_data_dir(&self.data_dir)?,
+            database_url: self.database.clone().filter(|url| !url.is_empty()),
+            node_address: self.node_address.clone(),
             threads: self
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -210,7 +224,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ttl,
             scope,
             data_dir,
-        } => token(&sub, &ttl, scope, &absolute(&data_dir)?),
+            database,
+        } => {
+            let store = match database.filter(|url| !url.is_empty()) {
+                Some(url) => TokenStore::Database(url),
+                None => TokenStore::DataDir(absolute(&data_dir)?),
+            };
+            token(&sub, &ttl, scope, &store)
+        }
         Command::Engine { output } => engine_base(&output),
         Command::Compile {
             file,
@@ -369,10 +390,19 @@ fn serve_platform(
     listening(&server, &config);
     // Stored apps compile after the server listens; requests for one wait until it is ready.
     if let Ok(platform) = app.platform() {
-        let apps = platform.apps.clone();
-        std::thread::Builder::new()
-            .name("kiln-restore".into())
-            .spawn(move || block_on(apps.restore_all()))?;
+        if let Some(cluster) = &platform.cluster {
+            // The node's database connections live on the control runtime.
+            let address = config
+                .node_address
+                .clone()
+                .unwrap_or_else(|| server.local_addr().to_string());
+            control.spawn(cluster.clone().run(address));
+        } else {
+            let apps = platform.apps.clone();
+            std::thread::Builder::new()
+                .name("kiln-restore".into())
+                .spawn(move || block_on(apps.restore_all()))?;
+        }
         if let Some(dir) = watch {
             let dir = absolute(dir)?;
             crate::watch::spawn(
@@ -394,16 +424,22 @@ fn listening(server: &Server, config: &Config) {
     println!("kiln listening on http://{addr}");
 }
 
+/// Where `kiln token` finds the secret.
+enum TokenStore {
+    DataDir(PathBuf),
+    Database(String),
+}
+
 fn token(
     sub: &str,
     ttl: &str,
     scope: crate::auth::Scope,
-    data_dir: &Path,
+    store: &TokenStore,
 ) -> anyhow::Result<ExitCode> {
     let ttl = crate::auth::parse_ttl(ttl)?;
-    let secret = match env_secret() {
-        Some(secret) => secret,
-        None => {
+    let secret = match (env_secret(), store) {
+        (Some(secret), _) => secret,
+        (None, TokenStore::DataDir(data_dir)) => {
             if !data_dir.join("kiln.db").exists() {
                 anyhow::bail!(
                     "{} has no kiln.db: start `kiln serve` once, or set KILN_JWT_SECRET",
@@ -412,16 +448,27 @@ fn token(
             }
             block_on(async {
                 let store = SqliteStore::open(data_dir).await?;
-                let config = store.config().await?;
-                config
-                    .get("jwt_secret")
-                    .cloned()
-                    .context("no jwt_secret stored")
+                stored_secret(&store).await
             })??
         }
+        (None, TokenStore::Database(url)) => block_on(async {
+            let store = PostgresStore::open(url)
+                .await
+                .context("opening the PostgreSQL store (--database)")?;
+            stored_secret(&store).await
+        })??,
     };
     println!("{}", crate::auth::mint(&secret, sub, ttl, scope)?);
     Ok(ExitCode::SUCCESS)
+}
+
+async fn stored_secret(store: &dyn Store) -> anyhow::Result<String> {
+    store
+        .config()
+        .await?
+        .get("jwt_secret")
+        .cloned()
+        .context("no jwt_secret stored: start `kiln serve` once, or set KILN_JWT_SECRET")
 }
 
 fn file_name(file: &Path, default: &str) -> String {

@@ -86,6 +86,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the database and caches live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database shared with other nodes, instead of `{data_dir}/kiln.db`.
+    pub database_url: Option<String>,
+    /// The address other nodes and load balancers reach this one at (default: the listen address).
+    pub node_address: Option<String>,
     /// Number of serving threads (each with its own listener on the shared port).
     pub threads: usize,
     /// Default isolation for services.
@@ -117,6 +121,8 @@ impl Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            database_url: None,
+            node_address: None,
             threads: 1,
             isolation: Isolation::Request,
             limits: Limits {

@@ -5,8 +5,9 @@
 //! - [`cli`] parses the command line; [`app`] wires a server together; [`http`] is the one
 //!   router and the only place that knows status codes.
 //! - [`apps`] is the control plane (services and functions alike, stored through [`store`],
-//!   configured by [`settings`]); [`deploy`] turns uploads into deployments; [`watch`] deploys
-//!   app folders ([`app_dir`]) as they change.
+//!   configured by [`settings`]); [`cluster`] keeps the nodes sharing one PostgreSQL store in
+//!   step; [`deploy`] turns uploads into deployments; [`watch`] deploys app folders
+//!   ([`app_dir`]) as they change.
 //! - [`compile`] turns JavaScript into bytecode and per-app snapshots; [`runtime`] holds the
 //!   wasmtime engine, the sandbox and its capabilities, the instances and the registry.
 
@@ -15,6 +16,7 @@ pub mod app_dir;
 pub mod apps;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod compile;
 pub mod config;
 pub mod deploy;

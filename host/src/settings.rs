@@ -48,7 +48,7 @@ pub fn is_known(key: &str) -> bool {
 }
 
 /// Parsed settings, as the server uses them.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Port used when no listen address is given.
     pub main_port: u16,
@@ -212,11 +212,19 @@ impl LiveSettings {
     pub async fn set(&self, key: &str, value: &str) -> Result<(), SettingsError> {
         validate(key, value)?;
         self.store.set_config(key, value).await?;
+        Ok(self.reload().await?)
+    }
+
+    /// Reads the stored values again (another node sharing the database may have changed them).
+    pub async fn reload(&self) -> Result<(), StoreError> {
         let mut values = self.store.config().await?;
         if let Some(secret) = &self.secret_from_env {
             values.insert("jwt_secret".into(), secret.clone());
         }
-        self.current.store(Arc::new(Settings::from_map(&values)));
+        let settings = Settings::from_map(&values);
+        if *self.current.load_full() != settings {
+            self.current.store(Arc::new(settings));
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod support;
 
 mod apps;
 mod cache;
+mod cluster;
 mod compile;
 mod components;
 mod density;

@@ -73,6 +73,9 @@ pub struct Apps {
     data_dir: PathBuf,
     /// The largest `limits.memory_mb`.
     max_memory_mb: u64,
+    /// What each served app was deployed from (artifact and run spec), so that a change made on
+    /// another node redeploys only when it must.
+    deployed: Mutex<HashMap<(AppKind, String), Deployed>>,
 }
 
 impl Apps {
@@ -94,7 +97,76 @@ impl Apps {
                 .canonicalize()
                 .unwrap_or_else(|_| data_dir.to_path_buf()),
             max_memory_mb,
+            deployed: Mutex::default(),
         }
+    }
+
+    /// Serves `prepared` (stored `version`) as `row` says, remembering what it was deployed from.
+    fn activate(&self, kind: AppKind, row: &AppRow, version: i64, prepared: Prepared) {
+        let deployed = Deployed {
+            from: deployed_from(&prepared.artifact, row),
+            version,
+        };
+        self.deployed
+            .lock()
+            .expect("deployed apps")
+            .insert((kind, row.name.clone()), deployed);
+        self.deployer.activate(prepared, Some(access(row)));
+    }
+
+    /// The version this node serves of each app, by `kind/name`.
+    pub fn serving(&self) -> std::collections::BTreeMap<String, i64> {
+        self.deployed
+            .lock()
+            .expect("deployed apps")
+            .iter()
+            .map(|((kind, name), d)| (format!("{kind}/{name}"), d.version))
+            .collect()
+    }
+
+    /// Stops serving an app.
+    fn withdraw(&self, kind: AppKind, name: &str) {
+        self.deployed
+            .lock()
+            .expect("deployed apps")
+            .remove(&(kind, name.to_string()));
+        self.deployer.registry().remove(kind, name);
+        self.deployer.collect_soon();
+    }
+
+    /// Brings what this node serves for one app in line with the store, after another node
+    /// changed it: deploys the active version (unless it is what is served already, when only
+    /// who may call it changes), or stops serving an app that is gone or has no version.
+    pub async fn sync(&self, kind: AppKind, name: &str) -> Result<(), AppsError> {
+        let _guard = self.lock(kind, name).await;
+        let row = self.store.app(kind, name).await?;
+        let active = match row.as_ref().and_then(|r| r.active_version) {
+            Some(v) => self.store.version(kind, name, v).await?,
+            None => None,
+        };
+        let (Some(row), Some(active)) = (row, active) else {
+            if self.deployer.registry().get(kind, name).is_some() {
+                self.withdraw(kind, name);
+            }
+            return Ok(());
+        };
+        let same = self
+            .deployed
+            .lock()
+            .expect("deployed apps")
+            .get(&(kind, name.to_string()))
+            .is_some_and(|d| {
+                d.from == deployed_from(&active.artifact, &row) && d.version == active.version
+            });
+        if same && self.deployer.registry().get(kind, name).is_some() {
+            self.deployer
+                .registry()
+                .set_access(kind, name, access(&row));
+        } else {
+            let prepared = self.prepare(kind, &row, &active).await?;
+            self.activate(kind, &row, active.version, prepared);
+        }
+        Ok(())
     }
 
     fn compile_timeout(&self) -> Duration {
@@ -136,9 +208,15 @@ impl Apps {
                 code: Some(seed.code.to_string()),
                 component: None,
             };
-            self.store
+            match self
+                .store
                 .save_app(seed.kind, &row, Save::Create, Some(version))
-                .await?;
+                .await
+            {
+                // Another node sharing the database stored it first.
+                Ok(_) | Err(StoreError::Exists { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
         }
         Ok(())
     }
@@ -193,7 +271,7 @@ impl Apps {
                 version: active,
             })?;
         let prepared = self.prepare(kind, row, &version).await?;
-        self.deployer.activate(prepared, Some(access(row)));
+        self.activate(kind, row, version.version, prepared);
         Ok(())
     }
 
@@ -226,6 +304,20 @@ impl Apps {
         row: &AppRow,
         version: &VersionRow,
     ) -> Result<Prepared, AppsError> {
+        let content = match (&version.code, &version.component) {
+            (Some(code), _) => Some(code.as_bytes()),
+            (None, Some(wasm)) => Some(wasm.as_slice()),
+            (None, None) => None,
+        };
+        // A stored version is served only as it was stored (the database may be shared).
+        if let Some(content) = content
+            && sha256_hex(content) != version.sha256
+        {
+            return Err(AppsError::Invalid(format!(
+                "version {} of '{}' does not match its sha256: it is not served",
+                version.version, row.name
+            )));
+        }
         let spec = self.spec(kind, row);
         let lang = Lang::of_format(&version.format);
         Ok(match (lang, &version.code, &version.component) {
@@ -380,10 +472,11 @@ impl Apps {
             )
             .await?;
         let version = js_version(&body.code, lang, &prepared);
-        self.store
+        let number = self
+            .store
             .save_app(kind, &row, Save::Create, Some(version))
             .await?;
-        self.deployer.activate(prepared, Some(access(&row)));
+        self.activate(kind, &row, number.unwrap_or(1), prepared);
         self.get(kind, &row.name).await
     }
 
@@ -478,11 +571,13 @@ impl Apps {
             }
             (None, _) => (None, None),
         };
-        self.store
+        let number = self
+            .store
             .save_app(kind, &row, Save::Update, version)
-            .await?;
+            .await?
+            .or(row.active_version);
         match prepared {
-            Some(prepared) => self.deployer.activate(prepared, Some(access(&row))),
+            Some(prepared) => self.activate(kind, &row, number.unwrap_or(0), prepared),
             None => self
                 .deployer
                 .registry()
@@ -529,8 +624,8 @@ impl Apps {
             code: None,
             component: Some(wasm),
         };
-        self.store.save_app(kind, &row, save, Some(version)).await?;
-        self.deployer.activate(prepared, Some(access(&row)));
+        let number = self.store.save_app(kind, &row, save, Some(version)).await?;
+        self.activate(kind, &row, number.unwrap_or(0), prepared);
         Ok((save == Save::Create, self.get(kind, name).await?))
     }
 
@@ -543,8 +638,7 @@ impl Apps {
                 name: name.to_string(),
             });
         }
-        self.deployer.registry().remove(kind, name);
-        self.deployer.collect_soon();
+        self.withdraw(kind, name);
         if kind == AppKind::Service {
             let assets = frontend::static_dir(&self.data_dir, name);
             if assets.exists()
@@ -663,7 +757,7 @@ impl Apps {
             })?;
         let prepared = self.prepare(kind, &row, &target).await?;
         self.store.set_active_version(kind, name, version).await?;
-        self.deployer.activate(prepared, Some(access(&row)));
+        self.activate(kind, &row, version, prepared);
         self.get(kind, name).await
     }
 }
@@ -686,6 +780,22 @@ fn js_version(code: &str, lang: Lang, prepared: &Prepared) -> NewVersion {
         code: Some(code.to_string()),
         component: None,
     }
+}
+
+/// What this node serves of an app.
+struct Deployed {
+    /// What the deployment was made from ([`deployed_from`]).
+    from: String,
+    /// The stored version.
+    version: i64,
+}
+
+/// What a deployment is made from: its artifact and everything that shapes how it runs.
+fn deployed_from(artifact: &str, row: &AppRow) -> String {
+    format!(
+        "{artifact}\n{}\n{}\n{:?}",
+        row.permissions, row.limits, row.isolation
+    )
 }
 
 /// Who may call a stored app.

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::routes::admin::{Message, VersionList};
 use super::routes::config::{ConfigEntry, ConfigList, ConfigValue};
-use super::routes::public::{Health, Status};
+use super::routes::public::{Health, Status, Unready};
 use crate::apps::model::{AppView, CreateApp, Rollback, UpdateApp};
 
 /// Every error: `{"error": kind, "message": ...}`, plus `line`/`column` for source errors and
@@ -187,6 +187,11 @@ pub fn function_call() {}
 #[utoipa::path(operation_id = "health", get, path = "/health", tag = "public", responses((status = 200, body = Health, description = "the server is up")))]
 pub fn health() {}
 
+/// Readiness: 503 while a node of a cluster cannot reach its database or is behind on a deploy.
+#[utoipa::path(operation_id = "ready", get, path = "/healthz", tag = "public", responses((status = 200, body = Health, description = "ready for traffic"),
+    (status = 503, body = Unready, description = "the database is unreachable, or this node has not applied the latest deploys")))]
+pub fn ready() {}
+
 /// Status and counters.
 #[utoipa::path(operation_id = "status", get, path = "/status", tag = "public", responses((status = 200, body = Status)))]
 pub fn status() {}
@@ -272,7 +277,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Kiln", description = "Serverless JavaScript and WebAssembly components: admin API, services and health."),
     paths(
-        health, status, metrics, openapi, docs, service_docs, service_openapi,
+        health, ready, status, metrics, openapi, docs, service_docs, service_openapi,
         service_get, service_post, service_put, service_delete, service_patch,
         services::list, services::create, services::get, services::update, services::delete,
         services::put_component, services::versions, services::rollback,

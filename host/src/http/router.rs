@@ -47,7 +47,7 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .layer(from_fn_with_state(app.clone(), on_control));
     let own = Router::new()
         .route("/health", get(public::health))
-        .route("/healthz", get(public::health))
+        .route("/healthz", get(public::ready))
         .route(
             "/status",
             get(public::status).layer(from_fn_with_state(app.clone(), on_control)),

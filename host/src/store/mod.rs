@@ -1,13 +1,16 @@
 //! Persistence behind one trait: apps (services and functions alike), their immutable versions,
-//! and the config table. [`SqliteStore`] is the single-node implementation.
+//! and the config table. [`SqliteStore`] is the single-node implementation; [`PostgresStore`]
+//! is shared by the nodes of a cluster.
 //!
 //! Every write that changes what is served is one transaction: a crash in the middle leaves the
 //! previous version active.
 
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
 
+pub use postgres::{CHANNEL, PostgresStore, Revision};
 pub use sqlite::SqliteStore;
 
 use crate::kind::AppKind;

@@ -49,6 +49,18 @@ pub struct Status {
     pub instances_active: usize,
     /// Deployed vs loaded apps, instances by state, artifact bytes on disk.
     pub occupancy: crate::deploy::Occupancy,
+    /// With a shared PostgreSQL store: this node, the live nodes and what each serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterView>,
+}
+
+/// `GET /healthz` when the node should not get traffic.
+#[derive(Serialize, ToSchema)]
+pub struct Unready {
+    /// Always `unavailable`.
+    pub status: &'static str,
+    /// Why: the database is unreachable, or this node is behind on a deploy.
+    pub reason: String,
 }
 
 /// Liveness.
@@ -56,11 +68,32 @@ pub async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Readiness: like `/health`, but 503 while a node of a cluster cannot reach the database or has
+/// not applied the latest deploys, so that a load balancer drains it meanwhile.
+pub async fn ready(State(app): State<Arc<App>>) -> Response {
+    let cluster = app.platform.as_ref().and_then(|p| p.cluster.as_ref());
+    match cluster.map(|c| c.health()) {
+        Some(Err(reason)) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(Unready {
+                status: "unavailable",
+                reason,
+            }),
+        )
+            .into_response(),
+        _ => Json(Health { status: "ok" }).into_response(),
+    }
+}
+
 /// Status and counters.
 pub async fn status(State(app): State<Arc<App>>) -> Result<Json<Status>, ApiError> {
     let apps = &app.platform()?.apps;
     let (services, enabled_services) = apps.counts(AppKind::Service).await?;
     let (functions, enabled_functions) = apps.counts(AppKind::Function).await?;
+    let cluster = match &app.platform()?.cluster {
+        Some(cluster) => Some(cluster.view().await?),
+        None => None,
+    };
     Ok(Json(Status {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
@@ -76,6 +109,7 @@ pub async fn status(State(app): State<Arc<App>>) -> Result<Json<Status>, ApiErro
         requests_total: app.requests_total.load(Ordering::Relaxed),
         instances_active: app.registry.live_instances(),
         occupancy: app.deployer.occupancy(),
+        cluster,
     }))
 }
 
