@@ -47,6 +47,11 @@ bench *ARGS="":
 bench-density:
     python3 scripts/bench-density.py
 
+# Three nodes on one PostgreSQL: deploy -> served everywhere (p50/p99), and the hello figures
+# with each store (see scripts/bench-cluster.py).
+bench-cluster:
+    python3 scripts/bench-cluster.py
+
 # Format everything.
 fmt:
     cargo fmt --all

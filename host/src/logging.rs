@@ -32,7 +32,10 @@ pub fn format() -> LogFormat {
 /// Installs the global subscriber, writing to standard error.
 pub fn init(format: LogFormat) {
     let _ = FORMAT.set(format);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices (e.g. "relation already exists, skipping" at each start) are noise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("sqlx::postgres::notice=warn".parse().expect("directive"));
     let ansi = std::io::stderr().is_terminal();
     let stderr = background(std::io::stderr());
     let builder = tracing_subscriber::fmt()
