@@ -47,6 +47,10 @@ bench *ARGS="":
 bench-density:
     python3 scripts/bench-density.py
 
+# The end-to-end suite with every platform server on PostgreSQL (see scripts/test-postgres.sh).
+test-postgres *ARGS="":
+    scripts/test-postgres.sh {{ARGS}}
+
 # Three nodes on one PostgreSQL: deploy -> served everywhere (p50/p99), and the hello figures
 # with each store (see scripts/bench-cluster.py).
 bench-cluster:

@@ -19,6 +19,30 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// With `KILN_TEST_DATABASE=postgres://user@host:port` (`just test-postgres`), platform servers
+/// store into PostgreSQL instead of SQLite: a database of their own per data dir (so a restart on
+/// the same data dir finds its apps again), made on first use.
+pub fn test_database(data: &Path) -> Option<String> {
+    let base = std::env::var("KILN_TEST_DATABASE")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let name = format!("kiln_{:016x}", hasher.finish());
+    let output = Command::new("psql")
+        .arg(format!("{base}/postgres"))
+        .args(["-qtAc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql (apt-get install postgresql-client)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() || stderr.contains("already exists"),
+        "creating {name}: {stderr}"
+    );
+    Some(format!("{base}/{name}"))
+}
+
 /// A directory holding `index.js` with the given source.
 pub fn js_app(source: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -161,11 +185,14 @@ impl Kiln {
 
     /// Like [`Kiln::start`], without linking the engine template's cache into `data` first.
     pub fn start_cold(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Kiln, String> {
+        let platform = !args.iter().any(|a| *a == "--app" || *a == "--database");
+        let database = platform.then(|| test_database(data)).flatten();
         let mut child = Command::new(kiln_bin())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--threads", "2"])
             .arg("--data-dir")
             .arg(data)
+            .args(database.iter().flat_map(|url| ["--database", url.as_str()]))
             .args(args)
             .envs(env.iter().copied())
             .env_remove("KILN_LISTEN")
@@ -437,10 +464,16 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
 
 /// A token from `kiln token` for the data dir (or `KILN_JWT_SECRET`).
 pub fn token(data: &Path, env: &[(&str, &str)], extra: &[&str]) -> String {
+    let database = if extra.contains(&"--database") {
+        None
+    } else {
+        test_database(data)
+    };
     let output = Command::new(kiln_bin())
         .arg("token")
         .arg("--data-dir")
         .arg(data)
+        .args(database.iter().flat_map(|url| ["--database", url.as_str()]))
         .args(extra)
         .envs(env.iter().copied())
         .output()
