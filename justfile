@@ -2,9 +2,11 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# Run every test (unit + end-to-end against the real binary).
+# Run every test (unit + end-to-end against the real binary, then the end-to-end suite again
+# with every platform server on PostgreSQL).
 test: check-artifacts test-components
     cargo test --release --workspace
+    scripts/test-postgres.sh
 
 # Build the test components that come from npm toolchains (componentize-js); needs Node and npm.
 test-components:
