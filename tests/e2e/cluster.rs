@@ -448,13 +448,42 @@ fn nodes_keep_serving_without_the_database_report_unready_and_catch_up_after() {
     );
     assert_eq!(s, 201, "{b}");
     until_all(&all, "durable", (200, "one"), Duration::from_secs(1));
+    // Load on both nodes for the whole outage: no request may fail.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (served, failed) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let (mut served, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for node in &nodes {
+                    match get(node, "durable") {
+                        (200, body) if body == "one" || body == "two" => served += 1,
+                        other => failed.push(other),
+                    }
+                }
+            }
+            (served, failed)
+        });
+        outage(&pg, &nodes, &all, &jwt);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        load.join().unwrap()
+    });
+    assert!(
+        failed.is_empty(),
+        "{} requests failed: {failed:?}",
+        failed.len()
+    );
+    assert!(served > 100, "only {served} requests served");
+}
+
+/// Stops PostgreSQL, checks the nodes report unready, starts it again and makes a change.
+fn outage(pg: &Postgres, nodes: &[Kiln], all: &[&Kiln], jwt: &str) {
     pg.ctl("stop");
     // Requests never touch the database: serving goes on.
     for _ in 0..20 {
-        until_all(&all, "durable", (200, "one"), Duration::from_secs(1));
+        until_all(all, "durable", (200, "one"), Duration::from_secs(1));
     }
     let started = Instant::now();
-    for node in &nodes {
+    for node in nodes {
         loop {
             let (s, b) = call(client().get(node.url("/healthz")));
             if s == 503 {
@@ -477,7 +506,7 @@ fn nodes_keep_serving_without_the_database_report_unready_and_catch_up_after() {
                 &nodes[0],
                 Method::PUT,
                 "/admin-api/v2/services/durable",
-                &jwt,
+                jwt,
             )
             .json(&json!({"code": service("two")})),
         );
@@ -490,8 +519,8 @@ fn nodes_keep_serving_without_the_database_report_unready_and_catch_up_after() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    until_all(&all, "durable", (200, "two"), Duration::from_secs(10));
-    for node in &nodes {
+    until_all(all, "durable", (200, "two"), Duration::from_secs(10));
+    for node in nodes {
         let started = Instant::now();
         loop {
             let (s, b) = call(client().get(node.url("/healthz")));
