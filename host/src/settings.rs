@@ -183,8 +183,8 @@ impl LiveSettings {
         let first_start = !values.contains_key("jwt_secret");
         if first_start {
             let secret = env_secret.clone().unwrap_or_else(random_secret);
-            store.set_config("jwt_secret", &secret).await?;
-            values.insert("jwt_secret".into(), secret);
+            let stored = store.init_config("jwt_secret", &secret).await?;
+            values.insert("jwt_secret".into(), stored);
             if env_secret.is_none() {
                 tracing::info!(
                     "first start: generated a random JWT secret (mint admin tokens with `kiln token`)"

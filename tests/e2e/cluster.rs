@@ -550,13 +550,20 @@ fn kiln_token_reads_the_secret_from_the_database() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no jwt_secret stored"), "{stderr}");
-    let (_dirs, nodes) = nodes(&pg, 1);
+    // Three nodes starting at once on the empty database agree on one secret (and one set of
+    // seeded apps).
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<Kiln> = std::thread::scope(|scope| {
+        let starting: Vec<_> = dirs
+            .iter()
+            .map(|dir| scope.spawn(|| node(&pg, dir)))
+            .collect();
+        starting.into_iter().map(|s| s.join().unwrap()).collect()
+    });
     let jwt = cluster_token(&pg, "admin");
-    let (s, b): (u16, Value) = call(admin(
-        &nodes[0],
-        Method::GET,
-        "/admin-api/v2/services",
-        &jwt,
-    ));
-    assert_eq!(s, 200, "{b}");
+    for node in &nodes {
+        let (s, b): (u16, Value) = call(admin(node, Method::GET, "/admin-api/v2/services", &jwt));
+        assert_eq!(s, 200, "{b}");
+        assert!(b.to_string().contains("\"hello\""), "{b}");
+    }
 }

@@ -145,6 +145,10 @@ pub trait Store: Send + Sync {
     /// Sets one config value.
     async fn set_config(&self, key: &str, value: &str) -> Result<()>;
 
+    /// Stores `value` under `key` unless a value is there already (another node sharing the
+    /// database may have stored one first); returns the value stored.
+    async fn init_config(&self, key: &str, value: &str) -> Result<String>;
+
     /// All apps of a kind, by name.
     async fn apps(&self, kind: AppKind) -> Result<Vec<AppRow>>;
 

@@ -94,6 +94,20 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn init_config(&self, key: &str, value: &str) -> Result<String> {
+        sqlx::query("INSERT INTO config (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM config WHERE key = $1")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn apps(&self, kind: AppKind) -> Result<Vec<AppRow>> {
         Ok(sqlx::query_as(
             "SELECT name, description, enabled, jwt_check, permissions, schema, limits, isolation, \
