@@ -567,3 +567,93 @@ fn kiln_token_reads_the_secret_from_the_database() {
         assert!(b.to_string().contains("\"hello\""), "{b}");
     }
 }
+
+/// Reads a file of its assets through its read grant, at the path the caller names.
+const FRONTEND_SERVER: &str = r#"
+export default async function handler(req) {
+  const path = new URL(req.url).searchParams.get("path");
+  try {
+    return new Response(await Deno.readTextFile(path));
+  } catch (e) {
+    return new Response(e.name, { status: 500 });
+  }
+}"#;
+
+fn host_frontend(node: &Kiln, jwt: &str, site: Vec<u8>) -> (u16, Value) {
+    use reqwest::blocking::multipart::{Form, Part};
+    let form = Form::new()
+        .part("server", Part::text(FRONTEND_SERVER).file_name("server.js"))
+        .part("static", Part::bytes(site).file_name("static.zip"))
+        .text("serviceName", "site");
+    call(
+        client()
+            .post(node.url("/admin-api/v2/host-frontend"))
+            .bearer_auth(jwt)
+            .multipart(form),
+    )
+}
+
+/// Waits until every node serves `want` at `path`.
+fn until_served(nodes: &[Kiln], path: &str, want: &str) {
+    let started = Instant::now();
+    for node in nodes {
+        loop {
+            let response = client().get(node.url(path)).send().unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().unwrap();
+            if status == 200 && body == want {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{} answers {status} {body:?} at {path}, not {want:?}",
+                node.base
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn a_frontend_hosted_through_one_node_is_served_by_every_node() {
+    let pg = Postgres::start();
+    let (dirs, nodes) = nodes(&pg, 3);
+    let jwt = cluster_token(&pg, "admin");
+    let site = crate::frontend::zip(&[("index.html", b"<h1>one</h1>"), ("css/style.css", b"h1{}")]);
+    let (s, b) = host_frontend(&nodes[0], &jwt, site);
+    assert_eq!(s, 201, "{b}");
+    until_served(&nodes, "/api/v2/site/dist/css/style.css", "h1{}");
+    // The server reads the assets through its grant on every node, from that node's own copy.
+    for (node, dir) in nodes.iter().zip(&dirs) {
+        let own = dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join("static/site/index.html");
+        let path = format!("/api/v2/site?path={}", own.display());
+        until_served(std::slice::from_ref(node), &path, "<h1>one</h1>");
+    }
+    // Replaced through node 2.
+    let site = crate::frontend::zip(&[("index.html", b"<h1>two</h1>"), ("css/style.css", b"p{}")]);
+    let (s, b) = host_frontend(&nodes[1], &jwt, site);
+    assert_eq!(s, 200, "{b}");
+    until_served(&nodes, "/api/v2/site/dist/css/style.css", "p{}");
+    // Deleted through node 3: gone everywhere, files included.
+    let (s, b) = call(admin(
+        &nodes[2],
+        Method::DELETE,
+        "/admin-api/v2/services/site",
+        &jwt,
+    ));
+    assert_eq!(s, 200, "{b}");
+    let all: Vec<&Kiln> = nodes.iter().collect();
+    until_all(&all, "site", (404, ""), Duration::from_secs(1));
+    let started = Instant::now();
+    while dirs.iter().any(|d| d.path().join("static/site").exists()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "assets left behind"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

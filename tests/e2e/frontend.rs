@@ -40,7 +40,7 @@ const EXAMPLE_SERVER: &str = r#"export default async function handler(req) {
 }"#;
 
 /// A ZIP archive of `entries` (name, contents), deflated.
-fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);

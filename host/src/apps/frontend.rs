@@ -21,6 +21,38 @@ pub fn static_dir(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join("static").join(name)
 }
 
+/// Whether `dir` is some node's `{data_dir}/static/{name}`: a frontend's assets.
+pub fn is_assets_dir(dir: &Path, name: &str) -> bool {
+    dir.file_name().is_some_and(|f| f == name)
+        && dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|f| f == "static")
+}
+
+/// Where the sha256 of the archive unpacked into `static/{name}` is noted (beside it: a service
+/// name has no dot, so this never names another service's assets).
+fn marker(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("static").join(format!("{name}.sha256"))
+}
+
+/// The sha256 of the archive whose files are in `static/{name}`, if noted.
+pub fn unpacked_sha256(data_dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(marker(data_dir, name))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Notes that `static/{name}` holds the files of the archive with this sha256.
+pub fn mark_unpacked(data_dir: &Path, name: &str, sha256: &str) -> anyhow::Result<()> {
+    crate::fsutil::write_atomic(&marker(data_dir, name), sha256.as_bytes())
+}
+
+/// Forgets what `static/{name}` held.
+pub fn forget_unpacked(data_dir: &Path, name: &str) {
+    let _ = std::fs::remove_file(marker(data_dir, name));
+}
+
 /// Refused with 413 rather than 400.
 fn too_large(message: String) -> AppsError {
     AppsError::TooLarge(message)

@@ -148,8 +148,14 @@ impl Apps {
             if self.deployer.registry().get(kind, name).is_some() {
                 self.withdraw(kind, name);
             }
+            if kind == AppKind::Service && self.store.app(kind, name).await?.is_none() {
+                self.remove_assets(name);
+            }
             return Ok(());
         };
+        if kind == AppKind::Service {
+            self.sync_assets(name).await?;
+        }
         let same = self
             .deployed
             .lock()
@@ -290,12 +296,55 @@ impl Apps {
             },
             max_memory_mb: self.max_memory_mb,
         };
-        run_spec(
-            &parse_json(&row.permissions),
-            &parse_json(&row.limits),
-            isolation,
-            &defaults,
-        )
+        let mut permissions: Permissions = parse_json(&row.permissions);
+        if kind == AppKind::Service {
+            // A grant on a frontend's assets names the directory on the node that received the
+            // upload; each node serves them from its own copy.
+            let own = frontend::static_dir(&self.data_dir, &row.name);
+            for grant in permissions.read.iter_mut() {
+                if frontend::is_assets_dir(Path::new(grant.as_str()), &row.name) {
+                    *grant = own.to_string_lossy().into_owned();
+                }
+            }
+        }
+        run_spec(&permissions, &parse_json(&row.limits), isolation, &defaults)
+    }
+
+    /// Unpacks a service's frontend assets as stored by the node that received them, unless
+    /// this node has them already; removes them when the store has none.
+    async fn sync_assets(&self, name: &str) -> Result<(), AppsError> {
+        let stored = self.store.assets_sha256(name).await?;
+        if stored.is_none() || stored == frontend::unpacked_sha256(&self.data_dir, name) {
+            return Ok(());
+        }
+        let Some(archive) = self.store.assets(name).await? else {
+            return Ok(());
+        };
+        let sha = sha256_hex(&archive);
+        if Some(&sha) != stored.as_ref() {
+            return Err(AppsError::Invalid(format!(
+                "the stored assets of '{name}' do not match their sha256: they are not served"
+            )));
+        }
+        let parent = self.data_dir.join("static");
+        let fresh = tokio::task::spawn_blocking(move || frontend::extract(&archive, &parent))
+            .await
+            .map_err(|e| AppsError::Internal(e.into()))??;
+        let assets = frontend::static_dir(&self.data_dir, name);
+        frontend::swap_in(fresh, &assets).map_err(AppsError::Internal)?;
+        frontend::mark_unpacked(&self.data_dir, name, &sha).map_err(AppsError::Internal)?;
+        Ok(())
+    }
+
+    /// Removes a service's unpacked frontend assets, if any.
+    fn remove_assets(&self, name: &str) {
+        let assets = frontend::static_dir(&self.data_dir, name);
+        if assets.exists()
+            && let Err(error) = std::fs::remove_dir_all(&assets)
+        {
+            tracing::warn!(app = %name, error = %error, "could not remove the static assets");
+        }
+        frontend::forget_unpacked(&self.data_dir, name);
     }
 
     async fn prepare(
@@ -640,12 +689,7 @@ impl Apps {
         }
         self.withdraw(kind, name);
         if kind == AppKind::Service {
-            let assets = frontend::static_dir(&self.data_dir, name);
-            if assets.exists()
-                && let Err(error) = std::fs::remove_dir_all(&assets)
-            {
-                tracing::warn!(app = %name, error = %error, "could not remove the static assets");
-            }
+            self.remove_assets(name);
         }
         Ok(())
     }
@@ -663,6 +707,7 @@ impl Apps {
         validate::name(name)?;
         let assets = frontend::static_dir(&self.data_dir, name);
         let parent = self.data_dir.join("static");
+        let kept = archive.clone();
         let fresh = tokio::task::spawn_blocking(move || frontend::extract(&archive, &parent))
             .await
             .map_err(|e| AppsError::Internal(e.into()))??;
@@ -708,6 +753,10 @@ impl Apps {
         match saved {
             Ok(created) => {
                 frontend::swap_in(fresh, &assets).map_err(AppsError::Internal)?;
+                let sha = sha256_hex(&kept);
+                frontend::mark_unpacked(&self.data_dir, name, &sha).map_err(AppsError::Internal)?;
+                // Nodes sharing the database unpack the same files.
+                self.store.save_assets(name, &sha, &kept).await?;
                 Ok((created, assets))
             }
             Err(error) => {

@@ -179,6 +179,22 @@ pub trait Store: Send + Sync {
 
     /// Every artifact key a stored version refers to (what the cache must keep).
     async fn artifacts(&self) -> Result<Vec<String>>;
+
+    /// Keeps a hosted frontend's archive for the other nodes sharing the database (they unpack
+    /// it themselves). A store of one node keeps nothing: the unpacked files are on its disk.
+    async fn save_assets(&self, _service: &str, _sha256: &str, _archive: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
+    /// The sha256 of a service's stored frontend archive, if any.
+    async fn assets_sha256(&self, _service: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// A service's stored frontend archive, if any.
+    async fn assets(&self, _service: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// Now, as RFC 3339 (UTC).

@@ -280,9 +280,57 @@ impl Store for PostgresStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        if kind == AppKind::Service {
+            sqlx::query("DELETE FROM assets WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
         notify(&mut tx, "app").await?;
         tx.commit().await?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn save_assets(&self, service: &str, sha256: &str, archive: &[u8]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO assets (name, sha256, archive) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, archive = excluded.archive",
+        )
+        .bind(service)
+        .bind(sha256)
+        .bind(archive)
+        .execute(&mut *tx)
+        .await?;
+        // The other nodes unpack them when they next bring the service in line.
+        sqlx::query(
+            "UPDATE apps SET revision = nextval('app_revisions') \
+             WHERE kind = 'service' AND name = $1",
+        )
+        .bind(service)
+        .execute(&mut *tx)
+        .await?;
+        notify(&mut tx, "app").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn assets_sha256(&self, service: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT sha256 FROM assets WHERE name = $1")
+                .bind(service)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn assets(&self, service: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT archive FROM assets WHERE name = $1")
+                .bind(service)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn artifacts(&self) -> Result<Vec<String>> {
