@@ -30,10 +30,10 @@ pub fn is_assets_dir(dir: &Path, name: &str) -> bool {
             .is_some_and(|f| f == "static")
 }
 
-/// Where the sha256 of the archive unpacked into `static/{name}` is noted (beside it: a service
-/// name has no dot, so this never names another service's assets).
+/// Where the sha256 of the archive unpacked into `static/{name}` is noted (outside `static/`,
+/// whose every entry is a service's assets).
 fn marker(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join("static").join(format!("{name}.sha256"))
+    data_dir.join("unpacked").join(format!("{name}.sha256"))
 }
 
 /// The sha256 of the archive whose files are in `static/{name}`, if noted.
@@ -45,6 +45,7 @@ pub fn unpacked_sha256(data_dir: &Path, name: &str) -> Option<String> {
 
 /// Notes that `static/{name}` holds the files of the archive with this sha256.
 pub fn mark_unpacked(data_dir: &Path, name: &str, sha256: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir.join("unpacked"))?;
     crate::fsutil::write_atomic(&marker(data_dir, name), sha256.as_bytes())
 }
 
