@@ -201,6 +201,15 @@ fn until_all(nodes: &[&Kiln], name: &str, want: (u16, &str), within: Duration) -
     }
 }
 
+/// Creates a service through `node`.
+fn create(node: &Kiln, jwt: &str, name: &str, code: &str) {
+    let (s, b) = call(
+        admin(node, Method::POST, "/admin-api/v2/services", jwt)
+            .json(&json!({"name": name, "code": code})),
+    );
+    assert_eq!(s, 201, "{b}");
+}
+
 fn admin(node: &Kiln, method: Method, path: &str, jwt: &str) -> reqwest::blocking::RequestBuilder {
     node.admin(method, path, jwt)
 }
@@ -214,11 +223,7 @@ fn a_change_on_any_node_is_served_by_every_node_within_a_second() {
     let second = Duration::from_secs(1);
 
     // Create on node 1.
-    let (s, b) = call(
-        admin(&nodes[0], Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "shared", "code": service("v1")})),
-    );
-    assert_eq!(s, 201, "{b}");
+    create(&nodes[0], &jwt, "shared", &service("v1"));
     until_all(&all, "shared", (200, "v1"), second);
     // Update on node 2.
     let (s, b) = call(
@@ -289,11 +294,12 @@ fn a_change_on_any_node_is_served_by_every_node_within_a_second() {
         .json(&json!({"value": "1"})),
     );
     assert_eq!(s, 200, "{b}");
-    let (s, b) = call(
-        admin(&nodes[0], Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "echo", "code": "export default { async fetch(r) { return new Response(String((await r.arrayBuffer()).byteLength)); } };"})),
+    create(
+        &nodes[0],
+        &jwt,
+        "echo",
+        "export default { async fetch(r) { return new Response(String((await r.arrayBuffer()).byteLength)); } };",
     );
-    assert_eq!(s, 201, "{b}");
     until_all(&all, "echo", (200, "0"), second);
     let started = Instant::now();
     loop {
@@ -344,11 +350,7 @@ fn concurrent_updates_from_every_node_end_with_every_node_serving_the_stored_ver
     let (_dirs, nodes) = nodes(&pg, 3);
     let all: Vec<&Kiln> = nodes.iter().collect();
     let jwt = cluster_token(&pg, "admin");
-    let (s, b) = call(
-        admin(&nodes[0], Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "contested", "code": service("start")})),
-    );
-    assert_eq!(s, 201, "{b}");
+    create(&nodes[0], &jwt, "contested", &service("start"));
     std::thread::scope(|scope| {
         for i in 0..50 {
             let node = &nodes[i % 3];
@@ -397,11 +399,7 @@ fn a_node_killed_mid_deploy_leaves_the_previous_version_serving_everywhere() {
     let pg = Postgres::start();
     let (_dirs, mut nodes) = nodes(&pg, 3);
     let jwt = cluster_token(&pg, "admin");
-    let (s, b) = call(
-        admin(&nodes[0], Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "steady", "code": service("before")})),
-    );
-    assert_eq!(s, 201, "{b}");
+    create(&nodes[0], &jwt, "steady", &service("before"));
     let all: Vec<&Kiln> = nodes.iter().collect();
     until_all(&all, "steady", (200, "before"), Duration::from_secs(1));
     // Top-level code that takes 2 s to run: node 1 is killed while it compiles.
@@ -442,11 +440,7 @@ fn nodes_keep_serving_without_the_database_report_unready_and_catch_up_after() {
     let (_dirs, nodes) = nodes(&pg, 2);
     let all: Vec<&Kiln> = nodes.iter().collect();
     let jwt = cluster_token(&pg, "admin");
-    let (s, b) = call(
-        admin(&nodes[0], Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "durable", "code": service("one")})),
-    );
-    assert_eq!(s, 201, "{b}");
+    create(&nodes[0], &jwt, "durable", &service("one"));
     until_all(&all, "durable", (200, "one"), Duration::from_secs(1));
     // Load on both nodes for the whole outage: no request may fail.
     let stop = std::sync::atomic::AtomicBool::new(false);
