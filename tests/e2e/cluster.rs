@@ -632,6 +632,34 @@ fn a_frontend_hosted_through_one_node_is_served_by_every_node() {
     let (s, b) = host_frontend(&nodes[1], &jwt, site);
     assert_eq!(s, 200, "{b}");
     until_served(&nodes, "/api/v2/site/dist/css/style.css", "p{}");
+    // A replacement whose server does not compile changes nothing anywhere, even after another
+    // change makes every node bring the service in line again.
+    use reqwest::blocking::multipart::{Form, Part};
+    let broken = Form::new()
+        .part(
+            "server",
+            Part::text("export default {").file_name("server.js"),
+        )
+        .part(
+            "static",
+            Part::bytes(crate::frontend::zip(&[("css/style.css", b"broken{}")]))
+                .file_name("static.zip"),
+        )
+        .text("serviceName", "site");
+    let (s, b) = call(
+        client()
+            .post(nodes[0].url("/admin-api/v2/host-frontend"))
+            .bearer_auth(&jwt)
+            .multipart(broken),
+    );
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = call(
+        admin(&nodes[2], Method::PUT, "/admin-api/v2/services/site", &jwt)
+            .json(&json!({"description": "touched"})),
+    );
+    assert_eq!(s, 200, "{b}");
+    std::thread::sleep(Duration::from_millis(500));
+    until_served(&nodes, "/api/v2/site/dist/css/style.css", "p{}");
     // Deleted through node 3: gone everywhere, files included.
     let (s, b) = call(admin(
         &nodes[2],

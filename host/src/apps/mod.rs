@@ -716,6 +716,12 @@ impl Apps {
         std::fs::create_dir_all(&assets).map_err(|e| AppsError::Internal(e.into()))?;
         let grant = assets.to_string_lossy().into_owned();
         let existing = self.store.app(AppKind::Service, name).await?;
+        // The archive is stored before the service, so that a node never sees the new version
+        // with the old files (nodes sharing the database unpack it when the service changes);
+        // it is put back if the service is not saved.
+        let previous = self.store.assets(name).await?;
+        let sha = sha256_hex(&kept);
+        self.store.save_assets(name, &sha, &kept).await?;
         let saved = match existing {
             Some(row) => {
                 let mut permissions: Permissions = parse_json(&row.permissions);
@@ -753,15 +759,19 @@ impl Apps {
         match saved {
             Ok(created) => {
                 frontend::swap_in(fresh, &assets).map_err(AppsError::Internal)?;
-                let sha = sha256_hex(&kept);
                 frontend::mark_unpacked(&self.data_dir, name, &sha).map_err(AppsError::Internal)?;
-                // Nodes sharing the database unpack the same files.
-                self.store.save_assets(name, &sha, &kept).await?;
                 Ok((created, assets))
             }
             Err(error) => {
                 if made {
                     let _ = std::fs::remove_dir(&assets);
+                }
+                let restored = match previous {
+                    Some(old) => self.store.save_assets(name, &sha256_hex(&old), &old).await,
+                    None => self.store.delete_assets(name).await,
+                };
+                if let Err(restoring) = restored {
+                    tracing::error!(app = %name, error = %restoring, "could not put the previous frontend archive back");
                 }
                 Err(error)
             }

@@ -181,8 +181,14 @@ pub trait Store: Send + Sync {
     async fn artifacts(&self) -> Result<Vec<String>>;
 
     /// Keeps a hosted frontend's archive for the other nodes sharing the database (they unpack
-    /// it themselves). A store of one node keeps nothing: the unpacked files are on its disk.
+    /// it when they next bring the service in line). A store of one node keeps nothing: the
+    /// unpacked files are on its disk.
     async fn save_assets(&self, _service: &str, _sha256: &str, _archive: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Forgets a service's stored frontend archive.
+    async fn delete_assets(&self, _service: &str) -> Result<()> {
         Ok(())
     }
 

@@ -292,7 +292,6 @@ impl Store for PostgresStore {
     }
 
     async fn save_assets(&self, service: &str, sha256: &str, archive: &[u8]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO assets (name, sha256, archive) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, archive = excluded.archive",
@@ -300,18 +299,16 @@ impl Store for PostgresStore {
         .bind(service)
         .bind(sha256)
         .bind(archive)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        // The other nodes unpack them when they next bring the service in line.
-        sqlx::query(
-            "UPDATE apps SET revision = nextval('app_revisions') \
-             WHERE kind = 'service' AND name = $1",
-        )
-        .bind(service)
-        .execute(&mut *tx)
-        .await?;
-        notify(&mut tx, "app").await?;
-        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_assets(&self, service: &str) -> Result<()> {
+        sqlx::query("DELETE FROM assets WHERE name = $1")
+            .bind(service)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
