@@ -134,8 +134,8 @@ impl Apps {
         self.deployer.collect_soon();
     }
 
-    /// Brings what this node serves for one app in line with the store, after another node
-    /// changed it: deploys the active version (unless it is what is served already, when only
+    /// Brings what this node serves for one app in line with the store (at start, and after
+    /// another node changed it): deploys the active version (unless it is what is served already, when only
     /// who may call it changes), or stops serving an app that is gone or has no version.
     pub async fn sync(&self, kind: AppKind, name: &str) -> Result<(), AppsError> {
         let _guard = self.lock(kind, name).await;
@@ -251,7 +251,9 @@ impl Apps {
                 }
             };
             for row in rows {
-                if let Err(error) = self.restore(kind, &row).await {
+                // Under the app's lock, from the row as it is then: an app created or changed
+                // through the admin API meanwhile is not set back to what was listed.
+                if let Err(error) = self.sync(kind, &row.name).await {
                     tracing::error!(name = %row.name, error = %error, "restoring a {kind} failed");
                 }
                 self.deployer.registry().settle(kind, &row.name);
@@ -261,24 +263,6 @@ impl Apps {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "every stored service and function is deployed"
         );
-    }
-
-    async fn restore(&self, kind: AppKind, row: &AppRow) -> Result<(), AppsError> {
-        let Some(active) = row.active_version else {
-            return Ok(());
-        };
-        let version = self
-            .store
-            .version(kind, &row.name, active)
-            .await?
-            .ok_or_else(|| AppsError::NoSuchVersion {
-                kind,
-                name: row.name.clone(),
-                version: active,
-            })?;
-        let prepared = self.prepare(kind, row, &version).await?;
-        self.activate(kind, row, version.version, prepared);
-        Ok(())
     }
 
     /// How an app is run: its grants, limits and isolation, defaults from the settings.
