@@ -409,7 +409,7 @@ fn serve_platform(
                 Watched::Every(dir),
                 app.deployer.clone(),
                 config.clone(),
-                Some(platform.apps.clone()),
+                Some((platform.apps.clone(), control.handle().clone())),
             )?;
         }
     }

@@ -33,13 +33,14 @@ pub enum Watched {
 
 /// Deploys what is watched now (for [`Watched::Every`]) and on every change after, on a thread
 /// of its own. `stored` (platform mode) holds the services of the admin API, whose names a
-/// folder may not take.
+/// folder may not take, and the runtime their store's connections live on.
 pub fn spawn(
     watched: Watched,
     deployer: Arc<Deployer>,
     config: Config,
-    stored: Option<Arc<Apps>>,
+    stored: Option<(Arc<Apps>, tokio::runtime::Handle)>,
 ) -> anyhow::Result<()> {
+    let (stored, control) = stored.unzip();
     let root = match &watched {
         Watched::One(app) => app.dir.clone(),
         Watched::Every(dir) => dir.clone(),
@@ -71,11 +72,16 @@ pub fn spawn(
         .name("kiln-watch".into())
         .spawn(move || {
             let _watcher = watcher;
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
+            // The store's connections belong to the control runtime: its futures run there.
+            let runtime = match control {
+                Some(handle) => Driver::Control(handle),
+                None => match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => Driver::Own(runtime),
+                    Err(_) => return,
+                },
             };
             if let Watched::One(app) = &folders.watched {
                 // Deployed already: what is served now is what is on disk.
@@ -95,6 +101,23 @@ pub fn spawn(
             }
         })?;
     Ok(())
+}
+
+/// Where the watcher's futures run.
+enum Driver {
+    /// The platform's control runtime (a multi-threaded one, which drives its own I/O).
+    Control(tokio::runtime::Handle),
+    /// A runtime of the watcher's own.
+    Own(tokio::runtime::Runtime),
+}
+
+impl Driver {
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Driver::Control(handle) => handle.block_on(future),
+            Driver::Own(runtime) => runtime.block_on(future),
+        }
+    }
 }
 
 /// The folders watched and what was last deployed from each.

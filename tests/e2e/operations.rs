@@ -393,7 +393,7 @@ fn a_watched_folder_never_takes_the_name_of_a_stored_service() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(answer.contains("Hello, Ada!"), "{answer}");
+    assert!(answer.contains("Hello, Ada!"), "{answer}\n{}", kiln.log());
 }
 
 #[test]

@@ -57,8 +57,14 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/docs", get(docs::docs))
         .route("/docs/", get(docs::docs))
         .route("/docs/assets/{file}", get(docs::asset))
-        .route("/api/docs/{service}", get(docs::service_docs))
-        .route("/api/docs/openapi/{service}", get(docs::service_openapi))
+        .route(
+            "/api/docs/{service}",
+            get(docs::service_docs).layer(from_fn_with_state(app.clone(), on_control)),
+        )
+        .route(
+            "/api/docs/openapi/{service}",
+            get(docs::service_openapi).layer(from_fn_with_state(app.clone(), on_control)),
+        )
         .route("/functions/v2/{name}", post(functions::call))
         .nest("/admin-api", admin)
         .fallback(not_found)
