@@ -294,7 +294,7 @@ pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body<'js>, O
     }
     if let Some(params) = value
         .as_object()
-        .and_then(Class::<UrlSearchParams>::from_object)
+        .and_then(crate::apis::brand::downcast::<UrlSearchParams>)
     {
         let text = params.borrow().serialize();
         return Ok((
@@ -445,10 +445,10 @@ fn with_body<'js, R>(
     f: impl FnOnce(&Ctx<'js>, &mut Body<'js>) -> Result<R>,
 ) -> Result<R> {
     let object = this.as_object();
-    if let Some(request) = object.and_then(Class::<Request>::from_object) {
+    if let Some(request) = object.and_then(crate::apis::brand::downcast::<Request>) {
         return f(ctx, request.borrow_mut().body_mut());
     }
-    if let Some(response) = object.and_then(Class::<Response>::from_object) {
+    if let Some(response) = object.and_then(crate::apis::brand::downcast::<Response>) {
         return f(ctx, response.borrow_mut().body_mut());
     }
     Err(Exception::throw_type(

@@ -234,7 +234,7 @@ fn warm_up<'js>(
             .map_err(|e| failed(e.message))?;
         let response = served
             .as_object()
-            .and_then(rquickjs::Class::<crate::apis::response::Response>::from_object)
+            .and_then(apis::brand::downcast::<crate::apis::response::Response>)
             .ok_or_else(|| failed("the handler did not return a Response".into()))?;
         let status = response
             .borrow_mut()

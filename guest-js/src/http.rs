@@ -85,7 +85,10 @@ fn serve(request: &IncomingRequest) -> Result<Parts, JsError> {
 }
 
 fn response_parts<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Parts, JsError> {
-    let Some(response) = value.as_object().and_then(Class::<Response>::from_object) else {
+    let Some(response) = value
+        .as_object()
+        .and_then(crate::apis::brand::downcast::<Response>)
+    else {
         let got = crate::apis::console::format(ctx, value);
         return Err(JsError::engine(format!(
             "TypeError: the handler must return a Response, got {got}"

@@ -92,7 +92,7 @@ impl Headers {
         let Some(object) = init.as_object() else {
             return Err(Exception::throw_type(ctx, "Headers init must be an object"));
         };
-        if let Some(other) = Class::<Headers>::from_object(object) {
+        if let Some(other) = super::brand::downcast::<Headers>(object) {
             return Ok(other.borrow().clone());
         }
         if let Some(array) = object.as_array() {

@@ -1,5 +1,6 @@
 //! The Web APIs given to JavaScript, one module per API, each with its own `register`.
 
+pub mod brand;
 pub mod console;
 pub mod crypto;
 pub mod deno;
@@ -19,6 +20,7 @@ use rquickjs::{Ctx, Result};
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     console::register(ctx)?;
     headers::register(ctx)?;
+    brand::register(ctx)?;
     request::register(ctx)?;
     response::register(ctx)?;
     crate::body::install_mixin(ctx)?;

@@ -106,33 +106,35 @@ impl<'js> Request<'js> {
     #[qjs(constructor)]
     pub fn new(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Self> {
         let init = init.0;
-        let (mut method, url, mut headers, mut body, mut signal) =
-            if let Some(other) = input.as_object().and_then(Class::<Request>::from_object) {
-                let mut other = other.borrow_mut();
-                let body = other.body.duplicate(&ctx)?;
-                (
-                    other.method.clone(),
-                    other.url.clone(),
-                    other.headers.borrow().clone(),
-                    body,
-                    other.signal.clone(),
-                )
-            } else {
-                let text = match input.as_object().and_then(Class::<Url>::from_object) {
-                    Some(url) => url.borrow().href(),
-                    None => input.get::<String>()?,
-                };
-                let parsed = url::Url::parse(&text).map_err(|e| {
-                    Exception::throw_type(&ctx, &format!("Invalid URL: \"{text}\": {e}"))
-                })?;
-                (
-                    "GET".to_string(),
-                    parsed.to_string(),
-                    Headers::default(),
-                    Body::Empty,
-                    None,
-                )
+        let (mut method, url, mut headers, mut body, mut signal) = if let Some(other) = input
+            .as_object()
+            .and_then(super::brand::downcast::<Request>)
+        {
+            let mut other = other.borrow_mut();
+            let body = other.body.duplicate(&ctx)?;
+            (
+                other.method.clone(),
+                other.url.clone(),
+                other.headers.borrow().clone(),
+                body,
+                other.signal.clone(),
+            )
+        } else {
+            let text = match input.as_object().and_then(super::brand::downcast::<Url>) {
+                Some(url) => url.borrow().href(),
+                None => input.get::<String>()?,
             };
+            let parsed = url::Url::parse(&text).map_err(|e| {
+                Exception::throw_type(&ctx, &format!("Invalid URL: \"{text}\": {e}"))
+            })?;
+            (
+                "GET".to_string(),
+                parsed.to_string(),
+                Headers::default(),
+                Body::Empty,
+                None,
+            )
+        };
         if let Some(m) = body::member::<String>(init.as_ref(), "method")? {
             let upper = m.to_ascii_uppercase();
             if FORBIDDEN_METHODS.contains(&upper.as_str()) {

@@ -142,7 +142,7 @@ impl<'js> Url<'js> {
 }
 
 fn string_arg(value: &Value<'_>) -> Result<String> {
-    if let Some(url) = value.as_object().and_then(Class::<Url>::from_object) {
+    if let Some(url) = value.as_object().and_then(super::brand::downcast::<Url>) {
         return Ok(url.borrow().href());
     }
     let ctx = value.ctx();
@@ -464,7 +464,7 @@ impl<'js> UrlSearchParams<'js> {
         let mut list = Vec::new();
         if let Some(init) = init.0.filter(|v| !v.is_undefined() && !v.is_null()) {
             if let Some(object) = init.as_object() {
-                if let Some(other) = Class::<UrlSearchParams>::from_object(object) {
+                if let Some(other) = super::brand::downcast::<UrlSearchParams>(object) {
                     list = other.borrow().list.clone();
                 } else if let Some(array) = object.as_array() {
                     for entry in array.iter::<Value>() {

@@ -208,6 +208,11 @@ pub struct JsSource {
     pub timeout: Duration,
 }
 
+/// What a JS app sees when its recursion exhausts a stack (measured with a function of eight
+/// locals; a smaller one nests a little deeper).
+const JS_STACK_EXHAUSTED: &str =
+    "call stack exhausted (recursion too deep: about 1,400 nested JS calls fit)";
+
 /// One immutable deployed version of an app.
 pub struct Deployment {
     /// The app's name.
@@ -411,12 +416,18 @@ impl Deployment {
             };
         }
         tracing::warn!(app = %self.name, error = format!("{error:#}"), "guest trapped");
-        let message = match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::StackOverflow) => {
-                "call stack exhausted (recursion too deep: about 1,500 nested JS calls fit)".into()
+        let message = match (error.downcast_ref::<wasmtime::Trap>(), self.js.is_some()) {
+            // The JS engine recurses on both the host's stack for guest code and its own stack in
+            // linear memory (first in memory, so overflowing it reads below address 0): deep JS
+            // recursion ends in whichever runs out first.
+            (Some(wasmtime::Trap::StackOverflow | wasmtime::Trap::MemoryOutOfBounds), true) => {
+                JS_STACK_EXHAUSTED.into()
             }
-            Some(trap) => trap.to_string(),
-            None => error.to_string(),
+            (Some(wasmtime::Trap::StackOverflow), false) => {
+                "call stack exhausted (recursion too deep)".into()
+            }
+            (Some(trap), _) => trap.to_string(),
+            (None, _) => error.to_string(),
         };
         RunError::Trap { name, message }
     }
