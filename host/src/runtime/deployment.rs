@@ -418,7 +418,7 @@ impl Deployment {
         tracing::warn!(app = %self.name, error = format!("{error:#}"), "guest trapped");
         let message = match (error.downcast_ref::<wasmtime::Trap>(), self.js.is_some()) {
             // The JS engine recurses on both the host's stack for guest code and its own stack in
-            // linear memory (first in memory, so overflowing it reads below address 0): deep JS
+            // linear memory (first in memory, so overflowing it goes below address 0): deep JS
             // recursion ends in whichever runs out first.
             (Some(wasmtime::Trap::StackOverflow | wasmtime::Trap::MemoryOutOfBounds), true) => {
                 JS_STACK_EXHAUSTED.into()
