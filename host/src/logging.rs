@@ -22,6 +22,7 @@ pub enum LogFormat {
 
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 static ACCESS: OnceLock<NonBlocking> = OnceLock::new();
+static EVENTS: OnceLock<NonBlocking> = OnceLock::new();
 static WORKERS: Mutex<Vec<WorkerGuard>> = Mutex::new(Vec::new());
 
 /// The format chosen at start ([`LogFormat::Text`] before [`init`]).
@@ -38,6 +39,9 @@ pub fn init(format: LogFormat) {
         .add_directive("sqlx::postgres::notice=warn".parse().expect("directive"));
     let ansi = std::io::stderr().is_terminal();
     let stderr = background(std::io::stderr());
+    if !ansi && format != LogFormat::Apache {
+        let _ = EVENTS.set(stderr.clone());
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
@@ -52,13 +56,20 @@ pub fn init(format: LogFormat) {
 }
 
 /// A writer whose lines a background thread writes to `out`; none is ever dropped (a full queue
-/// makes the caller wait).
+/// makes the caller wait). The thread writes what is queued in one go, then flushes.
 fn background<W: std::io::Write + Send + 'static>(out: W) -> NonBlocking {
+    let out = std::io::BufWriter::with_capacity(64 << 10, out);
     let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(out);
     if let Ok(mut workers) = WORKERS.lock() {
         workers.push(guard);
     }
     writer
+}
+
+/// The writer behind the global subscriber's plain (no ANSI colours) text or JSON lines, for
+/// lines formatted without it; `None` before [`init`], for coloured output and for Apache's format.
+pub fn events() -> Option<&'static NonBlocking> {
+    EVENTS.get()
 }
 
 /// Writes one access-log line (with its newline) to standard output.

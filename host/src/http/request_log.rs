@@ -220,30 +220,42 @@ impl Line {
 
     fn event(&self, duration: Duration, complete: bool) {
         let s = &self.started;
+        let version;
         let (kind, name, version, isolation) = match &self.served {
-            Some(served) => (
-                served.kind.as_str(),
-                &*served.name,
-                served.version.to_string(),
-                served.isolation.as_str(),
-            ),
-            None => (s.route.as_str(), "-", "-".to_string(), "-"),
+            Some(served) => {
+                version = served.version.to_string();
+                (
+                    served.kind.as_str(),
+                    &*served.name,
+                    version.as_str(),
+                    served.isolation.as_str(),
+                )
+            }
+            None => (s.route.as_str(), "-", "-", "-"),
         };
-        tracing::info!(
-            target: "kiln::request",
-            request_id = %s.id,
+        let fields = Fields {
+            request_id: &s.id,
             kind,
             name,
-            version = %version,
-            method = %s.method,
-            path = %s.target,
-            status = self.status,
-            bytes = self.bytes,
-            duration_us = duration.as_micros() as u64,
+            version,
+            method: s.method.as_str(),
+            path: &s.target,
+            status: self.status,
+            bytes: self.bytes,
+            duration_us: duration.as_micros() as u64,
             isolation,
             complete,
-            "request"
-        );
+        };
+        match crate::logging::events() {
+            Some(out) if fields.is_plain() => {
+                let line = match crate::logging::format() {
+                    LogFormat::Json => fields.json(std::time::SystemTime::now()),
+                    _ => fields.text(std::time::SystemTime::now()),
+                };
+                let _ = std::io::Write::write_all(&mut out.clone(), line.as_bytes());
+            }
+            _ => fields.trace(),
+        }
     }
 
     /// The combined log format, then the request id and the duration in seconds (as nginx's
@@ -301,6 +313,179 @@ fn escape(value: &str) -> String {
     out
 }
 
+/// A request line's fields, as the `kiln::request` event carries them.
+///
+/// The event costs as much as a small guest's request when tracing formats it, so plain lines
+/// (the usual case) are written here in exactly the subscriber's text or JSON layout, and the
+/// rest go through tracing.
+struct Fields<'a> {
+    request_id: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    version: &'a str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    bytes: u64,
+    duration_us: u64,
+    isolation: &'a str,
+    complete: bool,
+}
+
+impl Fields<'_> {
+    /// Whether every text field is printable ASCII without quotes or backslashes, so that it
+    /// reads the same with or without escaping.
+    fn is_plain(&self) -> bool {
+        [
+            self.request_id,
+            self.kind,
+            self.name,
+            self.version,
+            self.method,
+            self.path,
+            self.isolation,
+        ]
+        .iter()
+        .all(|field| {
+            field
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        })
+    }
+
+    /// The event, through the global subscriber.
+    fn trace(&self) {
+        tracing::info!(
+            target: "kiln::request",
+            request_id = %self.request_id,
+            kind = self.kind,
+            name = self.name,
+            version = %self.version,
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            bytes = self.bytes,
+            duration_us = self.duration_us,
+            isolation = self.isolation,
+            complete = self.complete,
+            "request"
+        );
+    }
+
+    /// The subscriber's text line (without colours).
+    fn text(&self, now: std::time::SystemTime) -> String {
+        let mut line = Out(String::with_capacity(256 + self.path.len()));
+        line.time(now);
+        line.put("  INFO kiln::request: request request_id=");
+        line.put(self.request_id);
+        line.put(" kind=");
+        line.quoted(self.kind);
+        line.put(" name=");
+        line.quoted(self.name);
+        line.put(" version=");
+        line.put(self.version);
+        line.put(" method=");
+        line.put(self.method);
+        line.put(" path=");
+        line.put(self.path);
+        line.put(" status=");
+        line.num(self.status.into());
+        line.put(" bytes=");
+        line.num(self.bytes);
+        line.put(" duration_us=");
+        line.num(self.duration_us);
+        line.put(" isolation=");
+        line.quoted(self.isolation);
+        line.put(if self.complete {
+            " complete=true\n"
+        } else {
+            " complete=false\n"
+        });
+        line.0
+    }
+
+    /// The subscriber's JSON line.
+    fn json(&self, now: std::time::SystemTime) -> String {
+        let mut line = Out(String::with_capacity(320 + self.path.len()));
+        line.put("{\"timestamp\":\"");
+        line.time(now);
+        line.put("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\",\"request_id\":");
+        line.quoted(self.request_id);
+        line.put(",\"kind\":");
+        line.quoted(self.kind);
+        line.put(",\"name\":");
+        line.quoted(self.name);
+        line.put(",\"version\":");
+        line.quoted(self.version);
+        line.put(",\"method\":");
+        line.quoted(self.method);
+        line.put(",\"path\":");
+        line.quoted(self.path);
+        line.put(",\"status\":");
+        line.num(self.status.into());
+        line.put(",\"bytes\":");
+        line.num(self.bytes);
+        line.put(",\"duration_us\":");
+        line.num(self.duration_us);
+        line.put(",\"isolation\":");
+        line.quoted(self.isolation);
+        line.put(if self.complete {
+            ",\"complete\":true},\"target\":\"kiln::request\"}\n"
+        } else {
+            ",\"complete\":false},\"target\":\"kiln::request\"}\n"
+        });
+        line.0
+    }
+}
+
+/// A line being written: plain text needs no escaping (see [`Fields::is_plain`]).
+struct Out(String);
+
+impl Out {
+    fn put(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
+    fn quoted(&mut self, text: &str) {
+        self.0.push('"');
+        self.0.push_str(text);
+        self.0.push('"');
+    }
+
+    fn num(&mut self, n: u64) {
+        self.0.push_str(itoa::Buffer::new().format(n));
+    }
+
+    /// `n` in at least `width` digits.
+    fn padded(&mut self, n: u32, width: usize) {
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n);
+        for _ in digits.len()..width {
+            self.0.push('0');
+        }
+        self.0.push_str(digits);
+    }
+
+    /// A time as the subscriber writes it: RFC 3339 in UTC, to the microsecond.
+    fn time(&mut self, now: std::time::SystemTime) {
+        let at = time::OffsetDateTime::from(now);
+        self.padded(at.year().max(0) as u32, 4);
+        self.0.push('-');
+        self.padded(u8::from(at.month()).into(), 2);
+        self.0.push('-');
+        self.padded(at.day().into(), 2);
+        self.0.push('T');
+        self.padded(at.hour().into(), 2);
+        self.0.push(':');
+        self.padded(at.minute().into(), 2);
+        self.0.push(':');
+        self.padded(at.second().into(), 2);
+        self.0.push('.');
+        self.padded(at.microsecond(), 6);
+        self.0.push('Z');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +506,90 @@ mod tests {
             HeaderValue::from_str(&"a".repeat(129)).expect("header"),
         );
         assert_eq!(request_id(&headers).len(), 32);
+    }
+
+    /// A `MakeWriter` keeping what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The line tracing writes for `fields`, with the timestamp of `ours` (the two are taken a
+    /// moment apart).
+    fn traced(fields: &Fields<'_>, json: bool, ours: &str) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone());
+        let dispatch = if json {
+            tracing::Dispatch::new(builder.json().finish())
+        } else {
+            tracing::Dispatch::new(builder.finish())
+        };
+        tracing::dispatcher::with_default(&dispatch, || fields.trace());
+        let line = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        let stamp = |line: &str| {
+            let at = line.find("20").expect("a timestamp");
+            line[at..at + 27].to_string()
+        };
+        line.replacen(&stamp(&line), &stamp(ours), 1)
+    }
+
+    #[test]
+    fn plain_lines_are_written_exactly_as_the_subscriber_writes_them() {
+        let served = Fields {
+            request_id: "trace-42.a:b/c",
+            kind: "service",
+            name: "hello-app",
+            version: "12",
+            method: "PATCH",
+            path: "/api/v2/hello-app/x/y?q=1&r=%20a",
+            status: 201,
+            bytes: 13,
+            duration_us: 457,
+            isolation: "request",
+            complete: true,
+        };
+        let unrouted = Fields {
+            kind: "public",
+            name: "-",
+            version: "-",
+            isolation: "-",
+            complete: false,
+            ..served
+        };
+        let now = std::time::SystemTime::now();
+        for fields in [&served, &unrouted] {
+            assert!(fields.is_plain());
+            let text = fields.text(now);
+            assert_eq!(text, traced(fields, false, &text));
+            let json = fields.json(now);
+            assert_eq!(json, traced(fields, true, &json));
+            let parsed: serde_json::Value = serde_json::from_str(&json).expect("json");
+            assert_eq!(parsed["fields"]["path"], fields.path);
+        }
+        let mut stamp = Out(String::new());
+        stamp.time(std::time::UNIX_EPOCH + Duration::from_micros(1_700_000_000_012_345));
+        assert_eq!(stamp.0, "2023-11-14T22:13:20.012345Z");
+        for odd in ["/caf\u{e9}", "/a\"b", "/a\\b", "/a b", "/\u{1b}[31m"] {
+            assert!(
+                !Fields {
+                    path: odd,
+                    ..served
+                }
+                .is_plain(),
+                "{odd}"
+            );
+        }
     }
 
     #[test]
