@@ -8,7 +8,8 @@ Every server is started alone, warmed up, then driven by wrk with 1 and 32 conne
 - the Rust hello component on Kiln and on `wasmtime serve`, in both modes.
 
 Per run it records req/s, p50/p99 latency, the server's CPU time and minor page faults per request
-and its peak RSS; then it prints each Kiln figure as a ratio to its peer with the targets.
+and its peak RSS; then it prints each Kiln figure as a ratio to its peer with the targets, and, for
+scale, the no-op Rust component's throughput on each wasmtime server against workerd's JS hello.
 Absolute figures differ between machines; the ratios measured in the same run are what to compare.
 
     KILN_BENCH_DURATION=8      seconds of wrk per run
@@ -308,6 +309,20 @@ def report(results):
         print("|-------------------------------------------------|--------|--------|------|")
         for label, ratio, target in checks:
             print(f"| {label:47} | {ratio:5.2f}× | ≥ {target:3.1f}× | {'met' if ratio >= target else 'MISSED'} |")
+    hello = by.get(("hello", "workerd", "reuse"))
+    floor = [(server, mode, by.get(("rust", server, mode)))
+             for server in ("wasmtime serve", "kiln") for mode in ("reuse", "request")]
+    if hello and any(r for _, _, r in floor):
+        print()
+        print("For scale: the Rust hello (a no-op handler, 77 KB) against workerd's JS hello, c=32. "
+              "A JS app on the same server runs an engine on top of this.")
+        print()
+        print("| server         | mode    | req/s ÷ workerd JS hello | CPU µs/req (workerd's) |")
+        print("|----------------|---------|--------------------------|------------------------|")
+        for server, mode, r in floor:
+            if r:
+                print(f"| {server:14} | {mode:7} | {r[32]['rps'] / hello[32]['rps']:23.2f}× "
+                      f"| {r[32]['cpu_us']:6.1f} ({hello[32]['cpu_us']:.1f}) {'':8}|")
     worst = max((r[1]["p99"] for w, s, m, r in results if s == "kiln"), default=0)
     print()
     print(f"Kiln's worst p99 at c=1: {worst:.0f} µs (target ≤ 1000 µs: {'met' if worst <= 1000 else 'MISSED'})")
