@@ -43,15 +43,18 @@ impl Deployment {
         self.instantiate().await
     }
 
+    /// Whether `instance`, which just served a request, goes back to the pool. One that hit its
+    /// memory limit is never reused, even if the guest recovered.
+    fn keeps(&self, instance: &Instance) -> bool {
+        self.effective_isolation() == Isolation::Reuse
+            && instance.served + 1 < self.limits.max_requests_per_instance
+            && !instance.store.data().hit_memory_limit()
+    }
+
+    /// Returns `instance`, which [`Self::keeps`], to the pool.
     fn checkin(&self, mut instance: Instance) {
         instance.served += 1;
-        // An instance that hit its memory limit is never reused, even if the guest recovered.
-        if self.effective_isolation() == Isolation::Reuse
-            && instance.served < self.limits.max_requests_per_instance
-            && !instance.store.data().hit_memory_limit()
-        {
-            self.pool.put(instance, self.spec.max_concurrency);
-        }
+        self.pool.put(instance, self.spec.max_concurrency);
     }
 
     /// Drops instances idle for longer than `idle_timeout`.
@@ -171,19 +174,27 @@ impl Deployment {
             // The epoch deadline stops running code; this one also stops a guest waiting on a timer.
             let result = tokio::time::timeout_at(deadline.into(), call).await;
             drop(permit);
-            match result {
+            let outcome = match result {
                 // Returning without setting the response: the instance is dropped (with the
                 // response's sender in its table), so the request fails at once.
-                Ok(Ok(())) if !responded.load(Ordering::Relaxed) => Err(RunError::NoResponse {
-                    name: deployment.name.to_string(),
-                }),
-                Ok(Ok(())) => {
-                    deployment.checkin(instance);
-                    Ok(())
+                Ok(Ok(())) if !responded.load(Ordering::Relaxed) => {
+                    return Err(RunError::NoResponse {
+                        name: deployment.name.to_string(),
+                    });
                 }
+                Ok(Ok(())) if deployment.keeps(&instance) => {
+                    deployment.checkin(instance);
+                    return Ok(());
+                }
+                Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(deployment.failure(error, &instance.store)),
                 Err(_) => Err(deployment.timeout()),
-            }
+            };
+            // Dropping an instance resets its memory slot (a copy of the whole image). The
+            // response is on its way on this same thread: let it go out first.
+            tokio::task::yield_now().await;
+            drop(instance);
+            outcome
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
