@@ -372,35 +372,40 @@ impl Fields<'_> {
         );
     }
 
+    /// The fields in the event's order, as the subscriber records them.
+    fn values(&self) -> [(&'static str, Value<'_>); 11] {
+        [
+            ("request_id", Value::Shown(self.request_id)),
+            ("kind", Value::Text(self.kind)),
+            ("name", Value::Text(self.name)),
+            ("version", Value::Shown(self.version)),
+            ("method", Value::Shown(self.method)),
+            ("path", Value::Shown(self.path)),
+            ("status", Value::Number(self.status.into())),
+            ("bytes", Value::Number(self.bytes)),
+            ("duration_us", Value::Number(self.duration_us)),
+            ("isolation", Value::Text(self.isolation)),
+            ("complete", Value::Bool(self.complete)),
+        ]
+    }
+
     /// The subscriber's text line (without colours).
     fn text(&self, now: std::time::SystemTime) -> String {
         let mut line = Out(String::with_capacity(256 + self.path.len()));
         line.time(now);
-        line.put("  INFO kiln::request: request request_id=");
-        line.put(self.request_id);
-        line.put(" kind=");
-        line.quoted(self.kind);
-        line.put(" name=");
-        line.quoted(self.name);
-        line.put(" version=");
-        line.put(self.version);
-        line.put(" method=");
-        line.put(self.method);
-        line.put(" path=");
-        line.put(self.path);
-        line.put(" status=");
-        line.num(self.status.into());
-        line.put(" bytes=");
-        line.num(self.bytes);
-        line.put(" duration_us=");
-        line.num(self.duration_us);
-        line.put(" isolation=");
-        line.quoted(self.isolation);
-        line.put(if self.complete {
-            " complete=true\n"
-        } else {
-            " complete=false\n"
-        });
+        line.put("  INFO kiln::request: request");
+        for (name, value) in self.values() {
+            line.put(" ");
+            line.put(name);
+            line.put("=");
+            match value {
+                Value::Text(text) => line.quoted(text),
+                Value::Shown(text) => line.put(text),
+                Value::Number(n) => line.num(n),
+                Value::Bool(b) => line.put(if b { "true" } else { "false" }),
+            }
+        }
+        line.put("\n");
         line.0
     }
 
@@ -409,33 +414,32 @@ impl Fields<'_> {
         let mut line = Out(String::with_capacity(320 + self.path.len()));
         line.put("{\"timestamp\":\"");
         line.time(now);
-        line.put("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\",\"request_id\":");
-        line.quoted(self.request_id);
-        line.put(",\"kind\":");
-        line.quoted(self.kind);
-        line.put(",\"name\":");
-        line.quoted(self.name);
-        line.put(",\"version\":");
-        line.quoted(self.version);
-        line.put(",\"method\":");
-        line.quoted(self.method);
-        line.put(",\"path\":");
-        line.quoted(self.path);
-        line.put(",\"status\":");
-        line.num(self.status.into());
-        line.put(",\"bytes\":");
-        line.num(self.bytes);
-        line.put(",\"duration_us\":");
-        line.num(self.duration_us);
-        line.put(",\"isolation\":");
-        line.quoted(self.isolation);
-        line.put(if self.complete {
-            ",\"complete\":true},\"target\":\"kiln::request\"}\n"
-        } else {
-            ",\"complete\":false},\"target\":\"kiln::request\"}\n"
-        });
+        line.put("\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\"");
+        for (name, value) in self.values() {
+            line.put(",");
+            line.quoted(name);
+            line.put(":");
+            match value {
+                Value::Text(text) | Value::Shown(text) => line.quoted(text),
+                Value::Number(n) => line.num(n),
+                Value::Bool(b) => line.put(if b { "true" } else { "false" }),
+            }
+        }
+        line.put("},\"target\":\"kiln::request\"}\n");
         line.0
     }
+}
+
+/// A field's value, as the subscriber records it.
+enum Value<'a> {
+    /// A string: quoted in text lines.
+    Text(&'a str),
+    /// A value recorded with `%` (its `Display`): as is in text lines, a string in JSON.
+    Shown(&'a str),
+    /// An integer.
+    Number(u64),
+    /// A boolean.
+    Bool(bool),
 }
 
 /// A line being written: plain text needs no escaping (see [`Fields::is_plain`]).
