@@ -190,9 +190,11 @@ impl Deployment {
                 Ok(Err(error)) => Err(deployment.failure(error, &instance.store)),
                 Err(_) => Err(deployment.timeout()),
             };
-            // Dropping an instance resets its memory slot (a copy of the whole image). The
-            // response is on its way on this same thread: let it go out first.
-            tokio::task::yield_now().await;
+            // Dropping an instance resets its memory slot (a copy of the whole image). A response
+            // that is on its way on this same thread goes out first; an error waits for the drop.
+            if outcome.is_ok() {
+                tokio::task::yield_now().await;
+            }
             drop(instance);
             outcome
         });
