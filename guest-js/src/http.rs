@@ -1,11 +1,13 @@
 //! `wasi:http/incoming-handler`: an incoming request becomes a JS `Request`, the handler's
 //! `Response` becomes the outgoing response.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rquickjs::function::This;
 use rquickjs::{Class, Ctx, Value};
 
-use crate::apis::headers::Headers;
-use crate::apis::request::Request;
+use crate::apis::request::{IncomingHeaders, Request};
 use crate::apis::response::{Parts, Response};
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam, Scheme,
@@ -15,16 +17,58 @@ use crate::body::{self, Payload};
 use crate::engine;
 use crate::errors::{self, JsError};
 
+thread_local! {
+    /// The request being served, whose header fields a JS `Request` reads on first use.
+    static SERVING: RefCell<Option<IncomingRequest>> = const { RefCell::new(None) };
+}
+
 /// Serves one request with the app's handler.
 pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
     crate::apis::scripts::start_clock();
-    match serve(&request) {
+    let method = method_name(request.method());
+    let url = request_url(&request);
+    let has_body = !matches!(method.as_str(), "GET" | "HEAD");
+    body::set_incoming(if has_body {
+        request.consume().ok()
+    } else {
+        None
+    });
+    SERVING.with(|serving| *serving.borrow_mut() = Some(request));
+    let headers = Rc::new(IncomingHeaders::default());
+    match serve(method, url, Rc::clone(&headers), has_body) {
         Ok(parts) => send(out, parts),
         Err(error) => send_error(out, error),
+    }
+    let request = SERVING.with(|serving| serving.borrow_mut().take());
+    // A `Request` that JS kept past this point can no longer reach the host for its fields.
+    if Rc::strong_count(&headers) > 1
+        && let Some(request) = &request
+    {
+        headers.get_or_read(|| header_pairs(request));
     }
     // The request and its body (which a streamed response may read) live until the response is sent.
     body::set_incoming(None);
     drop(request);
+}
+
+/// The header fields of the request being served (none outside one).
+pub fn request_header_pairs() -> Vec<(String, String)> {
+    SERVING.with(|serving| {
+        serving
+            .borrow()
+            .as_ref()
+            .map(header_pairs)
+            .unwrap_or_default()
+    })
+}
+
+fn header_pairs(request: &IncomingRequest) -> Vec<(String, String)> {
+    request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect()
 }
 
 /// Answers with the error the handler threw: 500, or 503 when the instance ran out of memory.
@@ -51,28 +95,17 @@ fn send_error(out: ResponseOutparam, error: JsError) {
     );
 }
 
-fn serve(request: &IncomingRequest) -> Result<Parts, JsError> {
-    let method = method_name(request.method());
-    let url = request_url(request);
-    let headers = Headers::from_pairs(
-        request
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-            .collect(),
-    );
-    let has_body = !matches!(method.as_str(), "GET" | "HEAD");
-    body::set_incoming(if has_body {
-        request.consume().ok()
-    } else {
-        None
-    });
-    let result = engine::with_app(|ctx, app| {
+fn serve(
+    method: String,
+    url: String,
+    headers: Rc<IncomingHeaders>,
+    has_body: bool,
+) -> Result<Parts, JsError> {
+    engine::with_app(|ctx, app| {
         let (function, this) = engine::service_handler(ctx, &app.default)
             .ok_or_else(|| JsError::engine("the module has no request handler"))?;
-        let js_request = Request::incoming(ctx, method, url, headers, has_body)
-            .map_err(|e| errors::catch(ctx, e))?;
+        let js_request =
+            Request::incoming(method, url, headers, has_body).map_err(|e| errors::catch(ctx, e))?;
         let js_request =
             Class::instance(ctx.clone(), js_request).map_err(|e| errors::catch(ctx, e))?;
         let returned: Value = function
@@ -80,8 +113,7 @@ fn serve(request: &IncomingRequest) -> Result<Parts, JsError> {
             .map_err(|e| errors::catch(ctx, e))?;
         let value = engine::resolve(ctx, returned)?;
         response_parts(ctx, value)
-    });
-    result
+    })
 }
 
 fn response_parts<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Parts, JsError> {
@@ -138,18 +170,23 @@ fn request_url(request: &IncomingRequest) -> String {
 }
 
 fn send(out: ResponseOutparam, parts: Parts) {
-    let fields = Fields::new();
-    let mut has_length = false;
-    for (name, value) in &parts.headers {
-        has_length |= name == "content-length";
-        // Fields the host forbids (hop-by-hop headers) are dropped rather than failing the response.
-        let _ = fields.append(name, value.as_bytes());
-    }
+    let mut list: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    let has_length = list.iter().any(|(name, _)| name == "content-length");
     if let (Payload::Bytes(bytes), false) = (&parts.body, has_length) {
-        let _ = fields.append("content-length", bytes.len().to_string().as_bytes());
+        list.push((
+            "content-length".into(),
+            bytes.len().to_string().into_bytes(),
+        ));
     }
-    let response = OutgoingResponse::new(fields);
-    let _ = response.set_status_code(parts.status);
+    let response = OutgoingResponse::new(fields(&list));
+    // A new response's status is 200.
+    if parts.status != 200 {
+        let _ = response.set_status_code(parts.status);
+    }
     let Ok(body) = response.body() else { return };
     ResponseOutparam::set(out, Ok(response));
     let Ok(stream) = body.write() else { return };
@@ -169,6 +206,18 @@ fn send(out: ResponseOutparam, parts: Parts) {
     }
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// The response's header fields in one call to the host; if the host refuses one (a hop-by-hop
+/// field, say), field by field, dropping those it refuses rather than failing the response.
+fn fields(list: &[(String, Vec<u8>)]) -> Fields {
+    Fields::from_list(list).unwrap_or_else(|_| {
+        let fields = Fields::new();
+        for (name, value) in list {
+            let _ = fields.append(name, value);
+        }
+        fields
+    })
 }
 
 /// Writes `bytes` to the response body; false when the client has gone.

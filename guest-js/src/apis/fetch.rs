@@ -67,7 +67,7 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
             stream,
             request.method(),
             request.url(),
-            request.headers(),
+            request.headers(ctx.clone())?,
             signal,
         ));
     }

@@ -1,5 +1,8 @@
 //! `Request` (WHATWG Fetch), built natively for each incoming request.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::class::Trace;
 use rquickjs::function::{Opt, This};
@@ -22,11 +25,30 @@ pub struct Request<'js> {
     method: String,
     #[qjs(skip_trace)]
     url: String,
-    headers: Class<'js, Headers>,
+    /// Made on first use for an incoming request (see `incoming`).
+    headers: Option<Class<'js, Headers>>,
+    /// An incoming request's header fields, until `headers` is made from them.
+    #[qjs(skip_trace)]
+    incoming_headers: Option<Rc<IncomingHeaders>>,
     body: Body<'js>,
     /// The `AbortSignal` given as `signal` (or inherited from the request copied); made on first
     /// read of `request.signal` otherwise.
     signal: Option<Object<'js>>,
+}
+
+/// The header fields of an incoming request, read from the host when first asked for: most
+/// handlers never read them, and each read is a few calls into the host.
+#[derive(Default)]
+pub struct IncomingHeaders(RefCell<Option<Vec<(String, String)>>>);
+
+impl IncomingHeaders {
+    /// The fields, read with `read` unless they were read before.
+    pub fn get_or_read(
+        &self,
+        read: impl FnOnce() -> Vec<(String, String)>,
+    ) -> Vec<(String, String)> {
+        self.0.borrow_mut().get_or_insert_with(read).clone()
+    }
 }
 
 const FORBIDDEN_METHODS: [&str; 3] = ["CONNECT", "TRACE", "TRACK"];
@@ -42,9 +64,23 @@ impl<'js> Request<'js> {
         Ok((
             self.method.clone(),
             self.url.clone(),
-            self.headers.borrow().pairs().to_vec(),
+            self.headers_class(ctx)?.borrow().pairs().to_vec(),
             body,
         ))
+    }
+
+    /// The `Headers` object, made from the incoming request's fields on first use.
+    fn headers_class(&mut self, ctx: &Ctx<'js>) -> Result<Class<'js, Headers>> {
+        if let Some(headers) = &self.headers {
+            return Ok(headers.clone());
+        }
+        let pairs = match self.incoming_headers.take() {
+            Some(incoming) => incoming.get_or_read(crate::http::request_header_pairs),
+            None => Vec::new(),
+        };
+        let headers = Class::instance(ctx.clone(), Headers::from_pairs(pairs))?;
+        self.headers = Some(headers.clone());
+        Ok(headers)
     }
 
     /// The signal `fetch` listens to, if one was given.
@@ -57,18 +93,18 @@ impl<'js> Request<'js> {
         self.body.live_stream(ctx)
     }
 
-    /// A request as received from the network; its body is read lazily.
+    /// A request as received from the network; its header fields and body are read lazily.
     pub fn incoming(
-        ctx: &Ctx<'js>,
         method: String,
         url: String,
-        headers: Headers,
+        headers: Rc<IncomingHeaders>,
         has_body: bool,
     ) -> Result<Self> {
         Ok(Self {
             method,
             url,
-            headers: Class::instance(ctx.clone(), headers)?,
+            headers: None,
+            incoming_headers: Some(headers),
             body: if has_body {
                 Body::Incoming(crate::body::REQUEST_BODY)
             } else {
@@ -115,7 +151,7 @@ impl<'js> Request<'js> {
             (
                 other.method.clone(),
                 other.url.clone(),
-                other.headers.borrow().clone(),
+                other.headers_class(&ctx)?.borrow().clone(),
                 body,
                 other.signal.clone(),
             )
@@ -182,7 +218,8 @@ impl<'js> Request<'js> {
         Ok(Self {
             method,
             url,
-            headers: Class::instance(ctx, headers)?,
+            headers: Some(Class::instance(ctx, headers)?),
+            incoming_headers: None,
             body,
             signal,
         })
@@ -202,19 +239,20 @@ impl<'js> Request<'js> {
 
     /// The request headers.
     #[qjs(get)]
-    pub fn headers(&self) -> Class<'js, Headers> {
-        self.headers.clone()
+    pub fn headers(&mut self, ctx: Ctx<'js>) -> Result<Class<'js, Headers>> {
+        self.headers_class(&ctx)
     }
 
     /// A copy of this request (the body is buffered).
     #[qjs(rename = "clone")]
     pub fn duplicate(&mut self, ctx: Ctx<'js>) -> Result<Self> {
         let body = self.body.duplicate(&ctx)?;
-        let headers = self.headers.borrow().clone();
+        let headers = self.headers_class(&ctx)?.borrow().clone();
         Ok(Self {
             method: self.method.clone(),
             url: self.url.clone(),
-            headers: Class::instance(ctx, headers)?,
+            headers: Some(Class::instance(ctx, headers)?),
+            incoming_headers: None,
             body,
             signal: self.signal.clone(),
         })
