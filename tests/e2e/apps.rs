@@ -51,6 +51,56 @@ fn workers_style_module_sees_the_request_and_shapes_the_response() {
     assert_eq!(json["env"], "object");
 }
 
+/// A `Request` kept in module state still reads its own header fields in a later request; a
+/// response with a field the host refuses (hop-by-hop) is sent without that field only.
+#[test]
+fn a_kept_request_keeps_its_headers_and_refused_response_fields_are_dropped_alone() {
+    let app = js_app(
+        r#"
+let kept;
+export default {
+  fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/keep") {
+      kept = request;
+      return new Response("kept");
+    }
+    if (path === "/kept") {
+      return Response.json({ kept: kept.headers.get("x-which"), now: request.headers.get("x-which") });
+    }
+    return new Response("fields", { status: 203, headers: { "x-one": "1", connection: "close", "x-two": "2" } });
+  },
+};
+"#,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &["--isolation", "reuse"]);
+    let kept = client()
+        .get(kiln.url("/keep"))
+        .header("x-which", "first")
+        .send()
+        .unwrap();
+    assert_eq!(kept.text().unwrap(), "kept");
+    let later = client()
+        .get(kiln.url("/kept"))
+        .header("x-which", "second")
+        .send()
+        .unwrap();
+    let json: serde_json::Value = later.json().unwrap();
+    assert_eq!(json, serde_json::json!({"kept": "first", "now": "second"}));
+    let fields = client().get(kiln.url("/fields")).send().unwrap();
+    assert_eq!(fields.status().as_u16(), 203);
+    assert_eq!(fields.headers()["x-one"], "1");
+    assert_eq!(fields.headers()["x-two"], "2");
+    assert!(
+        fields
+            .headers()
+            .get("connection")
+            .is_none_or(|v| v != "close")
+    );
+    assert_eq!(fields.text().unwrap(), "fields");
+}
+
 #[test]
 fn default_async_function_handler_with_json_body() {
     let app = js_app(
