@@ -116,7 +116,11 @@ pub fn with_js<R>(f: impl for<'js> FnOnce(&Ctx<'js>) -> Result<R, JsError>) -> R
 }
 
 /// Starts the engine and, when `source` is not empty, evaluates the app module and checks it.
-pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
+///
+/// `source` is moved into the parser, not copied: linear memory never shrinks, so the most the
+/// engine held while starting is reset for every fresh instance, and a second copy of a large
+/// bundle would cost every request.
+pub fn init(name: &str, source: String, kind: Kind) -> Result<(), SourceError> {
     with_engine(|engine| {
         if source.is_empty() {
             return Ok(());
@@ -135,7 +139,7 @@ pub fn init(name: &str, source: &str, kind: Kind) -> Result<(), SourceError> {
 /// Checks `source`, compiles it to bytecode and evaluates it once to check that it serves requests.
 ///
 /// Evaluation runs the module's top-level code, so call this on an instance that is discarded afterwards.
-pub fn compile(name: &str, source: &str, kind: Kind) -> Result<Vec<u8>, SourceError> {
+pub fn compile(name: &str, source: String, kind: Kind) -> Result<Vec<u8>, SourceError> {
     with_engine(|engine| {
         engine.runtime.context().with(|ctx| {
             let module = Module::declare(ctx.clone(), name, source)

@@ -35,11 +35,11 @@ pub struct Component;
 
 impl bindings::Guest for Component {
     fn init(name: String, source: String, kind: String) -> Result<(), SourceError> {
-        engine::init(&name, &source, engine::Kind::parse(&kind))
+        engine::init(&name, source, engine::Kind::parse(&kind))
     }
 
     fn compile(name: String, source: String, kind: String) -> Result<Vec<u8>, SourceError> {
-        engine::compile(&name, &source, engine::Kind::parse(&kind))
+        engine::compile(&name, source, engine::Kind::parse(&kind))
     }
 }
 
