@@ -94,6 +94,42 @@ export default {
     );
 }
 
+/// Garbage that only a cycle collection frees (objects that point at each other) does not pile up
+/// in an instance that serves request after request: 200 requests each leave 256 KiB in a cycle,
+/// 50 MiB in all, and one instance under a 24 MiB limit serves every one of them.
+#[test]
+fn reference_cycles_left_by_requests_are_collected_in_a_reused_instance() {
+    let app = js_app(
+        r#"
+let served = 0;
+export default {
+  fetch() {
+    const a = { bytes: new Uint8Array(256 * 1024) };
+    const b = { a };
+    a.b = b;
+    served += 1;
+    return Response.json({ served, sum: a.b.a.bytes.length });
+  },
+};
+"#,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(
+        app.path(),
+        data.path(),
+        &["--isolation", "reuse", "--memory-mb", "24"],
+    );
+    kiln.wait_for_snapshot();
+    for i in 1..=200 {
+        let (status, json) = get_json(&kiln.url("/"));
+        assert_eq!(status, 200, "request {i}: {json}");
+        assert_eq!(
+            json["served"], i,
+            "request {i} was served by a new instance"
+        );
+    }
+}
+
 const COUNTER: &str = r#"
 let count = 0;
 export default { fetch() { count += 1; return Response.json({ count }); } };
