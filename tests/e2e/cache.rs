@@ -1,5 +1,7 @@
 //! Compiled artifacts are cached by content: a restart serves without recompiling.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::support::{Kiln, admin_token, call, client, get_json, js_app};
@@ -77,8 +79,9 @@ fn a_new_data_dir_copies_the_shared_engine_from_the_users_cache_instead_of_build
     {
         let kiln = Kiln::start_cold(first.path(), &["--app", app_arg], &xdg).unwrap();
         assert_eq!(get_json(&kiln.url("/")).1["up"], true);
+        // Log lines are written by a background thread: wait for them rather than race it.
         assert!(
-            kiln.log().contains("built the shared JS engine"),
+            kiln.wait_for_log("built the shared JS engine", Duration::from_secs(10)),
             "{}",
             kiln.log()
         );
@@ -93,7 +96,7 @@ fn a_new_data_dir_copies_the_shared_engine_from_the_users_cache_instead_of_build
     let kiln = Kiln::start_cold(second.path(), &["--app", app_arg], &xdg).unwrap();
     assert_eq!(get_json(&kiln.url("/")).1["up"], true);
     assert!(
-        kiln.log().contains("copied from the user's cache"),
+        kiln.wait_for_log("copied from the user's cache", Duration::from_secs(10)),
         "{}",
         kiln.log()
     );
