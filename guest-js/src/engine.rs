@@ -79,7 +79,9 @@ thread_local! {
 }
 
 fn new_runtime() -> javy::Runtime {
-    let config = javy::Config::default();
+    let mut config = javy::Config::default();
+    // `WeakRef` and `FinalizationRegistry`, which the web platform has and javy leaves out.
+    config.weak_ref(true);
     let runtime = javy::Runtime::new(config).expect("the QuickJS runtime starts");
     runtime
         .context()
