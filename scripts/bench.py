@@ -12,6 +12,11 @@ and its peak RSS; then it prints each Kiln figure as a ratio to its peer with th
 scale, the no-op Rust component's throughput on each wasmtime server against workerd's JS hello.
 Absolute figures differ between machines; the ratios measured in the same run are what to compare.
 
+A workload's servers are measured in rounds, one after another, in the opposite order each round:
+on a small VM the server measured first in a round tends to read faster. Each figure is the median
+over the rounds, and each ratio the median of the ratios within a round, with their range.
+
+    KILN_BENCH_ROUNDS=3        rounds per workload
     KILN_BENCH_DURATION=8      seconds of wrk per run
     KILN_BENCH_ONLY=hono,json  only these workloads (hello, json, hono, rust)
     KILN_BENCH_PEERS=0         Kiln only (no workerd / wasmtime serve)
@@ -34,6 +39,7 @@ import zipfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 DURATION = int(os.environ.get("KILN_BENCH_DURATION", "8"))
+ROUNDS = max(1, int(os.environ.get("KILN_BENCH_ROUNDS", "3")))
 ONLY = set(filter(None, os.environ.get("KILN_BENCH_ONLY", "").split(",")))
 PEERS = os.environ.get("KILN_BENCH_PEERS", "1") != "0"
 CACHE = os.path.join(
@@ -185,28 +191,41 @@ class Server:
         os.unlink(self.log_path)
 
     def measure(self):
-        """c=1 and c=32 figures after a warm-up. c=1 is the median of three runs: on a small VM a
-        single connection's latency depends on where the scheduler puts client and server."""
+        """c=1 and c=32 figures after a warm-up. c=1 runs three times when there is one round (on
+        a small VM a single connection's latency depends on where the scheduler puts client and
+        server); with more rounds, once per round, and the median is taken over the rounds."""
         wrk(self.url, 32, 2)
-        rows = {}
-        for conns in (1, 32):
-            if conns == 1:
-                runs = sorted((wrk(self.url, 1, max(2, DURATION // 2)) for _ in range(3)), key=lambda r: r[0])
-                rps, p50, p99, _ = runs[1]
-                rows[1] = {"rps": rps, "p50": p50, "p99": p99}
-                continue
-            cpu0, flt0 = proc_stat(self.proc.pid)
-            rps, p50, p99, total = wrk(self.url, conns, DURATION)
-            cpu1, flt1 = proc_stat(self.proc.pid)
-            rows[conns] = {
+        ones = [wrk(self.url, 1, max(2, DURATION // 2)) for _ in range(3 if ROUNDS == 1 else 1)]
+        cpu0, flt0 = proc_stat(self.proc.pid)
+        rps, p50, p99, total = wrk(self.url, 32, DURATION)
+        cpu1, flt1 = proc_stat(self.proc.pid)
+        return {
+            1: [{"rps": r, "p50": a, "p99": b} for r, a, b, _ in ones],
+            32: {
                 "rps": rps,
                 "p50": p50,
                 "p99": p99,
                 "cpu_us": (cpu1 - cpu0) / max(total, 1) * 1e6,
                 "faults": (flt1 - flt0) / max(total, 1),
-            }
-        rows["rss"] = peak_rss_mib(self.proc.pid)
-        return rows
+            },
+            "rss": peak_rss_mib(self.proc.pid),
+        }
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def combine(rounds):
+    """One server's figures over its rounds: the median of each, c=1 over all its c=1 runs."""
+    ones = [one for r in rounds for one in r[1]]
+    return {
+        1: {k: median([one[k] for one in ones]) for k in ("rps", "p50", "p99")},
+        32: {k: median([r[32][k] for r in rounds]) for k in rounds[0][32]},
+        "rss": max(r["rss"] for r in rounds),
+    }
 
 
 def workerd_config(path, module, port):
@@ -233,7 +252,7 @@ def main():
     workerd, wasmtime = install_peers()
     work = tempfile.mkdtemp(prefix="kiln-bench-")
     data = os.path.join(work, "data")
-    results = []  # (workload, server, mode, rows)
+    results = {}  # (workload, server, mode) -> [rows per round]
     try:
         for workload, (app, path) in WORKLOADS.items():
             if ONLY and workload not in ONLY:
@@ -245,77 +264,88 @@ def main():
                 module = None
             else:
                 module = bundle(app, app_dir)
+            servers = []  # (server, mode, command, log lines that say it is ready, cwd)
             for mode in ("reuse", "request"):
-                port = free_port()
-                cmd = [kiln, "serve", "--app", app_dir, "--listen", f"127.0.0.1:{port}",
+                cmd = [kiln, "serve", "--app", app_dir, "--listen", "127.0.0.1:{port}",
                        "--data-dir", data, "--isolation", mode]
                 ready = None if module is None else ["snapshot ready", "cache hit"]
-                log(f"kiln {workload} {mode}")
-                with Server("kiln", cmd, f"http://127.0.0.1:{port}{path}", ready) as s:
-                    results.append((workload, "kiln", mode, s.measure()))
-            if not PEERS:
-                continue
-            if module is not None:
-                port = free_port()
+                servers.append(("kiln", mode, cmd, ready, None))
+            if PEERS and module is not None:
                 config = os.path.join(app_dir, "workerd.capnp")
-                workerd_config(config, module, port)
-                log(f"workerd {workload}")
-                with Server("workerd", [workerd, "serve", config], f"http://127.0.0.1:{port}{path}", cwd=app_dir) as s:
-                    results.append((workload, "workerd", "reuse", s.measure()))
-            else:
+                servers.append(("workerd", "reuse", [workerd, "serve", config], None, app_dir))
+            elif PEERS:
                 for mode, count in (("reuse", "1000000000"), ("request", "1")):
-                    port = free_port()
                     cmd = [wasmtime, "serve", "-S", "cli=y", "--max-instance-reuse-count", count,
-                           "--addr", f"127.0.0.1:{port}", os.path.join(app_dir, "app.wasm")]
-                    log(f"wasmtime serve {workload} {mode}")
-                    with Server("wasmtime", cmd, f"http://127.0.0.1:{port}{path}") as s:
-                        results.append((workload, "wasmtime serve", mode, s.measure()))
+                           "--addr", "127.0.0.1:{port}", os.path.join(app_dir, "app.wasm")]
+                    servers.append(("wasmtime serve", mode, cmd, None, None))
+            for round_ in range(ROUNDS):
+                for server, mode, cmd, ready, cwd in servers if round_ % 2 == 0 else servers[::-1]:
+                    port = free_port()
+                    if server == "workerd":
+                        workerd_config(cmd[-1], module, port)
+                    log(f"round {round_ + 1}/{ROUNDS}: {server} {workload} {mode}")
+                    cmd = [arg.format(port=port) for arg in cmd]
+                    with Server(server, cmd, f"http://127.0.0.1:{port}{path}", ready, cwd) as s:
+                        results.setdefault((workload, server, mode), []).append(s.measure())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(results)
 
 
 def report(results):
+    rounds = max(len(r) for r in results.values())
     print(f"wrk {DURATION} s per run, c=1 and c=32, same machine, same run "
-          f"({os.cpu_count()} CPUs). c=1 is the median of 3 runs; "
-          "CPU and faults are the server's, per request, at c=32.")
+          f"({os.cpu_count()} CPUs), {rounds} round{'s' if rounds > 1 else ''} per server in "
+          "alternating order. Figures are medians over the rounds (c=1 over all its runs); "
+          "CPU and faults are the server's, per request, at c=32; peak RSS is the highest.")
     print()
     print("| workload | server         | mode    | c=1 req/s | c=1 p50 µs | c=1 p99 µs | c=32 req/s | c=32 p99 µs | CPU µs/req | faults/req | peak RSS MiB |")
     print("|----------|----------------|---------|-----------|------------|------------|------------|-------------|------------|------------|--------------|")
-    for workload, server, mode, r in results:
+    by = {key: combine(rows) for key, rows in results.items()}
+    for (workload, server, mode), r in by.items():
         one, many = r[1], r[32]
         print(f"| {workload:8} | {server:14} | {mode:7} | {one['rps']:9.0f} | {one['p50']:10.0f} | {one['p99']:10.0f} "
               f"| {many['rps']:10.0f} | {many['p99']:11.0f} | {many['cpu_us']:10.1f} | {many['faults']:10.1f} | {r['rss']:12.1f} |")
-    by = {(w, s, m): r for w, s, m, r in results}
+
+    def ratios(mine, peer, conns):
+        """Per-round ratios of req/s, each Kiln run to the peer's run of the same round."""
+        mine, peer = results[mine], results[peer]
+        if conns == 1:
+            return [median([m["rps"] for m in a[1]]) / median([p["rps"] for p in b[1]]) for a, b in zip(mine, peer)]
+        return [a[32]["rps"] / b[32]["rps"] for a, b in zip(mine, peer)]
+
     checks = []
     for workload in ("hello", "json", "hono"):
-        peer = by.get((workload, "workerd", "reuse"))
-        if not peer:
+        peer = (workload, "workerd", "reuse")
+        if peer not in results:
             continue
         targets = {"hello": (3.0, 1.0), "json": (3.0, 1.0), "hono": (2.0, 0.5)}[workload]
         for mode, target in zip(("reuse", "request"), targets):
-            mine = by.get((workload, "kiln", mode))
-            if mine:
-                checks.append((f"{workload} kiln {mode} / workerd, c=32", mine[32]["rps"] / peer[32]["rps"], target))
+            mine = (workload, "kiln", mode)
+            if mine in results:
+                checks.append((f"{workload} kiln {mode} / workerd, c=32", ratios(mine, peer, 32), target))
     for mode in ("reuse", "request"):
-        peer, mine = by.get(("rust", "wasmtime serve", mode)), by.get(("rust", "kiln", mode))
-        if peer and mine:
+        peer, mine = ("rust", "wasmtime serve", mode), ("rust", "kiln", mode)
+        if peer in results and mine in results:
             for conns in (1, 32):
                 checks.append((f"rust kiln {mode} / wasmtime serve {mode}, c={conns}",
-                               mine[conns]["rps"] / peer[conns]["rps"], 1.0))
+                               ratios(mine, peer, conns), 1.0))
     if checks:
         print()
-        print("| ratio (req/s)                                   |  ratio | target | |")
-        print("|-------------------------------------------------|--------|--------|------|")
-        for label, ratio, target in checks:
-            print(f"| {label:47} | {ratio:5.2f}× | ≥ {target:3.1f}× | {'met' if ratio >= target else 'MISSED'} |")
+        print("| ratio (req/s), median of the rounds            |  ratio | range         | target | |")
+        print("|-------------------------------------------------|--------|---------------|--------|------|")
+        for label, values, target in checks:
+            ratio = median(values)
+            spread = f"{min(values):.2f}–{max(values):.2f}×"
+            print(f"| {label:47} | {ratio:5.2f}× | {spread:13} | ≥ {target:3.1f}× | {'met' if ratio >= target else 'MISSED'} |")
     hello = by.get(("hello", "workerd", "reuse"))
     floor = [(server, mode, by.get(("rust", server, mode)))
              for server in ("wasmtime serve", "kiln") for mode in ("reuse", "request")]
     if hello and any(r for _, _, r in floor):
         print()
-        print("For scale: the Rust hello (a no-op handler, 77 KB) against workerd's JS hello, c=32. "
-              "A JS app on the same server runs an engine on top of this.")
+        print("For scale: the Rust hello (a no-op handler, 77 KB) against workerd's JS hello, c=32 "
+              "(medians; measured in different rounds). A JS app on the same server runs an engine "
+              "on top of this.")
         print()
         print("| server         | mode    | req/s ÷ workerd JS hello | CPU µs/req (workerd's) |")
         print("|----------------|---------|--------------------------|------------------------|")
@@ -323,7 +353,7 @@ def report(results):
             if r:
                 print(f"| {server:14} | {mode:7} | {r[32]['rps'] / hello[32]['rps']:23.2f}× "
                       f"| {r[32]['cpu_us']:6.1f} ({hello[32]['cpu_us']:.1f}) {'':8}|")
-    worst = max((r[1]["p99"] for w, s, m, r in results if s == "kiln"), default=0)
+    worst = max((r[1]["p99"] for (w, s, m), r in by.items() if s == "kiln"), default=0)
     print()
     print(f"Kiln's worst p99 at c=1: {worst:.0f} µs (target ≤ 1000 µs: {'met' if worst <= 1000 else 'MISSED'})")
 
