@@ -1,6 +1,6 @@
 //! The engine: one QuickJS runtime per instance, the app module it serves, and its event loop.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io::Read;
 
 use rquickjs::promise::PromiseState;
@@ -133,40 +133,8 @@ pub fn init(name: &str, source: String, kind: Kind) -> Result<(), SourceError> {
             engine.app = Some(app.map_err(|e| e.into_source_error(name))?);
             apis::scripts::reset_clock();
         }
-        mark_starting_memory();
         Ok(())
     })
-}
-
-/// Linear memory, in 64 KiB pages, that an instance may grow past its starting size before it
-/// collects reference cycles (8 MiB): a collection visits every object in the heap, so it should
-/// be rare.
-const GROWTH_BEFORE_COLLECTING: usize = 128;
-
-thread_local! {
-    /// The memory size (pages) the instance started from, and at its last cycle collection.
-    static MEMORY_MARKS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-}
-
-/// Records the instance's starting memory size (at the snapshot, or once the app is loaded).
-fn mark_starting_memory() {
-    let pages = core::arch::wasm32::memory_size::<0>();
-    MEMORY_MARKS.with(|marks| marks.set((pages, pages)));
-}
-
-/// Collects reference cycles (objects that point at each other, which reference counting never
-/// frees) once the instance's memory has grown 8 MiB past its start and again since the last
-/// collection, that is when the freed space is used up. The engine collects them nowhere else
-/// (QuickJS's own trigger counts allocations, not bytes, on WASI, and is off), so an instance
-/// serving request after request kept every cycle its requests made until its memory limit.
-/// Called between requests; a fresh instance per request rarely grows that much.
-pub fn collect_cycles_if_grown() {
-    let pages = core::arch::wasm32::memory_size::<0>();
-    let (start, last) = MEMORY_MARKS.with(Cell::get);
-    if pages >= start + GROWTH_BEFORE_COLLECTING && pages > last {
-        with_engine(|engine| engine.runtime.context().runtime().run_gc());
-        MEMORY_MARKS.with(|marks| marks.set((start, pages)));
-    }
 }
 
 /// Checks `source`, compiles it to bytecode and evaluates it once to check that it serves requests.
@@ -307,7 +275,6 @@ fn load_from_stdin(engine: &mut Engine) -> Result<(), JsError> {
         evaluate(&ctx, module, None, false)
     })?;
     engine.app = Some(app);
-    mark_starting_memory();
     Ok(())
 }
 

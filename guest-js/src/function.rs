@@ -55,7 +55,6 @@ impl invoke::Guest for Component {
     type Generator = JsGenerator;
 
     fn call(input: String) -> Result<Outcome, invoke::Error> {
-        engine::collect_cycles_if_grown();
         engine::with_app(|ctx, app| {
             let function =
                 app.default.as_function().cloned().ok_or_else(|| {

@@ -49,7 +49,6 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
     // The request and its body (which a streamed response may read) live until the response is sent.
     body::set_incoming(None);
     drop(request);
-    engine::collect_cycles_if_grown();
 }
 
 /// The header fields of the request being served (none outside one).

@@ -94,11 +94,12 @@ export default {
     );
 }
 
-/// Garbage that only a cycle collection frees (objects that point at each other) does not pile up
-/// in an instance that serves request after request: 200 requests each leave 256 KiB in a cycle,
-/// 50 MiB in all, and one instance under a 24 MiB limit serves every one of them.
+/// Garbage that reference counting cannot free (objects that point at each other) does not run a
+/// reused instance out of memory: 200 requests each leave 256 KiB in a cycle, 50 MiB in all under
+/// a 24 MiB limit, and every one succeeds. The instance is replaced once its memory has grown a
+/// quarter of its limit (6 MiB) past its first request, so each one serves a couple of dozen.
 #[test]
-fn reference_cycles_left_by_requests_are_collected_in_a_reused_instance() {
+fn a_reused_instance_whose_memory_keeps_growing_is_replaced_before_it_runs_out() {
     let app = js_app(
         r#"
 let served = 0;
@@ -120,7 +121,54 @@ export default {
         &["--isolation", "reuse", "--memory-mb", "24"],
     );
     kiln.wait_for_snapshot();
+    // How many requests each instance served, in order.
+    let mut runs: Vec<i64> = Vec::new();
     for i in 1..=200 {
+        let (status, json) = get_json(&kiln.url("/"));
+        assert_eq!(status, 200, "request {i}: {json}");
+        let served = json["served"].as_i64().unwrap();
+        match runs.last_mut() {
+            Some(run) if served == *run + 1 => *run = served,
+            _ => {
+                assert_eq!(served, 1, "request {i}: {json} after {runs:?}");
+                runs.push(1);
+            }
+        }
+    }
+    assert!(runs.len() >= 3, "50 MiB cannot fit one instance: {runs:?}");
+    let (last, full) = runs.split_last().unwrap();
+    assert!(
+        full.iter().all(|&n| (15..=40).contains(&n)),
+        "each instance should serve about 24 requests (6 MiB / 256 KiB): {runs:?}"
+    );
+    assert!(*last <= 40, "{runs:?}");
+}
+
+/// Memory an app takes on its first request (a cache it fills once) does not count towards
+/// replacing the instance: one that grows by 12 MiB then, and not after, keeps serving.
+#[test]
+fn memory_taken_by_the_first_request_does_not_retire_a_reused_instance() {
+    let app = js_app(
+        r#"
+let cache = null;
+let served = 0;
+export default {
+  fetch() {
+    cache ??= new Uint8Array(12 << 20).fill(1);
+    served += 1;
+    return Response.json({ served, cached: cache.length });
+  },
+};
+"#,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(
+        app.path(),
+        data.path(),
+        &["--isolation", "reuse", "--memory-mb", "64"],
+    );
+    kiln.wait_for_snapshot();
+    for i in 1..=30 {
         let (status, json) = get_json(&kiln.url("/"));
         assert_eq!(status, 200, "request {i}: {json}");
         assert_eq!(

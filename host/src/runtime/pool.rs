@@ -10,11 +10,17 @@ use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use super::Sandbox;
 
+/// Memory a reused instance may grow by after its first request before it is retired (or a
+/// quarter of its limit, if less).
+const GROWTH_BEFORE_RETIRING: usize = 8 << 20;
+
 /// A live instance, with the number of requests it has served.
 pub(super) struct Instance {
     pub(super) store: Store<Sandbox>,
     pub(super) proxy: Proxy,
     pub(super) served: u32,
+    /// How much its memory had grown when its first request ended.
+    grown_by_first: Option<usize>,
     idle_since: Instant,
     _live: LiveGuard,
 }
@@ -26,9 +32,29 @@ impl Instance {
             store,
             proxy,
             served: 0,
+            grown_by_first: None,
             idle_since: Instant::now(),
             _live: live,
         }
+    }
+
+    /// Counts a request it served to the end.
+    pub(super) fn served_one(&mut self) {
+        self.served += 1;
+        self.grown_by_first
+            .get_or_insert(self.store.data().memory().grown());
+    }
+
+    /// Whether its memory has grown so much since its first request that it should be retired
+    /// rather than serve again. Memory never shrinks, and garbage that reference counting cannot
+    /// free (objects that point at each other, which most JS frameworks leave behind) goes with
+    /// the instance at no cost, where collecting it in place would visit every object and stall
+    /// the next requests. The first request is not counted: work an app does lazily then (filling
+    /// a cache) is not garbage.
+    pub(super) fn outgrown(&self) -> bool {
+        let memory = self.store.data().memory();
+        let since_first = memory.grown() - self.grown_by_first.unwrap_or(memory.grown());
+        since_first >= GROWTH_BEFORE_RETIRING.min(memory.max() / 4)
     }
 }
 

@@ -81,6 +81,11 @@ impl Sandbox {
     pub fn hit_memory_limit(&self) -> bool {
         self.memory.hit()
     }
+
+    /// The memory limiter: the limit, and how much the instance's memory has grown.
+    pub fn memory(&self) -> &MemoryLimiter {
+        &self.memory
+    }
 }
 
 impl WasiView for Sandbox {

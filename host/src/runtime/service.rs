@@ -44,16 +44,18 @@ impl Deployment {
     }
 
     /// Whether `instance`, which just served a request, goes back to the pool. One that hit its
-    /// memory limit is never reused, even if the guest recovered.
+    /// memory limit is never reused, even if the guest recovered; one whose memory has grown a
+    /// lot since its first request is retired (see [`Instance::outgrown`]).
     fn keeps(&self, instance: &Instance) -> bool {
         self.effective_isolation() == Isolation::Reuse
             && instance.served + 1 < self.limits.max_requests_per_instance
             && !instance.store.data().hit_memory_limit()
+            && !instance.outgrown()
     }
 
     /// Returns `instance`, which [`Self::keeps`], to the pool.
     fn checkin(&self, mut instance: Instance) {
-        instance.served += 1;
+        instance.served_one();
         self.pool.put(instance, self.spec.max_concurrency);
     }
 

@@ -7,34 +7,53 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 
 use super::super::Sandbox;
 
-/// Memory limit per instance.
+/// Memory limit per instance, and how much its memory has grown since it was created.
 pub struct MemoryLimiter {
     max: usize,
     hit: bool,
+    grown: usize,
 }
 
 impl MemoryLimiter {
     /// A limiter allowing `max` bytes of linear memory.
     pub fn new(max: usize) -> Self {
-        Self { max, hit: false }
+        Self {
+            max,
+            hit: false,
+            grown: 0,
+        }
     }
 
     /// Whether the guest asked for more than its limit.
     pub fn hit(&self) -> bool {
         self.hit
     }
+
+    /// The limit, in bytes.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Bytes the instance's memories grew by after they were created.
+    pub fn grown(&self) -> usize {
+        self.grown
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.max {
             self.hit = true;
             return Ok(false);
+        }
+        // A memory being created is asked for from 0; that is its start, not growth.
+        if current > 0 {
+            self.grown += desired - current;
         }
         Ok(true)
     }
