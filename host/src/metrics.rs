@@ -75,6 +75,7 @@ static INSTANTIATIONS: AtomicU64 = ZERO;
 static CACHE_HITS: AtomicU64 = ZERO;
 static CACHE_MISSES: AtomicU64 = ZERO;
 static REUSE_REFUSED: AtomicU64 = ZERO;
+static OUTGROWN: AtomicU64 = ZERO;
 static SNAPSHOTS: AtomicU64 = ZERO;
 static ENGINE_BUILDS: AtomicU64 = ZERO;
 static DEMOTIONS: AtomicU64 = ZERO;
@@ -113,6 +114,11 @@ pub fn instantiation() {
 /// fail where fresh ones succeed.
 pub fn reuse_refused() {
     REUSE_REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a reused instance replaced because its memory grew too much after its first request.
+pub fn instance_outgrown() {
+    OUTGROWN.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records a build of the shared JS engine (once per cache directory).
@@ -216,6 +222,7 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
          # HELP kiln_engine_builds_total Builds of the shared JS engine (cached afterwards).\n# TYPE kiln_engine_builds_total counter\nkiln_engine_builds_total {}\n\
          # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
          # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n\
+         # HELP kiln_instances_outgrown_total Reused instances replaced because their memory grew 8 MiB (or a quarter of their limit) after their first request.\n# TYPE kiln_instances_outgrown_total counter\nkiln_instances_outgrown_total {}\n\
          # HELP kiln_demotions_total Snapshots sent back to the shared engine after going cold.\n# TYPE kiln_demotions_total counter\nkiln_demotions_total {}\n\
          # HELP kiln_unloads_total Idle apps whose code left memory.\n# TYPE kiln_unloads_total counter\nkiln_unloads_total {}\n\
          # HELP kiln_code_loads_total Apps' own code mapped from the cache (first use, or again after unloading).\n# TYPE kiln_code_loads_total counter\nkiln_code_loads_total {}\n\
@@ -227,6 +234,7 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
         get(&ENGINE_BUILDS),
         get(&SNAPSHOTS),
         get(&REUSE_REFUSED),
+        get(&OUTGROWN),
         get(&DEMOTIONS),
         get(&UNLOADS),
         get(&CODE_LOADS),

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Kiln, client, get_json, js_app};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Kiln, admin_token, call, client, get_json, js_app};
 
 const LOOPER: &str = r#"
 export default {
@@ -142,6 +145,34 @@ export default {
         "each instance should serve about 24 requests (6 MiB / 256 KiB): {runs:?}"
     );
     assert!(*last <= 40, "{runs:?}");
+}
+
+/// On a platform node, replacing an instance that outgrew its memory is counted in
+/// `/metrics`, and the service keeps answering.
+#[test]
+fn replacing_an_outgrown_instance_is_counted_in_the_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let code = "export default { fetch() { const a = { bytes: new Uint8Array(512 * 1024) }; \
+                a.self = a; return new Response('ok'); } };";
+    let (status, body) = call(
+        kiln.admin(Method::POST, "/admin-api/v2/services", &jwt).json(
+            &json!({"name": "leaky", "code": code, "limits": {"memory_mb": 16}, "isolation": "reuse"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    for i in 1..=40 {
+        let response = client().get(kiln.url("/api/v2/leaky")).send().unwrap();
+        assert_eq!(response.status(), 200, "request {i}");
+        assert_eq!(response.text().unwrap(), "ok");
+    }
+    // 20 MiB of cycles under a 16 MiB limit: at least one instance was replaced (4 MiB each).
+    assert!(
+        kiln.metric("kiln_instances_outgrown_total") >= 2.0,
+        "{}",
+        kiln.log()
+    );
 }
 
 /// Memory an app takes on its first request (a cache it fills once) does not count towards

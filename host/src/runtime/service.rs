@@ -47,10 +47,17 @@ impl Deployment {
     /// memory limit is never reused, even if the guest recovered; one whose memory has grown a
     /// lot since its first request is retired (see [`Instance::outgrown`]).
     fn keeps(&self, instance: &Instance) -> bool {
-        self.effective_isolation() == Isolation::Reuse
-            && instance.served + 1 < self.limits.max_requests_per_instance
-            && !instance.store.data().hit_memory_limit()
-            && !instance.outgrown()
+        if self.effective_isolation() != Isolation::Reuse
+            || instance.served + 1 >= self.limits.max_requests_per_instance
+            || instance.store.data().hit_memory_limit()
+        {
+            return false;
+        }
+        if instance.outgrown() {
+            crate::metrics::instance_outgrown();
+            return false;
+        }
+        true
     }
 
     /// Returns `instance`, which [`Self::keeps`], to the pool.
