@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 digest() { # digest of every tracked-or-present source file under the given paths
-  find "$@" -type f \( -name '*.rs' -o -name '*.js' -o -name '*.wit' -o -name 'config.toml' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) \
+  find "$@" -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name '*.js' -o -name '*.wit' -o -name 'config.toml' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) \
     -not -path '*/target/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
 

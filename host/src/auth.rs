@@ -91,7 +91,12 @@ impl Claims {
     }
 }
 
-/// Checks the `Authorization: Bearer <jwt>` header against `secret`.
+/// How far ahead of this node's clock a token's `iat` may be: a token minted on another node
+/// whose clock runs slightly ahead is still taken. `nbf` and `exp` have no leeway.
+const IAT_SKEW: Duration = Duration::from_secs(30);
+
+/// Checks the `Authorization: Bearer <jwt>` header against `secret`: signature, `exp`, `nbf`,
+/// `iat` (not ahead), `iss`, `aud` and the presence of `scope`.
 pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
     let value = headers
         .get(http::header::AUTHORIZATION)
@@ -114,6 +119,7 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[ISSUER]);
     validation.leeway = 0;
+    validation.validate_nbf = true;
     let claims = jsonwebtoken::decode::<Claims>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
@@ -123,6 +129,7 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
     .map_err(|e| {
         AuthError::Invalid(match e.kind() {
             ErrorKind::ExpiredSignature => "the token has expired",
+            ErrorKind::ImmatureSignature => "the token is not valid yet (its 'nbf' is ahead)",
             ErrorKind::InvalidSignature => "the token's signature is invalid",
             ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
             ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => {
@@ -138,6 +145,17 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
     })?;
     if claims.scope.is_none() {
         return Err(AuthError::Invalid("the token has no 'scope' claim"));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if claims
+        .iat
+        .is_some_and(|iat| iat > now + IAT_SKEW.as_secs())
+    {
+        return Err(AuthError::Invalid(
+            "the token claims to be issued in the future ('iat' is ahead)",
+        ));
     }
     Ok(claims)
 }
@@ -288,6 +306,32 @@ mod tests {
             verify(&HeaderMap::new(), SECRET).err(),
             Some(AuthError::Missing)
         );
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_or_issued_in_the_future_are_refused() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let claims = |extra: serde_json::Value| {
+            let mut c = serde_json::json!({"sub": "x", "exp": now + 7200, "iss": "kiln", "aud": "kiln", "scope": "admin"});
+            for (k, v) in extra.as_object().expect("object") {
+                c[k] = v.clone();
+            }
+            forge(Header::new(Algorithm::HS256), c)
+        };
+        assert_eq!(
+            verify(&bearer(&claims(serde_json::json!({"nbf": now + 3600}))), SECRET).err(),
+            Some(AuthError::Invalid(
+                "the token is not valid yet (its 'nbf' is ahead)"
+            ))
+        );
+        assert!(verify(&bearer(&claims(serde_json::json!({"nbf": now - 5}))), SECRET).is_ok());
+        assert!(
+            verify(&bearer(&claims(serde_json::json!({"iat": now + 3600}))), SECRET).is_err()
+        );
+        assert!(verify(&bearer(&claims(serde_json::json!({"iat": now + 5}))), SECRET).is_ok());
     }
 
     #[test]

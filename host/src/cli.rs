@@ -182,6 +182,24 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// The clients served at once: `wanted`, or fewer when the descriptor limit `nofile` cannot hold
+/// them beside the outgoing connections and the reserve (a refused `accept` would refuse every
+/// tenant's clients).
+fn connection_budget(wanted: usize, nofile: u64) -> usize {
+    use crate::runtime::caps::outbound_http::{FD_RESERVE, process_limit};
+    let room = nofile.saturating_sub(FD_RESERVE + process_limit(nofile) as u64);
+    let budget = wanted.min(room.max(16) as usize);
+    if budget < wanted {
+        tracing::warn!(
+            wanted,
+            budget,
+            nofile,
+            "--max-connections is more than the file descriptor limit holds; serving fewer at once"
+        );
+    }
+    budget
+}
+
 impl ServeArgs {
     fn config(&self) -> anyhow::Result<Config> {
         Ok(Config {
@@ -202,7 +220,7 @@ impl ServeArgs {
             },
             max_instances: 1000,
             max_memory_bytes: self.max_memory_mb.max(self.memory_mb) << 20,
-            max_connections: self.max_connections.max(1),
+            max_connections: connection_budget(self.max_connections.max(1), crate::fds::raise()),
             tiering: Tiering {
                 promote_rps: self
                     .promote_rps

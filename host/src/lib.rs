@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod compile;
 pub mod config;
 pub mod deploy;
+pub mod fds;
 pub mod fsutil;
 pub mod http;
 pub mod kind;

@@ -83,6 +83,9 @@ static UNLOADS: AtomicU64 = ZERO;
 static CODE_LOADS: AtomicU64 = ZERO;
 static COLLECTED: AtomicU64 = ZERO;
 static COLLECTED_BYTES: AtomicU64 = ZERO;
+static OUTBOUND_REFUSED: AtomicU64 = ZERO;
+static GUEST_LOG_DROPPED: AtomicU64 = ZERO;
+static RESPONSES_CUT: AtomicU64 = ZERO;
 
 /// Records one answered request.
 pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
@@ -150,6 +153,22 @@ pub fn code_loaded() {
 pub fn collected(bytes: u64) {
     COLLECTED.fetch_add(1, Ordering::Relaxed);
     COLLECTED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// Records an outgoing request refused because its instance, app or the process held as many
+/// connections as allowed for longer than the connect timeout.
+pub fn outbound_refused() {
+    OUTBOUND_REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records guest console output dropped over its log budget.
+pub fn guest_log_dropped(bytes: u64) {
+    GUEST_LOG_DROPPED.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// Records a response whose body was cut (deadline, trap) and aborted rather than ended.
+pub fn response_cut() {
+    RESPONSES_CUT.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records a compiled-artifact cache lookup.
@@ -227,7 +246,10 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
          # HELP kiln_unloads_total Idle apps whose code left memory.\n# TYPE kiln_unloads_total counter\nkiln_unloads_total {}\n\
          # HELP kiln_code_loads_total Apps' own code mapped from the cache (first use, or again after unloading).\n# TYPE kiln_code_loads_total counter\nkiln_code_loads_total {}\n\
          # HELP kiln_artifacts_collected_total Unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_total counter\nkiln_artifacts_collected_total {}\n\
-         # HELP kiln_artifacts_collected_bytes_total Bytes of unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_bytes_total counter\nkiln_artifacts_collected_bytes_total {}\n",
+         # HELP kiln_artifacts_collected_bytes_total Bytes of unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_bytes_total counter\nkiln_artifacts_collected_bytes_total {}\n\
+         # HELP kiln_outbound_refused_total Outgoing requests refused at a connection bound (instance, app or process).\n# TYPE kiln_outbound_refused_total counter\nkiln_outbound_refused_total {}\n\
+         # HELP kiln_guest_log_dropped_bytes_total Guest console bytes dropped over a log budget.\n# TYPE kiln_guest_log_dropped_bytes_total counter\nkiln_guest_log_dropped_bytes_total {}\n\
+         # HELP kiln_responses_cut_total Responses aborted mid-body (deadline or trap) instead of ended.\n# TYPE kiln_responses_cut_total counter\nkiln_responses_cut_total {}\n",
         get(&INSTANTIATIONS),
         get(&CACHE_HITS),
         get(&CACHE_MISSES),
@@ -240,6 +262,9 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
         get(&CODE_LOADS),
         get(&COLLECTED),
         get(&COLLECTED_BYTES),
+        get(&OUTBOUND_REFUSED),
+        get(&GUEST_LOG_DROPPED),
+        get(&RESPONSES_CUT),
     );
     let o = occupancy;
     let _ = write!(

@@ -86,60 +86,106 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Checks a value for a key; the error names the key and says what is expected.
+/// Checks a value for a key; the error names the key and says what is expected. What it
+/// accepts is exactly what [`Settings`] then uses: both go through [`Settings::apply`].
 pub fn validate(key: &str, value: &str) -> Result<(), SettingsError> {
-    let number = |min: u64, max: u64| -> Result<(), SettingsError> {
-        match value.trim().parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(()),
-            _ => Err(SettingsError::Invalid(format!(
-                "'{key}' must be an integer from {min} to {max}, got '{value}'"
-            ))),
-        }
-    };
-    match key {
-        "main_port" => number(1, 65535),
-        "function_execution_timeout" => number(1, 3_600_000),
-        "default_memory_mb" => number(1, 4096),
-        "max_upload_mb" => number(1, 1024),
-        "max_request_mb" => number(1, 1024),
-        "compile_timeout_ms" => number(1, 300_000),
-        "cors_origins" if value.trim().is_empty() || value.chars().any(char::is_control) => {
-            Err(SettingsError::Invalid(
-                "'cors_origins' must be '*' or a comma-separated list of origins".into(),
-            ))
-        }
-        "cors_origins" => Ok(()),
-        "jwt_secret" if value.len() < 16 => Err(SettingsError::Invalid(
-            "'jwt_secret' must be at least 16 characters".into(),
-        )),
-        "jwt_secret" => Ok(()),
-        other => Err(SettingsError::UnknownKey(other.to_string())),
-    }
+    Settings::defaults().apply(key, value).map(|_| ())
 }
 
 impl Settings {
-    /// Settings from stored values (missing keys take their defaults).
-    pub fn from_map(values: &BTreeMap<String, String>) -> Self {
-        let get = |key: &str| -> String {
-            values.get(key).cloned().unwrap_or_else(|| {
-                KEYS.iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default()
-            })
-        };
+    /// Every key at its default (`jwt_secret` empty).
+    fn defaults() -> Self {
         Self {
-            main_port: get("main_port").parse().unwrap_or(8000),
-            cors_origins: get("cors_origins"),
-            jwt_secret: get("jwt_secret"),
-            function_execution_timeout_ms: get("function_execution_timeout")
-                .parse()
-                .unwrap_or(30_000),
-            default_memory_mb: get("default_memory_mb").parse().unwrap_or(128),
-            max_upload_mb: get("max_upload_mb").parse().unwrap_or(50),
-            max_request_mb: get("max_request_mb").parse().unwrap_or(10),
-            compile_timeout_ms: get("compile_timeout_ms").parse().unwrap_or(10_000),
+            main_port: 8000,
+            cors_origins: "*".into(),
+            jwt_secret: String::new(),
+            function_execution_timeout_ms: 30_000,
+            default_memory_mb: 128,
+            max_upload_mb: 50,
+            max_request_mb: 10,
+            compile_timeout_ms: 10_000,
         }
+    }
+
+    /// Parses `value` for `key` and sets it; returns the value's canonical text (numbers without
+    /// surrounding spaces), which is what gets stored.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<String, SettingsError> {
+        let number = |min: u64, max: u64| -> Result<u64, SettingsError> {
+            match value.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(SettingsError::Invalid(format!(
+                    "'{key}' must be an integer from {min} to {max}, got '{value}'"
+                ))),
+            }
+        };
+        let canonical = match key {
+            "main_port" => {
+                let n = number(1, 65535)?;
+                self.main_port = n as u16;
+                n.to_string()
+            }
+            "function_execution_timeout" => {
+                self.function_execution_timeout_ms = number(1, 3_600_000)?;
+                self.function_execution_timeout_ms.to_string()
+            }
+            "default_memory_mb" => {
+                self.default_memory_mb = number(1, 4096)?;
+                self.default_memory_mb.to_string()
+            }
+            "max_upload_mb" => {
+                self.max_upload_mb = number(1, 1024)?;
+                self.max_upload_mb.to_string()
+            }
+            "max_request_mb" => {
+                self.max_request_mb = number(1, 1024)?;
+                self.max_request_mb.to_string()
+            }
+            "compile_timeout_ms" => {
+                self.compile_timeout_ms = number(1, 300_000)?;
+                self.compile_timeout_ms.to_string()
+            }
+            "cors_origins" => {
+                let origins = value.trim();
+                if origins.is_empty() || origins.chars().any(char::is_control) {
+                    return Err(SettingsError::Invalid(
+                        "'cors_origins' must be '*' or a comma-separated list of origins".into(),
+                    ));
+                }
+                self.cors_origins = origins.to_string();
+                self.cors_origins.clone()
+            }
+            "jwt_secret" if value.len() < 16 => {
+                return Err(SettingsError::Invalid(
+                    "'jwt_secret' must be at least 16 characters".into(),
+                ));
+            }
+            "jwt_secret" => {
+                self.jwt_secret = value.to_string();
+                self.jwt_secret.clone()
+            }
+            other => return Err(SettingsError::UnknownKey(other.to_string())),
+        };
+        Ok(canonical)
+    }
+
+    /// Settings from stored values: missing keys take their defaults; a stored value Kiln would
+    /// refuse (written by hand or by an older version) is reported and its default used.
+    pub fn from_map(values: &BTreeMap<String, String>) -> Self {
+        let mut settings = Self::defaults();
+        for (key, value) in values {
+            if !is_known(key) {
+                continue;
+            }
+            if let Err(error) = settings.apply(key, value) {
+                if key == "jwt_secret" {
+                    // A short secret someone stored by hand is still the secret tokens use.
+                    settings.jwt_secret = value.clone();
+                } else {
+                    tracing::warn!(key = %key, error = %error, "ignoring a stored config value; its default applies");
+                }
+            }
+        }
+        settings
     }
 
     /// The largest accepted upload in bytes.
@@ -208,11 +254,13 @@ impl LiveSettings {
         self.current.load_full()
     }
 
-    /// Validates and stores a value; it applies at once where it can.
-    pub async fn set(&self, key: &str, value: &str) -> Result<(), SettingsError> {
-        validate(key, value)?;
-        self.store.set_config(key, value).await?;
-        Ok(self.reload().await?)
+    /// Validates and stores a value in its canonical form, which is returned; it applies at
+    /// once where it can.
+    pub async fn set(&self, key: &str, value: &str) -> Result<String, SettingsError> {
+        let canonical = Settings::defaults().apply(key, value)?;
+        self.store.set_config(key, &canonical).await?;
+        self.reload().await?;
+        Ok(canonical)
     }
 
     /// Reads the stored values again (another node sharing the database may have changed them).
@@ -258,6 +306,19 @@ mod tests {
             validate("nope", "1"),
             Err(SettingsError::UnknownKey(k)) if k == "nope"
         ));
+    }
+
+    #[test]
+    fn what_validation_accepts_is_what_applies() {
+        assert!(validate("max_request_mb", " 1 ").is_ok());
+        let mut stored = BTreeMap::new();
+        stored.insert("max_request_mb".to_string(), " 1 ".to_string());
+        assert_eq!(Settings::from_map(&stored).max_request_bytes(), 1 << 20);
+        let mut settings = Settings::defaults();
+        assert_eq!(settings.apply("max_request_mb", " 3 ").ok().as_deref(), Some("3"));
+        assert_eq!(settings.max_request_mb, 3);
+        stored.insert("max_request_mb".to_string(), "lots".to_string());
+        assert_eq!(Settings::from_map(&stored).max_request_mb, 10);
     }
 
     #[test]

@@ -880,6 +880,7 @@ pub fn run_spec(
         write: permissions.write.iter().map(Into::into).collect(),
         net: Arc::from(permissions.net.clone()),
         console: Console::Log,
+        ..Capabilities::default()
     };
     RunSpec {
         isolation,

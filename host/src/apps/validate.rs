@@ -1,6 +1,6 @@
 //! Checks on what the admin API is given, before anything is compiled or stored.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::AppsError;
 use super::model::{LimitsSpec, Permissions};
@@ -25,14 +25,57 @@ pub fn name(name: &str) -> Result<(), AppsError> {
     }
 }
 
-/// What grants must not reach: Kiln's own data (database, secret, compiled native code) and
-/// the kernel's pseudo file systems.
+/// What grants must not reach: Kiln's own data (database, secret, compiled native code), the
+/// user's Kiln cache (whose compiled engine a server copies and maps as native code), the
+/// directory of the running binary, and the kernel's pseudo file systems.
 pub struct Guard<'a> {
     /// Kiln's data dir, canonical.
     pub data_dir: &'a Path,
     /// The one directory inside it that may be granted, for reading: the app's own static
     /// assets (`{data_dir}/static/{name}`).
     pub own_static: Option<&'a Path>,
+}
+
+/// A directory no grant may be, contain or enter, and why.
+struct Protected {
+    dir: PathBuf,
+    what: String,
+    /// Only writing is refused (reading it reveals nothing secret).
+    write_only: bool,
+}
+
+impl Guard<'_> {
+    /// Every protected directory: the data dir, the user's Kiln cache (`$XDG_CACHE_HOME/kiln`,
+    /// `~/.cache/kiln`: `kiln run`'s data dir, and where the shared engine is copied from) and
+    /// the running binary's directory (writing there would replace Kiln itself).
+    fn protected(&self) -> Vec<Protected> {
+        let canonical = |dir: PathBuf| dir.canonicalize().unwrap_or(dir);
+        let mut dirs = vec![Protected {
+            dir: self.data_dir.to_path_buf(),
+            what: format!("Kiln's data dir ({})", self.data_dir.display()),
+            write_only: false,
+        }];
+        if let Some(cache) = crate::config::user_cache_dir() {
+            let cache = canonical(cache);
+            dirs.push(Protected {
+                what: format!("Kiln's cache ({})", cache.display()),
+                dir: cache,
+                write_only: false,
+            });
+        }
+        if let Some(bin) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        {
+            let bin = canonical(bin);
+            dirs.push(Protected {
+                what: format!("the directory of Kiln's binary ({})", bin.display()),
+                dir: bin,
+                write_only: true,
+            });
+        }
+        dirs
+    }
 }
 
 /// Directories no grant may equal or enter.
@@ -105,11 +148,19 @@ fn directory(dir: &str, field: &str, guard: &Guard<'_>) -> Result<String, AppsEr
         return Err(invalid(&format!("{system} is never granted")));
     }
     let own = field == "read" && guard.own_static.is_some_and(|own| canonical == own);
-    if !own && (canonical.starts_with(guard.data_dir) || guard.data_dir.starts_with(&canonical)) {
-        return Err(invalid(&format!(
-            "it is, contains or is inside Kiln's data dir ({})",
-            guard.data_dir.display()
-        )));
+    if own {
+        return Ok(canonical.to_string_lossy().into_owned());
+    }
+    for protected in guard.protected() {
+        if protected.write_only && field == "read" {
+            continue;
+        }
+        if canonical.starts_with(&protected.dir) || protected.dir.starts_with(&canonical) {
+            return Err(invalid(&format!(
+                "it is, contains or is inside {}",
+                protected.what
+            )));
+        }
     }
     Ok(canonical.to_string_lossy().into_owned())
 }

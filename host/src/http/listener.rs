@@ -170,13 +170,14 @@ async fn accept_loop(
     drain: Drain,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let mut failures = Failures::default();
     loop {
         // At the connection cap, new connections wait in the listen backlog.
         let permit = connections.clone().acquire_owned().await?;
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
-                tracing::warn!(error = %error, "accept failed");
+                failures.note(&error);
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -218,6 +219,28 @@ async fn accept_loop(
             drop(in_flight);
             drop(permit);
         });
+    }
+}
+
+/// Failed `accept`s, logged at most once a second with the count of those not logged.
+#[derive(Default)]
+struct Failures {
+    logged: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl Failures {
+    fn note(&mut self, error: &std::io::Error) {
+        let due = self
+            .logged
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due {
+            tracing::warn!(error = %error, also_failed = self.unlogged, "accept failed");
+            self.logged = Some(std::time::Instant::now());
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
+        }
     }
 }
 

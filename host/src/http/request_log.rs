@@ -175,9 +175,14 @@ impl http_body::Body for Logged {
                     line.bytes += data.len() as u64;
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+            Poll::Ready(None) => {
                 if let Some(line) = self.line.take() {
                     line.emit(true);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(line) = self.line.take() {
+                    line.emit(false);
                 }
             }
             Poll::Pending => {}

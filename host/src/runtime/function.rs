@@ -53,6 +53,11 @@ pub enum Pulled {
 }
 
 impl Steps {
+    /// When the call must be done.
+    pub fn deadline(&self) -> Instant {
+        self.call.deadline
+    }
+
     /// Pulls the next step; after `Done` or an error the stream is over.
     pub async fn next(&mut self) -> Result<Pulled, RunError> {
         if self.finished {

@@ -45,8 +45,14 @@ impl Sandbox {
     pub fn new(grants: &Grants) -> Self {
         let caps = &grants.capabilities;
         let mut wasi = WasiCtxBuilder::new();
-        let request = caps::console::RequestTag::default();
-        caps::console::prepare(caps.console, &grants.app, &request, &mut wasi);
+        let request = caps::console::RequestTag::new(&grants.app);
+        caps::console::prepare(
+            caps.console,
+            &grants.app,
+            &request,
+            &caps.log_budget,
+            &mut wasi,
+        );
         caps::env::prepare(&caps.env, &mut wasi);
         caps::files::prepare(&grants.app, &caps.read, &caps.write, &mut wasi);
         if let Some(stdin) = &grants.stdin {
@@ -56,7 +62,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            network: NetworkPolicy::new(caps.net.clone()),
+            network: NetworkPolicy::new(caps.net.clone(), &caps.connections),
             memory: MemoryLimiter::new(grants.memory_bytes),
             request,
             deadline: Instant::now() + Duration::from_secs(3600),

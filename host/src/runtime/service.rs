@@ -172,6 +172,8 @@ impl Deployment {
             })
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let deployment = self.clone();
+        let cut = Arc::new(AtomicBool::new(false));
+        let cut_by_task = cut.clone();
         let task = tokio::spawn(async move {
             let _running = super::caps::limits::Running::start();
             let deadline = instance.store.data().deadline;
@@ -199,6 +201,11 @@ impl Deployment {
                 Ok(Err(error)) => Err(deployment.failure(error, &instance.store)),
                 Err(_) => Err(deployment.timeout()),
             };
+            // A body still being sent when the guest is stopped ends with the instance; it must
+            // not look complete to the client.
+            if outcome.is_err() {
+                cut_by_task.store(true, Ordering::Release);
+            }
             // Dropping an instance resets its memory slot (a copy of the whole image). A response
             // that is on its way on this same thread goes out first; an error waits for the drop.
             if outcome.is_ok() {
@@ -208,7 +215,7 @@ impl Deployment {
             outcome
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(response.map(|body| Cuttable { inner: body, cut }.boxed_unsync())),
             Ok(Err(code)) => Err(RunError::ErrorCode {
                 name: self.name.to_string(),
                 code: format!("{code:?}"),
@@ -223,6 +230,44 @@ impl Deployment {
                 ))),
             },
         }
+    }
+}
+
+/// A guest's response body that fails, instead of ending, when the guest was stopped (its
+/// deadline passed, or it trapped) before it finished the body: the client then sees the
+/// response aborted (no last chunk), never a truncated body that looks whole.
+struct Cuttable {
+    inner: Body,
+    cut: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Cuttable {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) if self.cut.load(Ordering::Acquire) => {
+                crate::metrics::response_cut();
+                Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
+                    "the response was cut short: the app was stopped before it finished the body"
+                        .into(),
+                )))))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream() && !self.cut.load(Ordering::Acquire)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

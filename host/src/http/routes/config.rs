@@ -75,7 +75,7 @@ pub async fn set(
             )));
         }
     };
-    app.platform()?.settings.set(&key, &value).await?;
+    let value = app.platform()?.settings.set(&key, &value).await?;
     let shown = if key == "jwt_secret" {
         settings::MASKED.to_string()
     } else {

@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::apps::frontend::static_dir;
 use crate::http::ApiError;
 use crate::http::extract::RawBody;
+use crate::kind::AppKind;
 
 /// `POST /admin-api/v2/host-frontend`'s answer.
 #[derive(Serialize, ToSchema)]
@@ -100,7 +101,8 @@ pub async fn host(
 }
 
 /// `GET|HEAD /api/v2/{name}/dist/*`: the file from the service's static assets when it has
-/// some, else the request goes to the service like any other.
+/// some, else the request goes to the service like any other. Either way the request is first
+/// [`admit`](super::services::admit)ted as one to the service is: its token, `enabled`.
 pub async fn dist(State(app): State<Arc<App>>, request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path().to_string();
     let below = path.strip_prefix("/api/v2/").unwrap_or_default();
@@ -110,6 +112,7 @@ pub async fn dist(State(app): State<Arc<App>>, request: Request) -> Result<Respo
     if !exists || !matches!(*request.method(), Method::GET | Method::HEAD) {
         return super::services::call(State(app), request).await;
     }
+    super::services::admit(&app, AppKind::Service, name, request.headers()).await?;
     // (hyper sends no body in answer to HEAD.)
     let rest = rest.to_string();
     tokio::task::spawn_blocking(move || serve_file(&root, &rest, request.headers()))
@@ -117,8 +120,12 @@ pub async fn dist(State(app): State<Arc<App>>, request: Request) -> Result<Respo
         .map_err(|e| ApiError::Internal(e.into()))?
 }
 
+/// How much of a file is read at a time while it is sent: memory per download stays this
+/// small, whatever the file's size and however slowly the client reads.
+const CHUNK: usize = 64 << 10;
+
 /// The file under `root` at the URL path `rest` (percent-decoded; `..` refused), with the
-/// response headers a browser and a CDN expect.
+/// response headers a browser and a CDN expect; the body is read in chunks as it is sent.
 fn serve_file(root: &Path, rest: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no file /dist{rest}"));
     let relative = url_path(rest).ok_or_else(not_found)?;
@@ -142,7 +149,10 @@ fn serve_file(root: &Path, rest: &str, headers: &HeaderMap) -> Result<Response, 
             (accepts_coding(accepts, coding) && sibling.is_file()).then_some((sibling, *coding))
         })
         .map_or((file.clone(), None), |(path, coding)| (path, Some(coding)));
-    let meta = std::fs::metadata(&body_path).map_err(|e| ApiError::Internal(e.into()))?;
+    // Opened once: the length, the tag and the bytes sent are all this one file's, even if the
+    // assets are replaced meanwhile.
+    let mut opened = std::fs::File::open(&body_path).map_err(|e| ApiError::Internal(e.into()))?;
+    let meta = opened.metadata().map_err(|e| ApiError::Internal(e.into()))?;
     let modified = meta
         .modified()
         .ok()
@@ -187,13 +197,12 @@ fn serve_file(root: &Path, rest: &str, headers: &HeaderMap) -> Result<Response, 
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return Ok(response);
     }
-    let bytes = std::fs::read(&body_path).map_err(|e| ApiError::Internal(e.into()))?;
-    let total = bytes.len() as u64;
+    let total = meta.len();
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|r| parse_range(r, total));
-    let body = match range {
+    let (start, length) = match range {
         Some(Some((start, end))) => {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             set(
@@ -201,7 +210,7 @@ fn serve_file(root: &Path, rest: &str, headers: &HeaderMap) -> Result<Response, 
                 header::CONTENT_RANGE,
                 &format!("bytes {start}-{end}/{total}"),
             );
-            Bytes::from(bytes).slice(start as usize..=end as usize)
+            (start, end - start + 1)
         }
         Some(None) => {
             *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
@@ -210,17 +219,51 @@ fn serve_file(root: &Path, rest: &str, headers: &HeaderMap) -> Result<Response, 
                 header::CONTENT_RANGE,
                 &format!("bytes */{total}"),
             );
-            Bytes::new()
+            (0, 0)
         }
-        None => Bytes::from(bytes),
+        None => (0, total),
     };
     set(
         response.headers_mut(),
         header::CONTENT_LENGTH,
-        &body.len().to_string(),
+        &length.to_string(),
     );
-    *response.body_mut() = Body::from(body);
+    if length > 0 {
+        use std::io::Seek as _;
+        opened
+            .seek(std::io::SeekFrom::Start(start))
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        *response.body_mut() = chunked(opened, length);
+    }
     Ok(response)
+}
+
+/// `length` bytes of `file` from where it stands, read [`CHUNK`] at a time as the client takes
+/// them. A file that turns out shorter fails the body (the client sees it cut, not complete).
+fn chunked(file: std::fs::File, length: u64) -> Body {
+    use tokio::io::AsyncReadExt as _;
+    let state = (tokio::fs::File::from_std(file), length);
+    let stream = futures_util::stream::unfold(state, |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buffer = vec![0; CHUNK.min(left as usize)];
+        match file.read(&mut buffer).await {
+            Ok(0) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file became shorter while it was sent",
+                )),
+                (file, 0),
+            )),
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(Bytes::from(buffer)), (file, left - n as u64)))
+            }
+            Err(error) => Some((Err(error), (file, 0))),
+        }
+    });
+    Body::from_stream(stream)
 }
 
 /// Whether `accept_encoding` takes `coding` (not with `q=0`).

@@ -1,8 +1,10 @@
 //! `POST /functions/v2/{name}`: JSON in; a value answers `application/json`, a generator answers
 //! Server-Sent Events, each yield sent as soon as it is produced.
 
-use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::response::sse::{Event, Sse};
@@ -23,22 +25,8 @@ pub async fn call(
     PathParam(name): PathParam<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let platform = app.platform()?;
-    let slot = app
-        .registry
-        .find(AppKind::Function, &name, super::deploy_deadline())
-        .await?;
-    if slot.as_ref().is_some_and(|s| s.jwt_check()) {
-        crate::auth::authorize(
-            request.headers(),
-            &platform.settings.get().jwt_secret,
-            crate::auth::Scope::Invoke,
-        )?;
-    }
-    let slot = slot.ok_or_else(|| ApiError::NotFound(format!("function '{name}' not found")))?;
-    if !slot.enabled() {
-        return Err(ApiError::Resource(format!("function '{name}' is disabled")));
-    }
+    let (slot, _) =
+        super::services::admit(&app, AppKind::Function, &name, request.headers()).await?;
     let limit = app.max_request_bytes();
     body_limit::check_length(request.headers(), limit)?;
     // The concurrency limit applies before any of the body is read.
@@ -109,26 +97,56 @@ fn nesting(json: &[u8]) -> usize {
     deepest
 }
 
-/// The event stream: the first step, then each later one as the client reads. Dropping the
-/// stream (the client went away) drops the steps, which ends the instance at once.
-fn events(first: Pulled, steps: Steps) -> impl IntoResponse {
-    let done = matches!(first, Pulled::Done(_));
-    let state = (Some(step_event(first)), steps, done);
-    let stream = futures_util::stream::unfold(state, |(pending, mut steps, done)| async move {
-        if let Some(event) = pending {
-            return Some((Ok::<_, Infallible>(event), (None, steps, done)));
-        }
-        if done {
-            return None;
-        }
-        let (event, last) = match steps.next().await {
-            Ok(step) => {
-                let last = matches!(step, Pulled::Done(_));
-                (step_event(step), last)
+/// How long after a call's deadline its stream is cut if the client has not taken the error
+/// event that the deadline produced (a client that does not read).
+const CUT_GRACE: Duration = Duration::from_millis(250);
+
+/// The event stream: the first step, then each later one as the client reads (one step ahead
+/// at most). The steps are pulled by a task of their own, bounded by the call's deadline by a
+/// timer: a client that stops reading cannot keep the instance, nor its place among the
+/// function's concurrent calls, past it. A stream cut that way is aborted, not ended; a client
+/// that goes away drops the steps, which ends the instance at once.
+fn events(first: Pulled, mut steps: Steps) -> impl IntoResponse {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Event>(1);
+    let cut = Arc::new(AtomicBool::new(false));
+    let cut_by_pump = cut.clone();
+    let deadline = steps.deadline() + CUT_GRACE;
+    tokio::spawn(async move {
+        let pump = async {
+            let mut last = matches!(first, Pulled::Done(_));
+            if sender.send(step_event(first)).await.is_err() {
+                return;
             }
-            Err(error) => (error_event(error), true),
+            while !last {
+                let event = match steps.next().await {
+                    Ok(step) => {
+                        last = matches!(step, Pulled::Done(_));
+                        step_event(step)
+                    }
+                    Err(error) => {
+                        last = true;
+                        error_event(error)
+                    }
+                };
+                if sender.send(event).await.is_err() {
+                    return;
+                }
+            }
         };
-        Some((Ok(event), (None, steps, last)))
+        if tokio::time::timeout_at(deadline.into(), pump).await.is_err() {
+            cut_by_pump.store(true, Ordering::Release);
+            crate::metrics::response_cut();
+        }
+        // The instance and its permit go with the steps, here.
+        drop(steps);
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| match receiver.poll_recv(cx) {
+        Poll::Ready(Some(event)) => Poll::Ready(Some(Ok(event))),
+        Poll::Ready(None) if cut.load(Ordering::Acquire) => Poll::Ready(Some(Err(
+            std::io::Error::other("the stream was cut at the function's deadline"),
+        ))),
+        Poll::Ready(None) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
     });
     (
         [("x-accel-buffering", HeaderValue::from_static("no"))],

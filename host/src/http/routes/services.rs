@@ -32,28 +32,43 @@ async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, 
     Ok(response)
 }
 
-/// Token first (for `jwt_check` services), then unknown → 404, disabled → 503.
-pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<Response, ApiError> {
-    let path = request.uri().path();
-    let below = path.strip_prefix("/api/v2/").unwrap_or_default();
-    let (name, rest) = below.split_once('/').unwrap_or((below, ""));
-    let (name, rest) = (name.to_string(), rest.to_string());
+/// Whether a request may reach the app `name` of `kind`, decided the same way for every route
+/// that leads to it (its handler, a service's `/dist` assets): the token first (for `jwt_check`
+/// apps: 401 without a valid one, 403 for another scope), then unknown → 404, disabled → 503.
+/// Returns the app's slot and the token's verified claims, if it needed one.
+pub async fn admit(
+    app: &App,
+    kind: AppKind,
+    name: &str,
+    headers: &http::HeaderMap,
+) -> Result<(Arc<Slot>, Option<crate::auth::Claims>), ApiError> {
     let slot = app
         .registry
-        .find(AppKind::Service, &name, super::deploy_deadline())
+        .find(kind, name, super::deploy_deadline())
         .await?;
     let claims = match &slot {
         Some(slot) if slot.jwt_check() => Some(crate::auth::authorize(
-            request.headers(),
+            headers,
             &app.platform()?.settings.get().jwt_secret,
             crate::auth::Scope::Invoke,
         )?),
         _ => None,
     };
-    let slot = slot.ok_or_else(|| ApiError::NotFound(format!("service '{name}' not found")))?;
+    let what = kind.as_str();
+    let slot = slot.ok_or_else(|| ApiError::NotFound(format!("{what} '{name}' not found")))?;
     if !slot.enabled() {
-        return Err(ApiError::Resource(format!("service '{name}' is disabled")));
+        return Err(ApiError::Resource(format!("{what} '{name}' is disabled")));
     }
+    Ok((slot, claims))
+}
+
+/// The request goes to the service's handler, once [`admit`]ted.
+pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<Response, ApiError> {
+    let path = request.uri().path();
+    let below = path.strip_prefix("/api/v2/").unwrap_or_default();
+    let (name, rest) = below.split_once('/').unwrap_or((below, ""));
+    let (name, rest) = (name.to_string(), rest.to_string());
+    let (slot, claims) = admit(&app, AppKind::Service, &name, request.headers()).await?;
     let mut target = format!("/{rest}");
     if let Some(query) = request.uri().query() {
         target.push('?');

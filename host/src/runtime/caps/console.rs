@@ -28,37 +28,136 @@ pub fn current_request() -> Option<Arc<str>> {
     REQUEST_ID.try_with(Arc::clone).ok()
 }
 
-/// The request an instance is serving, as its console lines are tagged with it.
-#[derive(Clone, Default)]
-pub struct RequestTag(Arc<Mutex<Option<Arc<str>>>>);
+/// Console bytes one request may write to Kiln's log; past it, lines are dropped and counted.
+pub const PER_REQUEST_BYTES: u64 = 256 << 10;
+/// Console bytes all instances of one app may write per second.
+pub const PER_APP_BYTES_PER_SECOND: u64 = 1 << 20;
 
-impl RequestTag {
-    /// Tags the lines written from now on with `id`.
-    pub fn set(&self, id: Option<Arc<str>>) {
-        if let Ok(mut current) = self.0.lock() {
-            *current = id;
+/// The console output of all instances of one app, over the last second (one per deployment,
+/// shared by its instances).
+#[derive(Debug, Default)]
+pub struct AppLogBudget(Mutex<Option<(std::time::Instant, u64)>>);
+
+impl AppLogBudget {
+    /// Takes `bytes` from this second's budget; false when they do not fit.
+    fn take(&self, bytes: u64) -> bool {
+        let Ok(mut window) = self.0.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let (started, used) = window.get_or_insert((now, 0));
+        if now.duration_since(*started) >= std::time::Duration::from_secs(1) {
+            *started = now;
+            *used = 0;
         }
-    }
-
-    fn get(&self) -> Option<Arc<str>> {
-        self.0.lock().ok().and_then(|current| current.clone())
+        if *used + bytes > PER_APP_BYTES_PER_SECOND {
+            return false;
+        }
+        *used += bytes;
+        true
     }
 }
 
-/// Connects the instance's standard output and error; their lines carry `tag`.
-pub fn prepare(console: Console, app: &Arc<str>, tag: &RequestTag, wasi: &mut WasiCtxBuilder) {
+/// What one instance's console has written for the request it serves.
+struct Current {
+    app: Arc<str>,
+    id: Option<Arc<str>>,
+    written: u64,
+    dropped: u64,
+}
+
+impl Current {
+    /// Logs how much of this request's output was dropped, if any, and starts counting afresh.
+    fn report_dropped(&mut self) {
+        if self.dropped > 0 {
+            let request = self.id.as_deref().unwrap_or("-");
+            tracing::warn!(
+                target: "kiln::guest",
+                app = %self.app,
+                request_id = request,
+                dropped_bytes = self.dropped,
+                "dropped {} bytes of console output over the log budget ({} KiB per request, {} KiB/s per app)",
+                self.dropped,
+                PER_REQUEST_BYTES >> 10,
+                PER_APP_BYTES_PER_SECOND >> 10,
+            );
+        }
+        self.written = 0;
+        self.dropped = 0;
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        self.report_dropped();
+    }
+}
+
+/// The request an instance is serving, as its console lines are tagged with it, and what its
+/// console has written for it.
+#[derive(Clone)]
+pub struct RequestTag(Arc<Mutex<Current>>);
+
+impl RequestTag {
+    /// A tag for an instance of `app`, with no request yet.
+    pub fn new(app: &Arc<str>) -> Self {
+        Self(Arc::new(Mutex::new(Current {
+            app: app.clone(),
+            id: None,
+            written: 0,
+            dropped: 0,
+        })))
+    }
+
+    /// Tags the lines written from now on with `id`; what the previous request had dropped is
+    /// reported first.
+    pub fn set(&self, id: Option<Arc<str>>) {
+        if let Ok(mut current) = self.0.lock() {
+            current.report_dropped();
+            current.id = id;
+        }
+    }
+
+    /// The current request's id, if `bytes` more fit its budget and the app's; otherwise the
+    /// bytes are counted as dropped.
+    fn admit(&self, bytes: u64, app: &AppLogBudget) -> Result<Option<Arc<str>>, ()> {
+        let Ok(mut current) = self.0.lock() else {
+            return Err(());
+        };
+        if current.written + bytes > PER_REQUEST_BYTES || !app.take(bytes) {
+            current.dropped += bytes;
+            crate::metrics::guest_log_dropped(bytes);
+            return Err(());
+        }
+        current.written += bytes;
+        Ok(current.id.clone())
+    }
+}
+
+/// Connects the instance's standard output and error; their lines carry `tag`, within the
+/// per-request and per-app (`budget`) log budgets.
+pub fn prepare(
+    console: Console,
+    app: &Arc<str>,
+    tag: &RequestTag,
+    budget: &Arc<AppLogBudget>,
+    wasi: &mut WasiCtxBuilder,
+) {
     match console {
         Console::Log => {
-            wasi.stdout(GuestLog {
-                app: app.clone(),
-                tag: tag.clone(),
-                stream: "stdout",
-            });
-            wasi.stderr(GuestLog {
-                app: app.clone(),
-                tag: tag.clone(),
-                stream: "stderr",
-            });
+            for stream in ["stdout", "stderr"] {
+                let log = GuestLog {
+                    app: app.clone(),
+                    tag: tag.clone(),
+                    budget: budget.clone(),
+                    stream,
+                };
+                if stream == "stdout" {
+                    wasi.stdout(log);
+                } else {
+                    wasi.stderr(log);
+                }
+            }
         }
         Console::Stderr => {
             wasi.stdout(tokio::io::stderr());
@@ -72,6 +171,7 @@ pub fn prepare(console: Console, app: &Arc<str>, tag: &RequestTag, wasi: &mut Wa
 struct GuestLog {
     app: Arc<str>,
     tag: RequestTag,
+    budget: Arc<AppLogBudget>,
     stream: &'static str,
 }
 
@@ -97,14 +197,19 @@ struct GuestLogWriter {
 
 impl GuestLogWriter {
     fn emit(&mut self) {
-        let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end_matches(['\n', '\r']);
-        let request = self.log.tag.get();
-        let request = request.as_deref().unwrap_or("-");
-        if self.log.stream == "stderr" {
-            tracing::warn!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
-        } else {
-            tracing::info!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
+        let admitted = self
+            .log
+            .tag
+            .admit(self.line.len() as u64, &self.log.budget);
+        if let Ok(request) = admitted {
+            let text = String::from_utf8_lossy(&self.line);
+            let text = text.trim_end_matches(['\n', '\r']);
+            let request = request.as_deref().unwrap_or("-");
+            if self.log.stream == "stderr" {
+                tracing::warn!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
+            } else {
+                tracing::info!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
+            }
         }
         self.line.clear();
     }

@@ -25,6 +25,10 @@ pub struct Capabilities {
     pub net: Arc<[String]>,
     /// Where `console.*` goes.
     pub console: Console,
+    /// The outgoing connections all instances of the app hold open.
+    pub connections: outbound_http::AppConnections,
+    /// The console output all instances of the app wrote in the last second.
+    pub log_budget: Arc<console::AppLogBudget>,
 }
 
 impl Default for Capabilities {
@@ -35,6 +39,8 @@ impl Default for Capabilities {
             write: Vec::new(),
             net: Arc::from(Vec::new()),
             console: Console::Log,
+            connections: outbound_http::AppConnections::default(),
+            log_budget: Arc::default(),
         }
     }
 }

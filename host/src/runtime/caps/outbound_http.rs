@@ -2,26 +2,100 @@
 //! `HttpRequestDenied` before a connection is made (the guest sees an error it can catch). After
 //! resolution, internal addresses (loopback, private, link-local, CGNAT, ...) are refused unless
 //! a grant names that IP literally, and the connection goes to the address that was checked.
-//! Connect, first-byte and between-bytes deadlines and a response-size cap bound every request.
+//! Connect, first-byte and between-bytes deadlines and a response-size cap bound every request,
+//! and open connections are bounded per instance, per app and per process (see [`Connections`]),
+//! so that one app cannot take the file descriptors every tenant's `accept` needs.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::WasiHttpHooks;
 
-/// The allow-list of one instance.
+/// The allow-list of one instance, and the connections it may hold open.
 pub struct NetworkPolicy {
     allow: Arc<[String]>,
+    connections: Connections,
 }
 
 impl NetworkPolicy {
-    /// A policy allowing the given grants.
-    pub fn new(allow: Arc<[String]>) -> Self {
-        Self { allow }
+    /// A policy allowing the given grants, its connections counted against `app`'s.
+    pub fn new(allow: Arc<[String]>, app: &AppConnections) -> Self {
+        Self {
+            allow,
+            connections: Connections {
+                instance: Arc::new(Semaphore::new(PER_INSTANCE)),
+                app: app.0.clone(),
+            },
+        }
+    }
+}
+
+/// Outgoing connections one instance may hold open at once.
+pub const PER_INSTANCE: usize = 64;
+/// Outgoing connections all instances of one app may hold open at once.
+pub const PER_APP: usize = 256;
+
+/// The connections all instances of one app hold open (one per deployment, shared by its
+/// instances).
+#[derive(Debug, Clone)]
+pub struct AppConnections(Arc<Semaphore>);
+
+impl Default for AppConnections {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(PER_APP)))
+    }
+}
+
+/// The outgoing connections of the whole process: half of the file descriptors left once
+/// [`FD_RESERVE`] is set aside (at most 4,096), so that accepting clients, the store and the
+/// artifacts on disk always have descriptors. Sized at first use from `RLIMIT_NOFILE`.
+fn process_connections() -> &'static Arc<Semaphore> {
+    static PROCESS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    PROCESS.get_or_init(|| Arc::new(Semaphore::new(process_limit(crate::fds::limit()))))
+}
+
+/// Descriptors never given to outgoing connections, whatever the limit.
+pub const FD_RESERVE: u64 = 256;
+
+/// The process-wide bound on outgoing connections for a descriptor limit of `nofile`.
+pub fn process_limit(nofile: u64) -> usize {
+    (nofile.saturating_sub(FD_RESERVE) / 2).clamp(16, 4096) as usize
+}
+
+/// The bounds a connection is counted against: its instance's, its app's and the process's.
+struct Connections {
+    instance: Arc<Semaphore>,
+    app: Arc<Semaphore>,
+}
+
+/// Places held by one open connection; released when it closes.
+struct Held(#[allow(dead_code)] [OwnedSemaphorePermit; 3]);
+
+impl Connections {
+    /// Takes a place in each bound, waiting up to `wait` for one to free up.
+    async fn take(
+        instance: Arc<Semaphore>,
+        app: Arc<Semaphore>,
+        wait: Duration,
+    ) -> wasmtime_wasi_http::Result<Held> {
+        let all = async {
+            let instance = instance.acquire_owned().await.ok()?;
+            let app = app.acquire_owned().await.ok()?;
+            let process = process_connections().clone().acquire_owned().await.ok()?;
+            Some(Held([instance, app, process]))
+        };
+        match tokio::time::timeout(wait, all).await {
+            Ok(Some(held)) => Ok(held),
+            _ => {
+                crate::metrics::outbound_refused();
+                Err(wasmtime_wasi_http::Error::ConnectionLimitReached)
+            }
+        }
     }
 }
 
@@ -90,9 +164,19 @@ impl WasiHttpHooks for NetworkPolicy {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         let allow = self.allow.clone();
+        let (instance, app) = (
+            self.connections.instance.clone(),
+            self.connections.app.clone(),
+        );
         Box::new(async move {
+            let options = options.unwrap_or_default();
+            let wait = options
+                .connect_timeout
+                .unwrap_or(CONNECT_TIMEOUT)
+                .min(CONNECT_TIMEOUT);
+            let held = Connections::take(instance, app, wait).await?;
             let target = Target { host, port, tls };
-            send(request, options.unwrap_or_default(), target, &allow).await
+            send(request, options, target, &allow, held).await
         })
     }
 }
@@ -134,17 +218,17 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// Whether a grant names `ip` literally (`10.0.0.5`, `10.0.0.5:8080`, `[::1]:80`, `::1`).
-fn names_ip(grant: &str, ip: IpAddr) -> bool {
+/// Whether a grant names `address` literally: its IP (`10.0.0.5`, `::1`: any port) or its IP and
+/// port (`10.0.0.5:8080`, `[::1]:80`).
+fn names_ip(grant: &str, address: SocketAddr) -> bool {
     let grant = grant.trim();
-    let host = match grant.parse::<IpAddr>() {
-        Ok(literal) => return literal == ip,
-        Err(_) => grant.rsplit_once(':').map_or(grant, |(host, _)| host),
-    };
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .is_ok_and(|literal| literal == ip)
+    if let Ok(literal) = grant.parse::<IpAddr>() {
+        return literal == address.ip();
+    }
+    if let Ok(literal) = grant.parse::<SocketAddr>() {
+        return literal == address;
+    }
+    false
 }
 
 /// The address to connect to: the target's, resolved, with internal addresses kept only when a
@@ -168,7 +252,7 @@ async fn address(target: &Target, allow: &[String]) -> wasmtime_wasi_http::Resul
     };
     let reachable = addresses
         .iter()
-        .find(|a| !is_internal(a.ip()) || allow.iter().any(|g| names_ip(g, a.ip())));
+        .find(|a| !is_internal(a.ip()) || allow.iter().any(|g| names_ip(g, **a)));
     match reachable {
         Some(address) => Ok(*address),
         None => {
@@ -185,6 +269,7 @@ async fn send(
     options: wasmtime_wasi_http::RequestOptions,
     target: Target,
     allow: &[String],
+    held: Held,
 ) -> wasmtime_wasi_http::Result<(
     http::Response<wasmtime_wasi_http::WasiBody>,
     Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
@@ -245,7 +330,12 @@ async fn send(
         .map_or("/", |p| p.as_str())
         .to_string();
     *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
-    let driver = tokio::spawn(connection);
+    // The connection's places are given back when it closes.
+    let driver = tokio::spawn(async move {
+        let closed = connection.await;
+        drop(held);
+        closed
+    });
     let response = tokio::time::timeout(first_byte, sender.send_request(request))
         .await
         .map_err(|_| Error::ConnectionReadTimeout)?
@@ -358,14 +448,15 @@ mod tests {
                 "{public}"
             );
         }
-        let loopback = "127.0.0.1".parse().unwrap_or_else(|_| unreachable!());
-        assert!(names_ip("127.0.0.1", loopback));
-        assert!(names_ip("127.0.0.1:8080", loopback));
-        assert!(!names_ip("localhost", loopback));
-        assert!(!names_ip("*.example.com", loopback));
-        let v6 = "::1".parse().unwrap_or_else(|_| unreachable!());
-        assert!(names_ip("[::1]:80", v6));
-        assert!(names_ip("::1", v6));
+        let at = |text: &str| -> std::net::SocketAddr { text.parse().unwrap_or_else(|_| unreachable!()) };
+        assert!(names_ip("127.0.0.1", at("127.0.0.1:9")));
+        assert!(names_ip("127.0.0.1:8080", at("127.0.0.1:8080")));
+        assert!(!names_ip("127.0.0.1:8080", at("127.0.0.1:8081")));
+        assert!(!names_ip("localhost", at("127.0.0.1:80")));
+        assert!(!names_ip("*.example.com", at("127.0.0.1:80")));
+        assert!(names_ip("[::1]:80", at("[::1]:80")));
+        assert!(!names_ip("[::1]:80", at("[::1]:81")));
+        assert!(names_ip("::1", at("[::1]:81")));
     }
 
     #[test]
