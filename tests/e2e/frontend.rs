@@ -207,6 +207,26 @@ fn nanoedgert_frontend_example_is_hosted_and_kiln_serves_its_assets() {
         .unwrap();
     assert_eq!(escape.status(), 404);
 
+    // The example's own server reads `./static/my-app/...`: its working directory holds its
+    // assets, read-only.
+    let page = client().get(kiln.url("/api/v2/my-app/")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html");
+    assert!(page.text().unwrap().contains("<title>My App</title>"));
+    let css = client()
+        .get(kiln.url("/api/v2/my-app/css/style.css"))
+        .send()
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css");
+    assert_eq!(css.bytes().unwrap().as_ref(), CSS);
+    let missing = client()
+        .get(kiln.url("/api/v2/my-app/nothing.html"))
+        .send()
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.text().unwrap(), "Not Found");
+
     // Hosting again replaces the assets: new files in, old ones gone.
     let replacement = zip(&[("index.html", b"<title>Second</title>")]);
     let (status, _) = host(&kiln, &jwt, "my-app", replacement);

@@ -5,6 +5,7 @@
 mod support;
 
 mod apps;
+mod attacks;
 mod cache;
 mod cluster;
 mod compile;

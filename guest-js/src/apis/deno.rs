@@ -78,9 +78,10 @@ pub fn fs_natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     Ok(fs)
 }
 
-/// Whether `path` lies inside a directory the app was granted (lexically, from `/`, as WASI
-/// resolves it: a path outside every grant is reported as missing by the C library).
-fn granted(path: &str) -> bool {
+/// `path` made absolute and lexically normal: the app's working directory is `/`, so
+/// `./static/app/index.html` and `static/app/index.html` both name `/static/app/index.html`
+/// (WASI itself has no working directory, and matches `./` paths against no preopen).
+fn absolute(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -91,7 +92,13 @@ fn granted(path: &str) -> bool {
             part => parts.push(part),
         }
     }
-    let absolute = format!("/{}", parts.join("/"));
+    format!("/{}", parts.join("/"))
+}
+
+/// Whether `path` lies inside a directory the app was granted (lexically, from `/`, as WASI
+/// resolves it: a path outside every grant is reported as missing by the C library).
+fn granted(path: &str) -> bool {
+    let absolute = absolute(path);
     crate::bindings::wasi::filesystem::preopens::get_directories()
         .into_iter()
         .any(|(_, dir)| {
@@ -101,7 +108,7 @@ fn granted(path: &str) -> bool {
 }
 
 fn read_file<'js>(ctx: Ctx<'js>, path: String) -> Result<rquickjs::TypedArray<'js, u8>> {
-    match std::fs::read(&path) {
+    match std::fs::read(absolute(&path)) {
         Ok(bytes) => rquickjs::TypedArray::new(ctx, bytes),
         Err(error) => Err(io_error(&ctx, &error, "readfile", &path)),
     }
@@ -122,7 +129,7 @@ fn write_file<'js>(
     } else {
         options.create(create);
     }
-    let written = options.open(&path).and_then(|mut file| {
+    let written = options.open(absolute(&path)).and_then(|mut file| {
         std::io::Write::write_all(&mut file, data.as_bytes().unwrap_or_default())
     });
     written.map_err(|error| io_error(&ctx, &error, "writefile", &path))
