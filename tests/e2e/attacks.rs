@@ -21,6 +21,23 @@ fn update(kiln: &Kiln, jwt: &str, path: &str, body: serde_json::Value) -> (u16, 
     call(kiln.admin(Method::PUT, path, jwt).json(&body))
 }
 
+/// Hosts a frontend: a server answering `server`, and the assets of `archive`.
+fn host_frontend(kiln: &Kiln, jwt: &str, name: &str, archive: Vec<u8>) {
+    use reqwest::blocking::multipart::{Form, Part};
+    let form = Form::new()
+        .part(
+            "server",
+            Part::text("export default () => new Response('server');").file_name("server.js"),
+        )
+        .part("static", Part::bytes(archive).file_name("static.zip"))
+        .text("serviceName", name.to_string());
+    let (s, body) = call(
+        kiln.admin(Method::POST, "/admin-api/v2/host-frontend", jwt)
+            .multipart(form),
+    );
+    assert_eq!(s, 201, "{body}");
+}
+
 /// The server's resident memory now, in MiB (`VmRSS`).
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -171,24 +188,7 @@ fn dist_assets_need_the_services_token_and_are_closed_with_it() {
     let kiln = Kiln::platform(data.path());
     let jwt = admin_token(data.path());
     let archive = crate::frontend::zip(&[("secret.txt", b"the assets")]);
-    let form = reqwest::blocking::multipart::Form::new()
-        .part(
-            "server",
-            reqwest::blocking::multipart::Part::text(
-                "export default () => new Response('server');",
-            )
-            .file_name("server.js"),
-        )
-        .part(
-            "static",
-            reqwest::blocking::multipart::Part::bytes(archive).file_name("static.zip"),
-        )
-        .text("serviceName", "guarded");
-    let (s, body) = call(
-        kiln.admin(Method::POST, "/admin-api/v2/host-frontend", &jwt)
-            .multipart(form),
-    );
-    assert_eq!(s, 201, "{body}");
+    host_frontend(&kiln, &jwt, "guarded", archive);
     let get = |bearer: Option<&str>| {
         let mut request = client().get(kiln.url("/api/v2/guarded/dist/secret.txt"));
         if let Some(t) = bearer {
@@ -339,23 +339,7 @@ fn large_assets_are_streamed_to_clients_that_do_not_read() {
         x ^= x << 17;
         chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
     }
-    let archive = crate::frontend::zip(&[("big.bin", &big)]);
-    let form = reqwest::blocking::multipart::Form::new()
-        .part(
-            "server",
-            reqwest::blocking::multipart::Part::text("export default () => new Response('s');")
-                .file_name("server.js"),
-        )
-        .part(
-            "static",
-            reqwest::blocking::multipart::Part::bytes(archive).file_name("static.zip"),
-        )
-        .text("serviceName", "downloads");
-    let (s, body) = call(
-        kiln.admin(Method::POST, "/admin-api/v2/host-frontend", &jwt)
-            .multipart(form),
-    );
-    assert_eq!(s, 201, "{body}");
+    host_frontend(&kiln, &jwt, "downloads", crate::frontend::zip(&[("big.bin", &big)]));
     // A range is the file's bytes.
     let part = client()
         .get(kiln.url("/api/v2/downloads/dist/big.bin"))

@@ -266,7 +266,7 @@ impl Apps {
     }
 
     /// How an app is run: its grants, limits and isolation, defaults from the settings.
-    fn spec(&self, kind: AppKind, row: &AppRow) -> RunSpec {
+    fn spec(&self, kind: AppKind, row: &AppRow) -> Result<RunSpec, AppsError> {
         let settings = self.settings.get();
         let isolation = match (kind, row.isolation.as_deref()) {
             (AppKind::Function, _) | (_, Some("request")) => Isolation::Request,
@@ -291,7 +291,14 @@ impl Apps {
                 }
             }
         }
-        run_spec(&permissions, &parse_json(&row.limits), isolation, &defaults)
+        let own = frontend::static_dir(&self.data_dir, &row.name);
+        validate::stored_directories(&permissions, &self.guard(&own))?;
+        Ok(run_spec(
+            &permissions,
+            &parse_json(&row.limits),
+            isolation,
+            &defaults,
+        ))
     }
 
     /// Unpacks a service's frontend assets as stored by the node that received them, unless
@@ -351,7 +358,7 @@ impl Apps {
                 version.version, row.name
             )));
         }
-        let spec = self.spec(kind, row);
+        let spec = self.spec(kind, row)?;
         let lang = Lang::of_format(&version.format);
         Ok(match (lang, &version.code, &version.component) {
             (Some(lang), Some(code), _) => {
@@ -500,7 +507,7 @@ impl Apps {
                 &row.name,
                 &lang.file(&row.name),
                 &body.code,
-                self.spec(kind, &row),
+                self.spec(kind, &row)?,
                 self.compile_timeout(),
             )
             .await?;
@@ -592,7 +599,7 @@ impl Apps {
                         name,
                         &lang.file(name),
                         &code,
-                        self.spec(kind, &row),
+                        self.spec(kind, &row)?,
                         self.compile_timeout(),
                     )
                     .await?;
@@ -648,7 +655,7 @@ impl Apps {
         }
         let prepared = self
             .deployer
-            .prepare_component(kind, name, &wasm, self.spec(kind, &row))
+            .prepare_component(kind, name, &wasm, self.spec(kind, &row)?)
             .await?;
         let version = NewVersion {
             format: "component",

@@ -124,6 +124,18 @@ pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, Ap
     })
 }
 
+/// Checks the directory grants of a stored app again before it is served: what Kiln protects may
+/// have moved since they were stored (another data dir, cache or binary; a row written by
+/// another node or by hand). A directory that no longer exists is not opened, so it is let be.
+pub fn stored_directories(p: &Permissions, guard: &Guard<'_>) -> Result<(), AppsError> {
+    for (dirs, field) in [(&p.read, "read"), (&p.write, "write")] {
+        for dir in dirs.iter().filter(|dir| Path::new(dir.as_str()).exists()) {
+            directory(dir, field, guard)?;
+        }
+    }
+    Ok(())
+}
+
 /// One directory grant, canonicalised (symbolic links resolved) and checked.
 fn directory(dir: &str, field: &str, guard: &Guard<'_>) -> Result<String, AppsError> {
     let invalid =

@@ -74,7 +74,11 @@ struct Connections {
 }
 
 /// Places held by one open connection; released when it closes.
-struct Held(#[allow(dead_code)] [OwnedSemaphorePermit; 3]);
+struct Held {
+    _instance: OwnedSemaphorePermit,
+    _app: OwnedSemaphorePermit,
+    _process: OwnedSemaphorePermit,
+}
 
 impl Connections {
     /// Takes a place in each bound, waiting up to `wait` for one to free up.
@@ -87,7 +91,11 @@ impl Connections {
             let instance = instance.acquire_owned().await.ok()?;
             let app = app.acquire_owned().await.ok()?;
             let process = process_connections().clone().acquire_owned().await.ok()?;
-            Some(Held([instance, app, process]))
+            Some(Held {
+                _instance: instance,
+                _app: app,
+                _process: process,
+            })
         };
         match tokio::time::timeout(wait, all).await {
             Ok(Some(held)) => Ok(held),
