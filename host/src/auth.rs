@@ -149,10 +149,7 @@ pub fn verify(headers: &HeaderMap, secret: &str) -> Result<Claims, AuthError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    if claims
-        .iat
-        .is_some_and(|iat| iat > now + IAT_SKEW.as_secs())
-    {
+    if claims.iat.is_some_and(|iat| iat > now + IAT_SKEW.as_secs()) {
         return Err(AuthError::Invalid(
             "the token claims to be issued in the future ('iat' is ahead)",
         ));
@@ -322,16 +319,36 @@ mod tests {
             forge(Header::new(Algorithm::HS256), c)
         };
         assert_eq!(
-            verify(&bearer(&claims(serde_json::json!({"nbf": now + 3600}))), SECRET).err(),
+            verify(
+                &bearer(&claims(serde_json::json!({"nbf": now + 3600}))),
+                SECRET
+            )
+            .err(),
             Some(AuthError::Invalid(
                 "the token is not valid yet (its 'nbf' is ahead)"
             ))
         );
-        assert!(verify(&bearer(&claims(serde_json::json!({"nbf": now - 5}))), SECRET).is_ok());
         assert!(
-            verify(&bearer(&claims(serde_json::json!({"iat": now + 3600}))), SECRET).is_err()
+            verify(
+                &bearer(&claims(serde_json::json!({"nbf": now - 5}))),
+                SECRET
+            )
+            .is_ok()
         );
-        assert!(verify(&bearer(&claims(serde_json::json!({"iat": now + 5}))), SECRET).is_ok());
+        assert!(
+            verify(
+                &bearer(&claims(serde_json::json!({"iat": now + 3600}))),
+                SECRET
+            )
+            .is_err()
+        );
+        assert!(
+            verify(
+                &bearer(&claims(serde_json::json!({"iat": now + 5}))),
+                SECRET
+            )
+            .is_ok()
+        );
     }
 
     #[test]

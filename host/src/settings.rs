@@ -315,7 +315,10 @@ mod tests {
         stored.insert("max_request_mb".to_string(), " 1 ".to_string());
         assert_eq!(Settings::from_map(&stored).max_request_bytes(), 1 << 20);
         let mut settings = Settings::defaults();
-        assert_eq!(settings.apply("max_request_mb", " 3 ").ok().as_deref(), Some("3"));
+        assert_eq!(
+            settings.apply("max_request_mb", " 3 ").ok().as_deref(),
+            Some("3")
+        );
         assert_eq!(settings.max_request_mb, 3);
         stored.insert("max_request_mb".to_string(), "lots".to_string());
         assert_eq!(Settings::from_map(&stored).max_request_mb, 10);

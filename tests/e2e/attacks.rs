@@ -94,8 +94,16 @@ fn grants_never_reach_the_users_kiln_cache_or_the_binary() {
         .to_string();
     for (field, dir, why) in [
         ("write", cache.display().to_string(), "Kiln's cache"),
-        ("write", home_path.join(".cache/kiln").display().to_string(), "Kiln's cache"),
-        ("write", home_path.join(".cache").display().to_string(), "Kiln's cache"),
+        (
+            "write",
+            home_path.join(".cache/kiln").display().to_string(),
+            "Kiln's cache",
+        ),
+        (
+            "write",
+            home_path.join(".cache").display().to_string(),
+            "Kiln's cache",
+        ),
         ("write", home_var.clone(), "Kiln's cache"),
         ("read", home_var.clone(), "Kiln's cache"),
         ("write", bin_dir.clone(), "Kiln's binary"),
@@ -129,16 +137,13 @@ fn a_planted_engine_in_the_users_cache_is_not_mapped() {
     let home = tempfile::tempdir().unwrap();
     let home_var = home.path().display().to_string();
     let env = [("KILN_JWT_SECRET", SECRET), ("HOME", home_var.as_str())];
-    let app = crate::support::js_app("export default { fetch() { return new Response('genuine'); } };");
+    let app =
+        crate::support::js_app("export default { fetch() { return new Response('genuine'); } };");
     {
         // A first server builds the shared engine and leaves its copy in the user's cache.
         let first = tempfile::tempdir().unwrap();
-        let kiln = Kiln::start_cold(
-            first.path(),
-            &["--app", app.path().to_str().unwrap()],
-            &env,
-        )
-        .unwrap();
+        let kiln =
+            Kiln::start_cold(first.path(), &["--app", app.path().to_str().unwrap()], &env).unwrap();
         let text = client().get(kiln.url("/")).send().unwrap().text().unwrap();
         assert_eq!(text, "genuine");
     }
@@ -283,8 +288,13 @@ fn fetch_floods_are_bounded_per_app_and_accept_keeps_working() {
     let jwt = admin_token(data.path());
     // A listener that never accepts, with the smallest backlog: further connects hang.
     let sink = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sink.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
-        .unwrap();
+    sink.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
     sink.listen(1).unwrap();
     let port = sink.local_addr().unwrap().as_socket().unwrap().port();
     let code = format!(
@@ -316,12 +326,19 @@ fn fetch_floods_are_bounded_per_app_and_accept_keeps_working() {
         "the app opened {} descriptors (before: {before})",
         most - before
     );
-    assert!(most > before + 32, "the flood never connected: {most} vs {before}");
+    assert!(
+        most > before + 32,
+        "the flood never connected: {most} vs {before}"
+    );
     for flood in floods {
         let _ = flood.join();
     }
     assert!(kiln.metric("kiln_outbound_refused_total") >= 1.0);
-    assert!(!kiln.log().contains("Too many open files"), "{}", kiln.log());
+    assert!(
+        !kiln.log().contains("Too many open files"),
+        "{}",
+        kiln.log()
+    );
 }
 
 /// Row 6: clients that never read a large asset cost a chunk each, not the file.
@@ -339,7 +356,12 @@ fn large_assets_are_streamed_to_clients_that_do_not_read() {
         x ^= x << 17;
         chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
     }
-    host_frontend(&kiln, &jwt, "downloads", crate::frontend::zip(&[("big.bin", &big)]));
+    host_frontend(
+        &kiln,
+        &jwt,
+        "downloads",
+        crate::frontend::zip(&[("big.bin", &big)]),
+    );
     // A range is the file's bytes.
     let part = client()
         .get(kiln.url("/api/v2/downloads/dist/big.bin"))
@@ -392,10 +414,16 @@ fn a_guest_logging_in_a_loop_is_held_to_its_log_budget() {
         .unwrap()
         .status();
     assert_eq!(status, 504);
-    assert!(kiln.wait_for_log("bytes of console output over the log budget", Duration::from_secs(10)));
+    assert!(kiln.wait_for_log(
+        "bytes of console output over the log budget",
+        Duration::from_secs(10)
+    ));
     let written = kiln.log().len() - before;
     // 256 KiB of output per request, plus the log's own tags on each line.
-    assert!(written < 2 << 20, "one request wrote {written} bytes of log");
+    assert!(
+        written < 2 << 20,
+        "one request wrote {written} bytes of log"
+    );
     assert!(kiln.metric("kiln_guest_log_dropped_bytes_total") > 1e5);
 }
 
@@ -522,7 +550,8 @@ fn tokens_from_the_future_are_refused() {
         .unwrap()
         .as_secs();
     let forge = |extra: serde_json::Value| {
-        let mut claims = json!({"sub": "x", "exp": now + 7200, "iss": "kiln", "aud": "kiln", "scope": "admin"});
+        let mut claims =
+            json!({"sub": "x", "exp": now + 7200, "iss": "kiln", "aud": "kiln", "scope": "admin"});
         for (k, v) in extra.as_object().unwrap() {
             claims[k] = v.clone();
         }
@@ -539,5 +568,8 @@ fn tokens_from_the_future_are_refused() {
     assert_eq!(s, 401, "{body}");
     assert!(body["message"].as_str().unwrap().contains("nbf"), "{body}");
     assert_eq!(list(&forge(json!({"iat": now + 3600}))).0, 401);
-    assert_eq!(list(&forge(json!({"nbf": now - 10, "iat": now - 10}))).0, 200);
+    assert_eq!(
+        list(&forge(json!({"nbf": now - 10, "iat": now - 10}))).0,
+        200
+    );
 }

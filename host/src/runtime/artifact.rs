@@ -113,7 +113,9 @@ pub fn verify(path: &Path) -> bool {
         return true;
     }
     let recorded = std::fs::read_to_string(hash_path(path)).ok();
-    let actual = std::fs::read(path).ok().and_then(|bytes| mac(path, &bytes).ok());
+    let actual = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| mac(path, &bytes).ok());
     if recorded.is_none() || actual.is_none() || recorded != actual {
         if recorded.is_some() {
             tracing::warn!(path = %path.display(), "ignoring a cached artifact whose MAC does not match its directory's key");

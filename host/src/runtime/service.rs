@@ -215,7 +215,9 @@ impl Deployment {
             outcome
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response.map(|body| Cuttable { inner: body, cut }.boxed_unsync())),
+            Ok(Ok(response)) => {
+                Ok(response.map(|body| Cuttable { inner: body, cut }.boxed_unsync()))
+            }
             Ok(Err(code)) => Err(RunError::ErrorCode {
                 name: self.name.to_string(),
                 code: format!("{code:?}"),

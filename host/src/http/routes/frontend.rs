@@ -152,7 +152,9 @@ fn serve_file(root: &Path, rest: &str, headers: &HeaderMap) -> Result<Response, 
     // Opened once: the length, the tag and the bytes sent are all this one file's, even if the
     // assets are replaced meanwhile.
     let mut opened = std::fs::File::open(&body_path).map_err(|e| ApiError::Internal(e.into()))?;
-    let meta = opened.metadata().map_err(|e| ApiError::Internal(e.into()))?;
+    let meta = opened
+        .metadata()
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let modified = meta
         .modified()
         .ok()

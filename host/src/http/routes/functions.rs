@@ -133,7 +133,10 @@ fn events(first: Pulled, mut steps: Steps) -> impl IntoResponse {
                 }
             }
         };
-        if tokio::time::timeout_at(deadline.into(), pump).await.is_err() {
+        if tokio::time::timeout_at(deadline.into(), pump)
+            .await
+            .is_err()
+        {
             cut_by_pump.store(true, Ordering::Release);
             crate::metrics::response_cut();
         }

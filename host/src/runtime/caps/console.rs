@@ -197,10 +197,7 @@ struct GuestLogWriter {
 
 impl GuestLogWriter {
     fn emit(&mut self) {
-        let admitted = self
-            .log
-            .tag
-            .admit(self.line.len() as u64, &self.log.budget);
+        let admitted = self.log.tag.admit(self.line.len() as u64, &self.log.budget);
         if let Ok(request) = admitted {
             let text = String::from_utf8_lossy(&self.line);
             let text = text.trim_end_matches(['\n', '\r']);

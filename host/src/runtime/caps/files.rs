@@ -15,7 +15,8 @@ pub fn prepare(app: &str, read: &[PathBuf], write: &[PathBuf], wasi: &mut WasiCt
         for dir in dirs {
             let guest = dir.to_string_lossy();
             let mut at = vec![guest.into_owned()];
-            if matches!(perms, FsPerms::ReadOnly) && crate::apps::frontend::is_assets_dir(dir, app) {
+            if matches!(perms, FsPerms::ReadOnly) && crate::apps::frontend::is_assets_dir(dir, app)
+            {
                 at.push(format!("/static/{app}"));
             }
             for guest in at {

@@ -456,7 +456,9 @@ mod tests {
                 "{public}"
             );
         }
-        let at = |text: &str| -> std::net::SocketAddr { text.parse().unwrap_or_else(|_| unreachable!()) };
+        let at = |text: &str| -> std::net::SocketAddr {
+            text.parse().unwrap_or_else(|_| unreachable!())
+        };
         assert!(names_ip("127.0.0.1", at("127.0.0.1:9")));
         assert!(names_ip("127.0.0.1:8080", at("127.0.0.1:8080")));
         assert!(!names_ip("127.0.0.1:8080", at("127.0.0.1:8081")));
