@@ -186,7 +186,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// them beside the outgoing connections and the reserve (a refused `accept` would refuse every
 /// tenant's clients).
 fn connection_budget(wanted: usize, nofile: u64) -> usize {
-    use crate::runtime::caps::outbound_http::{FD_RESERVE, process_limit};
+    use crate::runtime::caps::connections::{FD_RESERVE, process_limit};
     let room = nofile.saturating_sub(FD_RESERVE + process_limit(nofile) as u64);
     let budget = wanted.min(room.max(16) as usize);
     if budget < wanted {

@@ -84,6 +84,7 @@ static CODE_LOADS: AtomicU64 = ZERO;
 static COLLECTED: AtomicU64 = ZERO;
 static COLLECTED_BYTES: AtomicU64 = ZERO;
 static OUTBOUND_REFUSED: AtomicU64 = ZERO;
+static OUTBOUND_REUSED: AtomicU64 = ZERO;
 static GUEST_LOG_DROPPED: AtomicU64 = ZERO;
 static RESPONSES_CUT: AtomicU64 = ZERO;
 
@@ -159,6 +160,11 @@ pub fn collected(bytes: u64) {
 /// connections as allowed for longer than the connect timeout.
 pub fn outbound_refused() {
     OUTBOUND_REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records an outgoing request sent over an idle connection of its app's to the same origin.
+pub fn outbound_reused() {
+    OUTBOUND_REUSED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records guest console output dropped over its log budget.
@@ -248,6 +254,7 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
          # HELP kiln_artifacts_collected_total Unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_total counter\nkiln_artifacts_collected_total {}\n\
          # HELP kiln_artifacts_collected_bytes_total Bytes of unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_bytes_total counter\nkiln_artifacts_collected_bytes_total {}\n\
          # HELP kiln_outbound_refused_total Outgoing requests refused at a connection bound (instance, app or process).\n# TYPE kiln_outbound_refused_total counter\nkiln_outbound_refused_total {}\n\
+         # HELP kiln_outbound_reused_total Outgoing requests sent over an idle connection to the same origin.\n# TYPE kiln_outbound_reused_total counter\nkiln_outbound_reused_total {}\n\
          # HELP kiln_guest_log_dropped_bytes_total Guest console bytes dropped over a log budget.\n# TYPE kiln_guest_log_dropped_bytes_total counter\nkiln_guest_log_dropped_bytes_total {}\n\
          # HELP kiln_responses_cut_total Responses aborted mid-body (deadline or trap) instead of ended.\n# TYPE kiln_responses_cut_total counter\nkiln_responses_cut_total {}\n",
         get(&INSTANTIATIONS),
@@ -263,6 +270,7 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
         get(&COLLECTED),
         get(&COLLECTED_BYTES),
         get(&OUTBOUND_REFUSED),
+        get(&OUTBOUND_REUSED),
         get(&GUEST_LOG_DROPPED),
         get(&RESPONSES_CUT),
     );

@@ -573,3 +573,61 @@ fn tokens_from_the_future_are_refused() {
         200
     );
 }
+
+/// Row 5, the other half: fetching the same origin again reuses an idle connection of the
+/// app's instead of opening one per request.
+#[test]
+fn fetches_to_the_same_origin_reuse_a_connection() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    // A keep-alive HTTP/1.1 server that counts the connections it accepts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while let Ok(1) = stream.read(&mut byte) {
+                    head.push(byte[0]);
+                    if head.ends_with(b"\r\n\r\n") {
+                        head.clear();
+                        if stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let code = format!(
+        "export default {{ async fetch() {{ let body = ''; for (let i = 0; i < 20; i++) body += await (await fetch('http://127.0.0.1:{port}/n' + i)).text(); return new Response(body); }} }};"
+    );
+    let (s, body) = create(
+        &kiln,
+        &jwt,
+        "services",
+        json!({"name": "repeat", "code": code, "permissions": {"net": [format!("127.0.0.1:{port}")]}}),
+    );
+    assert_eq!(s, 201, "{body}");
+    for _ in 0..2 {
+        let text = client()
+            .get(kiln.url("/api/v2/repeat"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert_eq!(text, "ok".repeat(20));
+    }
+    let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(opened <= 2, "40 fetches opened {opened} connections");
+    assert!(kiln.metric("kiln_outbound_reused_total") >= 38.0);
+}

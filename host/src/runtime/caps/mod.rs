@@ -1,6 +1,7 @@
 //! Capabilities: what an instance is granted. Each one is a small module with a "prepare for this
 //! instance" step; nothing of the host is visible unless one of them opens it.
 
+pub mod connections;
 pub mod console;
 pub mod env;
 pub mod files;
@@ -26,7 +27,7 @@ pub struct Capabilities {
     /// Where `console.*` goes.
     pub console: Console,
     /// The outgoing connections all instances of the app hold open.
-    pub connections: outbound_http::AppConnections,
+    pub connections: connections::AppConnections,
     /// The console output all instances of the app wrote in the last second.
     pub log_budget: Arc<console::AppLogBudget>,
 }
@@ -39,7 +40,7 @@ impl Default for Capabilities {
             write: Vec::new(),
             net: Arc::from(Vec::new()),
             console: Console::Log,
-            connections: outbound_http::AppConnections::default(),
+            connections: connections::AppConnections::default(),
             log_budget: Arc::default(),
         }
     }

@@ -2,107 +2,36 @@
 //! `HttpRequestDenied` before a connection is made (the guest sees an error it can catch). After
 //! resolution, internal addresses (loopback, private, link-local, CGNAT, ...) are refused unless
 //! a grant names that IP literally, and the connection goes to the address that was checked.
-//! Connect, first-byte and between-bytes deadlines and a response-size cap bound every request,
-//! and open connections are bounded per instance, per app and per process (see [`Connections`]),
-//! so that one app cannot take the file descriptors every tenant's `accept` needs.
+//! Connect, first-byte and between-bytes deadlines and a response-size cap bound every request;
+//! connections are bounded and pooled per app (see [`super::connections`]).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::WasiHttpHooks;
+
+use super::connections::{self, AppConnections, Held, Idle, Origin, PER_INSTANCE};
 
 /// The allow-list of one instance, and the connections it may hold open.
 pub struct NetworkPolicy {
     allow: Arc<[String]>,
-    connections: Connections,
+    instance: Arc<Semaphore>,
+    app: AppConnections,
 }
 
 impl NetworkPolicy {
-    /// A policy allowing the given grants, its connections counted against `app`'s.
+    /// A policy allowing the given grants, its connections counted against (and pooled with)
+    /// `app`'s.
     pub fn new(allow: Arc<[String]>, app: &AppConnections) -> Self {
         Self {
             allow,
-            connections: Connections {
-                instance: Arc::new(Semaphore::new(PER_INSTANCE)),
-                app: app.0.clone(),
-            },
-        }
-    }
-}
-
-/// Outgoing connections one instance may hold open at once.
-pub const PER_INSTANCE: usize = 64;
-/// Outgoing connections all instances of one app may hold open at once.
-pub const PER_APP: usize = 256;
-
-/// The connections all instances of one app hold open (one per deployment, shared by its
-/// instances).
-#[derive(Debug, Clone)]
-pub struct AppConnections(Arc<Semaphore>);
-
-impl Default for AppConnections {
-    fn default() -> Self {
-        Self(Arc::new(Semaphore::new(PER_APP)))
-    }
-}
-
-/// The outgoing connections of the whole process: half of the file descriptors left once
-/// [`FD_RESERVE`] is set aside (at most 4,096), so that accepting clients, the store and the
-/// artifacts on disk always have descriptors. Sized at first use from `RLIMIT_NOFILE`.
-fn process_connections() -> &'static Arc<Semaphore> {
-    static PROCESS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    PROCESS.get_or_init(|| Arc::new(Semaphore::new(process_limit(crate::fds::limit()))))
-}
-
-/// Descriptors never given to outgoing connections, whatever the limit.
-pub const FD_RESERVE: u64 = 256;
-
-/// The process-wide bound on outgoing connections for a descriptor limit of `nofile`.
-pub fn process_limit(nofile: u64) -> usize {
-    (nofile.saturating_sub(FD_RESERVE) / 2).clamp(16, 4096) as usize
-}
-
-/// The bounds a connection is counted against: its instance's, its app's and the process's.
-struct Connections {
-    instance: Arc<Semaphore>,
-    app: Arc<Semaphore>,
-}
-
-/// Places held by one open connection; released when it closes.
-struct Held {
-    _instance: OwnedSemaphorePermit,
-    _app: OwnedSemaphorePermit,
-    _process: OwnedSemaphorePermit,
-}
-
-impl Connections {
-    /// Takes a place in each bound, waiting up to `wait` for one to free up.
-    async fn take(
-        instance: Arc<Semaphore>,
-        app: Arc<Semaphore>,
-        wait: Duration,
-    ) -> wasmtime_wasi_http::Result<Held> {
-        let all = async {
-            let instance = instance.acquire_owned().await.ok()?;
-            let app = app.acquire_owned().await.ok()?;
-            let process = process_connections().clone().acquire_owned().await.ok()?;
-            Some(Held {
-                _instance: instance,
-                _app: app,
-                _process: process,
-            })
-        };
-        match tokio::time::timeout(wait, all).await {
-            Ok(Some(held)) => Ok(held),
-            _ => {
-                crate::metrics::outbound_refused();
-                Err(wasmtime_wasi_http::Error::ConnectionLimitReached)
-            }
+            instance: Arc::new(Semaphore::new(PER_INSTANCE)),
+            app: app.clone(),
         }
     }
 }
@@ -172,19 +101,18 @@ impl WasiHttpHooks for NetworkPolicy {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         let allow = self.allow.clone();
-        let (instance, app) = (
-            self.connections.instance.clone(),
-            self.connections.app.clone(),
-        );
+        let (instance, app) = (self.instance.clone(), self.app.clone());
         Box::new(async move {
-            let options = options.unwrap_or_default();
-            let wait = options
-                .connect_timeout
-                .unwrap_or(CONNECT_TIMEOUT)
-                .min(CONNECT_TIMEOUT);
-            let held = Connections::take(instance, app, wait).await?;
             let target = Target { host, port, tls };
-            send(request, options, target, &allow, held).await
+            send(
+                request,
+                options.unwrap_or_default(),
+                target,
+                &allow,
+                instance,
+                app,
+            )
+            .await
         })
     }
 }
@@ -270,14 +198,17 @@ async fn address(target: &Target, allow: &[String]) -> wasmtime_wasi_http::Resul
     }
 }
 
-/// Sends a request to the checked address, with connect, first-byte and between-bytes
-/// deadlines and a cap on the response body.
+/// Sends a request to the checked address, over an idle connection of the app's to the same
+/// origin when there is one, else over a new one (counted against the instance's, the app's
+/// and the process's bounds); with connect, first-byte and between-bytes deadlines and a cap on
+/// the response body. A connection whose response was read to its end goes back to the pool.
 async fn send(
     mut request: http::Request<wasmtime_wasi_http::WasiBody>,
     options: wasmtime_wasi_http::RequestOptions,
     target: Target,
     allow: &[String],
-    held: Held,
+    instance: Arc<Semaphore>,
+    app: AppConnections,
 ) -> wasmtime_wasi_http::Result<(
     http::Response<wasmtime_wasi_http::WasiBody>,
     Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
@@ -298,6 +229,58 @@ async fn send(
         .min(BETWEEN_BYTES_TIMEOUT)
         .max(Duration::from_millis(1));
     let address = address(&target, allow).await?;
+    let origin = Origin {
+        address,
+        tls: target.tls,
+        host: target.host.clone(),
+    };
+    let in_flight = connections::place(instance, connect_timeout).await?;
+    let mut sender = match app.take_idle(&origin) {
+        Some(sender) => sender,
+        None => {
+            let held = app.open(connect_timeout).await?;
+            connect(&target, address, connect_timeout, held).await?
+        }
+    };
+    // The request line carries only the path: the scheme and authority went into the connection.
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+    let response = tokio::time::timeout(first_byte, sender.send_request(request))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)?
+        .map_err(Error::from)?;
+    let response = response.map(|incoming| {
+        CappedBody {
+            incoming,
+            received: 0,
+            pause: Box::pin(tokio::time::sleep(between_bytes)),
+            between_bytes,
+            reuse: Some(Idle {
+                sender,
+                origin,
+                pool: app,
+            }),
+            _in_flight: in_flight,
+        }
+        .boxed_unsync()
+    });
+    Ok((response, Box::new(async { Ok(()) })))
+}
+
+/// A new connection to `address`: TCP, TLS for `https`, then HTTP/1.1. Its driver runs in a
+/// task of its own that holds the connection's places (`held`) until the connection closes.
+async fn connect(
+    target: &Target,
+    address: SocketAddr,
+    connect_timeout: Duration,
+    held: Held,
+) -> wasmtime_wasi_http::Result<hyper::client::conn::http1::SendRequest<wasmtime_wasi_http::WasiBody>>
+{
+    use wasmtime_wasi_http::Error;
     let stream = tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address))
         .await
         .map_err(|_| Error::ConnectionTimeout)?
@@ -324,47 +307,20 @@ async fn send(
     } else {
         Box::new(stream)
     };
-    let (mut sender, connection) = tokio::time::timeout(
+    let (sender, connection) = tokio::time::timeout(
         connect_timeout,
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)),
     )
     .await
     .map_err(|_| Error::ConnectionTimeout)?
     .map_err(Error::from)?;
-    // The request line carries only the path: the scheme and authority went into the connection.
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
-    // The connection's places are given back when it closes.
-    let driver = tokio::spawn(async move {
-        let closed = connection.await;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %error, "an outgoing connection ended with an error");
+        }
         drop(held);
-        closed
     });
-    let response = tokio::time::timeout(first_byte, sender.send_request(request))
-        .await
-        .map_err(|_| Error::ConnectionReadTimeout)?
-        .map_err(Error::from)?;
-    let response = response.map(|incoming| {
-        CappedBody {
-            incoming,
-            received: 0,
-            pause: Box::pin(tokio::time::sleep(between_bytes)),
-            between_bytes,
-        }
-        .boxed_unsync()
-    });
-    let io = async move {
-        match driver.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(Error::from(error)),
-            Err(join) => Err(Error::InternalError(Some(join.to_string()))),
-        }
-    };
-    Ok((response, Box::new(io)))
+    Ok(sender)
 }
 
 /// What a connection runs over: TCP, or TLS over TCP.
@@ -378,6 +334,10 @@ struct CappedBody {
     received: u64,
     pause: Pin<Box<tokio::time::Sleep>>,
     between_bytes: Duration,
+    /// The connection, given back to the app's pool once the body has been read to its end.
+    reuse: Option<Idle>,
+    /// The request's place among its instance's requests in flight.
+    _in_flight: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl http_body::Body for CappedBody {
@@ -390,7 +350,12 @@ impl http_body::Body for CappedBody {
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         use wasmtime_wasi_http::Error;
         match Pin::new(&mut self.incoming).poll_frame(cx) {
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                if let Some(idle) = self.reuse.take() {
+                    idle.give_back();
+                }
+                Poll::Ready(None)
+            }
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(Error::from(error)))),
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -400,6 +365,11 @@ impl http_body::Body for CappedBody {
                             RESPONSE_CAP,
                         )))));
                     }
+                }
+                if self.incoming.is_end_stream()
+                    && let Some(idle) = self.reuse.take()
+                {
+                    idle.give_back();
                 }
                 let next = tokio::time::Instant::now() + self.between_bytes;
                 self.pause.as_mut().reset(next);
