@@ -90,14 +90,18 @@ impl App {
             }
             None => (Arc::new(SqliteStore::open(&config.data_dir).await?), None),
         };
-        let (settings, first_start) = LiveSettings::open(store.clone(), env_secret).await?;
+        let (settings, first_start) = LiveSettings::open(
+            store.clone(),
+            env_secret,
+            (config.limits.memory_bytes >> 20) as u64,
+        )
+        .await?;
         let settings = Arc::new(settings);
         let apps = Arc::new(Apps::new(
             store,
             settings.clone(),
             deployer.clone(),
-            &config.data_dir,
-            (config.max_memory_bytes >> 20) as u64,
+            &config,
         ));
         if first_start {
             apps.seed().await?;

@@ -181,10 +181,14 @@ impl AppDir {
             memory_mb: (config.limits.memory_bytes >> 20) as u64,
             timeout_ms: config.limits.timeout.as_millis() as u64,
             max_memory_mb,
+            max_requests_per_instance: config.limits.max_requests_per_instance,
         };
         let isolation = manifest.isolation.unwrap_or(config.isolation);
-        let mut spec = run_spec(&permissions, &manifest.limits, isolation, &defaults);
-        spec.limits.max_requests_per_instance = config.limits.max_requests_per_instance;
-        Ok(spec)
+        Ok(run_spec(
+            &permissions,
+            &manifest.limits,
+            isolation,
+            &defaults,
+        ))
     }
 }

@@ -183,15 +183,6 @@ pub fn mint(secret: &str, sub: &str, ttl: Duration, scope: Scope) -> anyhow::Res
     )?)
 }
 
-/// Parses a lifetime: seconds (`3600`) or a duration (`90s`, `30m`, `12h`, `7d`, `1h 30m`).
-pub fn parse_ttl(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    humantime::parse_duration(text).map_err(|e| anyhow::anyhow!("invalid duration '{text}': {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,9 +344,17 @@ mod tests {
 
     #[test]
     fn ttl_units() {
-        assert_eq!(parse_ttl("90").ok(), Some(Duration::from_secs(90)));
-        assert_eq!(parse_ttl("2h").ok(), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_ttl("7d").ok(), Some(Duration::from_secs(7 * 86_400)));
-        assert!(parse_ttl("5 parsecs").is_err());
+        use crate::config::parse_duration;
+        assert_eq!(parse_duration("90").ok(), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h").ok(), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_duration("7d").ok(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            parse_duration("500ms").ok(),
+            Some(Duration::from_millis(500))
+        );
+        assert!(parse_duration("5 parsecs").is_err());
     }
 }

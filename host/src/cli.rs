@@ -134,13 +134,14 @@ struct ServeArgs {
     /// the platform's own; redeployed when it changes, undeployed when it goes.
     #[arg(long, env = "KILN_WATCH")]
     watch: Option<PathBuf>,
-    /// Instance isolation for the app.
+    /// Instance isolation for the app (platform mode: of services that name none).
     #[arg(long, value_enum, default_value = "reuse")]
     isolation: Isolation,
-    /// Deadline of one request, in milliseconds.
+    /// Deadline of one request, in milliseconds (platform mode: of services that set none).
     #[arg(long, env = "KILN_TIMEOUT_MS", default_value_t = 30_000)]
     timeout_ms: u64,
-    /// Memory limit of one instance, in MiB.
+    /// Memory limit of one instance, in MiB (platform mode: the default of config
+    /// `default_memory_mb` while it is not set).
     #[arg(long, env = "KILN_MEMORY_MB", default_value_t = 128)]
     memory_mb: usize,
     /// The largest memory limit an app may ask for, in MiB (platform mode: `limits.memory_mb`).
@@ -149,8 +150,9 @@ struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "KILN_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
-    /// Requests an instance serves before it is retired (reuse mode).
-    #[arg(long, default_value_t = 10_000)]
+    /// Requests an instance serves before it is retired (reuse mode; every app, stored ones
+    /// included).
+    #[arg(long, env = "KILN_MAX_REQUESTS_PER_INSTANCE", default_value_t = 10_000)]
     max_requests_per_instance: u32,
     /// Serving threads (default: one per core).
     #[arg(long, env = "KILN_THREADS")]
@@ -168,18 +170,14 @@ struct ServeArgs {
     /// Idle instances kept across every app; past it the longest-idle are dropped.
     #[arg(long, env = "KILN_MAX_IDLE_INSTANCES", default_value_t = 64)]
     max_idle_instances: usize,
+    /// Instances alive at once across every app, busy or idle (sizes the pooling allocator's
+    /// slots; past it new requests wait or fail).
+    #[arg(long, env = "KILN_MAX_INSTANCES", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(4..=100_000))]
+    max_instances: u32,
     /// On SIGTERM or SIGINT, how long requests and streams in flight may take to finish (new
     /// ones get 503 meanwhile): seconds, or with a unit (`500ms`, `2m`).
-    #[arg(long, env = "KILN_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "KILN_DRAIN_TIMEOUT", default_value = "30s", value_parser = crate::config::parse_duration)]
     drain_timeout: Duration,
-}
-
-/// Seconds (`30`), or a duration with a unit (`500ms`, `2m`).
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    match text.parse::<u64>() {
-        Ok(seconds) => Ok(Duration::from_secs(seconds)),
-        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
-    }
 }
 
 /// The clients served at once: `wanted`, or fewer when the descriptor limit `nofile` cannot hold
@@ -218,7 +216,7 @@ impl ServeArgs {
                 timeout: Duration::from_millis(self.timeout_ms),
                 max_requests_per_instance: self.max_requests_per_instance,
             },
-            max_instances: 1000,
+            max_instances: self.max_instances,
             max_memory_bytes: self.max_memory_mb.max(self.memory_mb) << 20,
             max_connections: connection_budget(self.max_connections.max(1), crate::fds::raise()),
             tiering: Tiering {
@@ -454,7 +452,7 @@ fn token(
     scope: crate::auth::Scope,
     store: &TokenStore,
 ) -> anyhow::Result<ExitCode> {
-    let ttl = crate::auth::parse_ttl(ttl)?;
+    let ttl = crate::config::parse_duration(ttl).map_err(anyhow::Error::msg)?;
     let secret = match (env_secret(), store) {
         (Some(secret), _) => secret,
         (None, TokenStore::DataDir(data_dir)) => {

@@ -142,6 +142,18 @@ impl Config {
     }
 }
 
+/// Parses a duration: seconds (`30`) or with units (`500ms`, `90s`, `2m`, `12h`, `7d`,
+/// `1h 30m`). Used by every flag that takes one.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => {
+            humantime::parse_duration(text).map_err(|e| format!("invalid duration '{text}': {e}"))
+        }
+    }
+}
+
 /// The user's cache directory for Kiln: `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
 pub fn user_cache_dir() -> Option<PathBuf> {
     let from_env = |name: &str| {

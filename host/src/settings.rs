@@ -171,7 +171,12 @@ impl Settings {
     /// Settings from stored values: missing keys take their defaults; a stored value Kiln would
     /// refuse (written by hand or by an older version) is reported and its default used.
     pub fn from_map(values: &BTreeMap<String, String>) -> Self {
-        let mut settings = Self::defaults();
+        Self::from_map_over(values, &Self::defaults())
+    }
+
+    /// Like [`Settings::from_map`], missing keys taking their values from `base`.
+    fn from_map_over(values: &BTreeMap<String, String>, base: &Settings) -> Self {
+        let mut settings = base.clone();
         for (key, value) in values {
             if !is_known(key) {
                 continue;
@@ -215,16 +220,26 @@ pub struct LiveSettings {
     store: Arc<dyn Store>,
     current: ArcSwap<Settings>,
     secret_from_env: Option<String>,
+    /// What keys not stored take: the documented defaults, `default_memory_mb` from the node.
+    base: Settings,
 }
 
 impl LiveSettings {
     /// Loads the settings. On first start (no stored secret) the secret is `env_secret`, or a new
     /// random one, and is stored; `env_secret`, when set, is the secret at every start. Returns
     /// whether this was the first start.
+    ///
+    /// `default_memory_mb` defaults to `node_memory_mb` (`kiln serve --memory-mb`) while no value
+    /// is stored.
     pub async fn open(
         store: Arc<dyn Store>,
         env_secret: Option<String>,
+        node_memory_mb: u64,
     ) -> Result<(Self, bool), StoreError> {
+        let base = Settings {
+            default_memory_mb: node_memory_mb,
+            ..Settings::defaults()
+        };
         let mut values = store.config().await?;
         let first_start = !values.contains_key("jwt_secret");
         if first_start {
@@ -237,7 +252,7 @@ impl LiveSettings {
                 );
             }
         }
-        let mut settings = Settings::from_map(&values);
+        let mut settings = Settings::from_map_over(&values, &base);
         if let Some(secret) = &env_secret {
             settings.jwt_secret = secret.clone();
         }
@@ -245,6 +260,7 @@ impl LiveSettings {
             store,
             current: ArcSwap::from_pointee(settings),
             secret_from_env: env_secret,
+            base,
         };
         Ok((live, first_start))
     }
@@ -269,7 +285,7 @@ impl LiveSettings {
         if let Some(secret) = &self.secret_from_env {
             values.insert("jwt_secret".into(), secret.clone());
         }
-        let settings = Settings::from_map(&values);
+        let settings = Settings::from_map_over(&values, &self.base);
         if *self.current.load_full() != settings {
             self.current.store(Arc::new(settings));
         }
@@ -280,9 +296,11 @@ impl LiveSettings {
     pub async fn all(&self) -> Result<BTreeMap<String, String>, SettingsError> {
         let mut values = self.store.config().await?;
         for (key, default) in KEYS {
-            values
-                .entry(key.to_string())
-                .or_insert_with(|| default.to_string());
+            let default = match key {
+                "default_memory_mb" => self.base.default_memory_mb.to_string(),
+                _ => default.to_string(),
+            };
+            values.entry(key.to_string()).or_insert(default);
         }
         values.insert("jwt_secret".into(), MASKED.into());
         Ok(values)

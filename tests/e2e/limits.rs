@@ -304,3 +304,122 @@ export default {
         (200, serde_json::json!(1000 + 36))
     );
 }
+
+/// In platform mode `kiln serve`'s flags are the node's defaults for stored apps that set
+/// nothing themselves: `--timeout-ms`, `--max-requests-per-instance`, `--isolation`, and
+/// `--memory-mb` (as the default of config `default_memory_mb`); an app's own limits win.
+#[test]
+fn serve_flags_are_the_defaults_of_stored_apps() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::start(
+        data.path(),
+        &[
+            "--promote-rps",
+            "0",
+            "--timeout-ms",
+            "1500",
+            "--max-requests-per-instance",
+            "2",
+            "--memory-mb",
+            "48",
+        ],
+        &[("KILN_JWT_SECRET", crate::support::SECRET)],
+    )
+    .unwrap();
+    let jwt = admin_token(data.path());
+    let create = |name: &str, code: &str, limits: serde_json::Value| {
+        let (s, body) = call(
+            kiln.admin(Method::POST, "/admin-api/v2/services", &jwt)
+                .json(&json!({"name": name, "code": code, "limits": limits})),
+        );
+        assert_eq!(s, 201, "{body}");
+    };
+    let (s, body) = call(kiln.admin(Method::GET, "/admin-api/v2/config/default_memory_mb", &jwt));
+    assert_eq!((s, body["value"].clone()), (200, json!("48")), "{body}");
+
+    create(
+        "sleepy",
+        "export default { async fetch() { await new Promise(r => setTimeout(r, 5000)); return new Response('late'); } };",
+        json!({}),
+    );
+    let started = Instant::now();
+    let status = client()
+        .get(kiln.url("/api/v2/sleepy"))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(4000),
+        "{:?}",
+        started.elapsed()
+    );
+
+    create(
+        "counter",
+        "let n = 0; export default { fetch() { return new Response(String(++n)); } };",
+        json!({}),
+    );
+    let counts: Vec<String> = (0..4)
+        .map(|_| {
+            client()
+                .get(kiln.url("/api/v2/counter"))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(counts, ["1", "2", "1", "2"]);
+
+    let hog = "export default { fetch() { const chunks = []; for (let i = 0; i < 16; i++) chunks.push(new Uint8Array(4 << 20)); return new Response(String(chunks.length)); } };";
+    create("hog", hog, json!({}));
+    assert_eq!(
+        client()
+            .get(kiln.url("/api/v2/hog"))
+            .send()
+            .unwrap()
+            .status(),
+        503
+    );
+    create("big-hog", hog, json!({"memory_mb": 128}));
+    let text = client()
+        .get(kiln.url("/api/v2/big-hog"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(text, "16");
+    drop(kiln);
+
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::start(
+        data.path(),
+        &["--isolation", "request"],
+        &[("KILN_JWT_SECRET", crate::support::SECRET)],
+    )
+    .unwrap();
+    let jwt = admin_token(data.path());
+    let (s, view) = call(
+        kiln.admin(Method::POST, "/admin-api/v2/services", &jwt).json(&json!({
+            "name": "counter",
+            "code": "let n = 0; export default { fetch() { return new Response(String(++n)); } };",
+        })),
+    );
+    assert_eq!(
+        (s, view["isolation"].clone()),
+        (201, json!("request")),
+        "{view}"
+    );
+    let counts: Vec<String> = (0..3)
+        .map(|_| {
+            client()
+                .get(kiln.url("/api/v2/counter"))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(counts, ["1", "1", "1"]);
+}

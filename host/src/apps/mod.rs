@@ -73,21 +73,24 @@ pub struct Apps {
     data_dir: PathBuf,
     /// The largest `limits.memory_mb`.
     max_memory_mb: u64,
+    /// The node's defaults (`kiln serve`'s flags): below each app's own limits.
+    node: NodeDefaults,
     /// What each served app was deployed from (artifact and run spec), so that a change made on
     /// another node redeploys only when it must.
     deployed: Mutex<HashMap<(AppKind, String), Deployed>>,
 }
 
 impl Apps {
-    /// The control plane over a store. Grants may not reach `data_dir`; apps may ask for up to
-    /// `max_memory_mb` of memory.
+    /// The control plane over a store, for a server configured by `config`: grants may not
+    /// reach its data dir, apps may ask for up to its `max_memory_bytes`, and its flags are the
+    /// node's defaults ([`NodeDefaults`]).
     pub fn new(
         store: Arc<dyn Store>,
         settings: Arc<LiveSettings>,
         deployer: Arc<Deployer>,
-        data_dir: &Path,
-        max_memory_mb: u64,
+        config: &crate::config::Config,
     ) -> Self {
+        let data_dir = &config.data_dir;
         Self {
             store,
             settings,
@@ -96,7 +99,8 @@ impl Apps {
             data_dir: data_dir
                 .canonicalize()
                 .unwrap_or_else(|_| data_dir.to_path_buf()),
-            max_memory_mb,
+            max_memory_mb: (config.max_memory_bytes >> 20) as u64,
+            node: NodeDefaults::of(config),
             deployed: Mutex::default(),
         }
     }
@@ -270,15 +274,17 @@ impl Apps {
         let settings = self.settings.get();
         let isolation = match (kind, row.isolation.as_deref()) {
             (AppKind::Function, _) | (_, Some("request")) => Isolation::Request,
-            _ => Isolation::Reuse,
+            (_, Some("reuse")) => Isolation::Reuse,
+            _ => self.node.isolation,
         };
         let defaults = SpecDefaults {
             memory_mb: settings.default_memory_mb,
             timeout_ms: match kind {
-                AppKind::Service => 30_000,
+                AppKind::Service => self.node.timeout.as_millis() as u64,
                 AppKind::Function => settings.function_execution_timeout_ms,
             },
             max_memory_mb: self.max_memory_mb,
+            max_requests_per_instance: self.node.max_requests_per_instance,
         };
         let mut permissions: Permissions = parse_json(&row.permissions);
         if kind == AppKind::Service {
@@ -402,7 +408,9 @@ impl Apps {
         let tier = deployed.map(|d| d.tier.as_str().to_string());
         let isolation = match kind {
             AppKind::Function => "request".to_string(),
-            AppKind::Service => row.isolation.unwrap_or_else(|| "reuse".into()),
+            AppKind::Service => row
+                .isolation
+                .unwrap_or_else(|| isolation_name(self.node.isolation)),
         };
         Ok(AppView {
             effective_isolation: serving.map_or_else(|| isolation.clone(), isolation_name),
@@ -868,6 +876,33 @@ pub struct SpecDefaults {
     pub timeout_ms: u64,
     /// The most memory an app may ask for, in MiB.
     pub max_memory_mb: u64,
+    /// Requests a reused instance serves before it is retired.
+    pub max_requests_per_instance: u32,
+}
+
+/// What `kiln serve`'s flags set for every stored app that does not say otherwise: services'
+/// isolation (`--isolation`) and deadline (`--timeout-ms`), and the requests a reused instance
+/// serves (`--max-requests-per-instance`). The default memory is the config key
+/// `default_memory_mb`, whose own default is `--memory-mb`.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeDefaults {
+    /// Services' isolation when the app names none.
+    pub isolation: Isolation,
+    /// Services' deadline when the app sets none.
+    pub timeout: Duration,
+    /// Requests a reused instance serves before it is retired.
+    pub max_requests_per_instance: u32,
+}
+
+impl NodeDefaults {
+    /// The defaults a server's configuration gives.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            isolation: config.isolation,
+            timeout: config.limits.timeout,
+            max_requests_per_instance: config.limits.max_requests_per_instance,
+        }
+    }
 }
 
 /// How an app with these (validated) grants, limits and isolation is run.
@@ -898,7 +933,7 @@ pub fn run_spec(
                 .min(defaults.max_memory_mb) as usize)
                 << 20,
             timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(defaults.timeout_ms)),
-            ..Limits::default()
+            max_requests_per_instance: defaults.max_requests_per_instance,
         },
         max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
         capabilities: Arc::new(capabilities),
