@@ -33,23 +33,96 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10.0,
 ];
-/// Error kinds, as in `{"error": ...}`.
-pub const ERROR_KINDS: [&str; 14] = [
-    "ValidationError",
-    "Unauthorized",
-    "Forbidden",
-    "RequestTimeout",
-    "NotFound",
-    "MethodNotAllowed",
-    "Conflict",
-    "PayloadTooLarge",
-    "UnsupportedMediaType",
-    "ExecutionError",
-    "ResourceError",
-    "TimeoutError",
-    "InternalError",
-    "NetworkError",
-];
+/// What an error answer says it is: `{"error": kind}`. The HTTP layer maps each of its errors
+/// to one; the metrics count them by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400.
+    Validation = 0,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 408.
+    RequestTimeout,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 409.
+    Conflict,
+    /// 413.
+    PayloadTooLarge,
+    /// 415.
+    UnsupportedMediaType,
+    /// 500: the app failed or threw.
+    Execution,
+    /// 503: a limit, or the app is disabled or busy.
+    Resource,
+    /// 504.
+    Timeout,
+    /// 500: Kiln itself failed.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of its discriminant.
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::Validation,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::RequestTimeout,
+        ErrorKind::NotFound,
+        ErrorKind::MethodNotAllowed,
+        ErrorKind::Conflict,
+        ErrorKind::PayloadTooLarge,
+        ErrorKind::UnsupportedMediaType,
+        ErrorKind::Execution,
+        ErrorKind::Resource,
+        ErrorKind::Timeout,
+        ErrorKind::Internal,
+    ];
+
+    /// The name in `{"error": ...}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "ValidationError",
+            ErrorKind::Unauthorized => "Unauthorized",
+            ErrorKind::Forbidden => "Forbidden",
+            ErrorKind::RequestTimeout => "RequestTimeout",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::MethodNotAllowed => "MethodNotAllowed",
+            ErrorKind::Conflict => "Conflict",
+            ErrorKind::PayloadTooLarge => "PayloadTooLarge",
+            ErrorKind::UnsupportedMediaType => "UnsupportedMediaType",
+            ErrorKind::Execution => "ExecutionError",
+            ErrorKind::Resource => "ResourceError",
+            ErrorKind::Timeout => "TimeoutError",
+            ErrorKind::Internal => "InternalError",
+        }
+    }
+}
+
+/// What a node holds now, for `/status` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Occupancy {
+    /// Services and functions deployed.
+    pub apps_deployed: usize,
+    /// Of them, those with their own code or an instance in memory.
+    pub apps_loaded: usize,
+    /// Deployed apps served as bytecode on the shared engine.
+    pub apps_bytecode: usize,
+    /// Deployed apps served from their own snapshot.
+    pub apps_snapshot: usize,
+    /// Deployed apps that are uploaded components.
+    pub apps_component: usize,
+    /// Instances serving a request now.
+    pub instances_busy: usize,
+    /// Instances kept idle for reuse.
+    pub instances_idle: usize,
+    /// Bytes of compiled artifacts in the cache directory.
+    pub artifact_bytes: u64,
+}
 
 #[allow(
     clippy::declare_interior_mutable_const,
@@ -70,7 +143,7 @@ const HISTOGRAM: [AtomicU64; 13] = [ZERO; 13];
 static REQUESTS: [[AtomicU64; 5]; 5] = [ROW; 5];
 static LATENCY_BUCKETS: [[AtomicU64; 13]; 5] = [HISTOGRAM; 5];
 static LATENCY_SUM_MICROS: [AtomicU64; 5] = [ZERO; 5];
-static ERRORS: [AtomicU64; 14] = [ZERO; 14];
+static ERRORS: [AtomicU64; 13] = [ZERO; 13];
 static INSTANTIATIONS: AtomicU64 = ZERO;
 static CACHE_HITS: AtomicU64 = ZERO;
 static CACHE_MISSES: AtomicU64 = ZERO;
@@ -103,10 +176,8 @@ pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
 }
 
 /// Records an error answered with `{"error": kind}`.
-pub fn error(kind: &str) {
-    if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
-        ERRORS[i].fetch_add(1, Ordering::Relaxed);
-    }
+pub fn error(kind: ErrorKind) {
+    ERRORS[kind as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records a new instance.
@@ -183,7 +254,7 @@ pub fn cache(hit: bool) {
 }
 
 /// The Prometheus text exposition of everything, with the node's occupancy given by the caller.
-pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
+pub fn render(occupancy: &Occupancy) -> String {
     let instances_active = occupancy.instances_busy + occupancy.instances_idle;
     let mut out = String::new();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -231,11 +302,12 @@ pub fn render(occupancy: &crate::deploy::Occupancy) -> String {
     out.push_str(
         "# HELP kiln_errors_total Error answers, by kind.\n# TYPE kiln_errors_total counter\n",
     );
-    for (i, kind) in ERROR_KINDS.iter().enumerate() {
+    for kind in ErrorKind::ALL {
         let _ = writeln!(
             out,
-            "kiln_errors_total{{kind=\"{kind}\"}} {}",
-            get(&ERRORS[i])
+            "kiln_errors_total{{kind=\"{}\"}} {}",
+            kind.as_str(),
+            get(&ERRORS[kind as usize])
         );
     }
     let _ = write!(

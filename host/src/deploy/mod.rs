@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use crate::metrics::Occupancy;
 pub use snapshots::Snapshots;
-pub use tiering::Occupancy;
 pub use validate::validate_component;
 
 use crate::compile::{CompileError, Compiler};

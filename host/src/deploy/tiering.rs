@@ -14,33 +14,13 @@ use bytes::Bytes;
 use super::Deployer;
 use crate::config::Tiering;
 use crate::kind::AppKind;
+use crate::metrics::Occupancy;
 use crate::runtime::{Code, Deployment, Parts, Tier, artifact};
 
 /// How often the tiering loop looks.
 const TICK: Duration = Duration::from_secs(1);
 /// Unused artifacts are looked for every this many ticks (and at the next tick after a removal).
 const COLLECT_EVERY: u64 = 10;
-
-/// What a node holds now, for `/status` and `/metrics`.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
-pub struct Occupancy {
-    /// Services and functions deployed.
-    pub apps_deployed: usize,
-    /// Of them, those with their own code or an instance in memory.
-    pub apps_loaded: usize,
-    /// Deployed apps served as bytecode on the shared engine.
-    pub apps_bytecode: usize,
-    /// Deployed apps served from their own snapshot.
-    pub apps_snapshot: usize,
-    /// Deployed apps that are uploaded components.
-    pub apps_component: usize,
-    /// Instances serving a request now.
-    pub instances_busy: usize,
-    /// Instances kept idle for reuse.
-    pub instances_idle: usize,
-    /// Bytes of compiled artifacts in the cache directory.
-    pub artifact_bytes: u64,
-}
 
 impl Deployer {
     /// Starts the loop that unloads, promotes, demotes and collects, on a thread of its own.

@@ -7,6 +7,7 @@ use http::{HeaderValue, StatusCode};
 use crate::apps::AppsError;
 use crate::auth::AuthError;
 use crate::deploy::DeployError;
+use crate::metrics::ErrorKind;
 use crate::runtime::RunError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
@@ -96,27 +97,28 @@ impl ApiError {
     }
 
     /// The `error` field.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::Validation(_) | ApiError::Source { .. } => "ValidationError",
-            ApiError::Unauthorized(_) => "Unauthorized",
-            ApiError::Forbidden(_) => "Forbidden",
-            ApiError::NotFound(_) => "NotFound",
-            ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
-            ApiError::Conflict(_) => "Conflict",
-            ApiError::RequestTimeout(_) => "RequestTimeout",
-            ApiError::PayloadTooLarge(_) => "PayloadTooLarge",
-            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::Execution(_) | ApiError::Thrown { .. } => "ExecutionError",
-            ApiError::Resource(_) => "ResourceError",
-            ApiError::Timeout(_) => "TimeoutError",
-            ApiError::Internal(_) => "InternalError",
+            ApiError::Validation(_) | ApiError::Source { .. } => ErrorKind::Validation,
+            ApiError::Unauthorized(_) => ErrorKind::Unauthorized,
+            ApiError::Forbidden(_) => ErrorKind::Forbidden,
+            ApiError::NotFound(_) => ErrorKind::NotFound,
+            ApiError::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
+            ApiError::Conflict(_) => ErrorKind::Conflict,
+            ApiError::RequestTimeout(_) => ErrorKind::RequestTimeout,
+            ApiError::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
+            ApiError::Execution(_) | ApiError::Thrown { .. } => ErrorKind::Execution,
+            ApiError::Resource(_) => ErrorKind::Resource,
+            ApiError::Timeout(_) => ErrorKind::Timeout,
+            ApiError::Internal(_) => ErrorKind::Internal,
         }
     }
 
     /// The JSON body.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({ "error": self.kind(), "message": self.to_string() });
+        let mut body =
+            serde_json::json!({ "error": self.kind().as_str(), "message": self.to_string() });
         match self {
             ApiError::Source { line, column, .. } => {
                 body["line"] = (*line).into();

@@ -167,7 +167,8 @@ fn step_event(step: Pulled) -> Event {
 fn error_event(error: RunError) -> Event {
     let error = ApiError::from(error);
     crate::metrics::error(error.kind());
-    let mut body = serde_json::json!({ "error": error.kind(), "message": error.to_string() });
+    let mut body =
+        serde_json::json!({ "error": error.kind().as_str(), "message": error.to_string() });
     if let ApiError::Thrown {
         stack: Some(stack), ..
     } = &error
