@@ -21,6 +21,20 @@ fn update(kiln: &Kiln, jwt: &str, path: &str, body: serde_json::Value) -> (u16, 
     call(kiln.admin(Method::PUT, path, jwt).json(&body))
 }
 
+/// A platform server on a fresh data dir, and an admin token for it.
+fn platform() -> (tempfile::TempDir, Kiln, String) {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    (data, kiln, jwt)
+}
+
+/// Creates a service or function (`kind`), which must succeed.
+fn deployed(kiln: &Kiln, jwt: &str, kind: &str, body: serde_json::Value) {
+    let (s, answer) = create(kiln, jwt, kind, body);
+    assert_eq!(s, 201, "{answer}");
+}
+
 /// Hosts a frontend: a server answering `server`, and the assets of `archive`.
 fn host_frontend(kiln: &Kiln, jwt: &str, name: &str, archive: Vec<u8>) {
     use reqwest::blocking::multipart::{Form, Part};
@@ -121,13 +135,12 @@ fn grants_never_reach_the_users_kiln_cache_or_the_binary() {
         );
     }
     // Reading the binary's directory reveals nothing: allowed.
-    let (s, body) = create(
+    deployed(
         &kiln,
         &jwt,
         "services",
         json!({"name": "reads-bin", "code": code, "permissions": {"read": [bin_dir]}}),
     );
-    assert_eq!(s, 201, "{body}");
 }
 
 /// Row 1, the second half: a compiled engine planted in the user's cache with a matching plain
@@ -189,9 +202,7 @@ fn a_planted_engine_in_the_users_cache_is_not_mapped() {
 /// Rows 2 and 3: a service's `/dist` assets are behind the same door as the service.
 #[test]
 fn dist_assets_need_the_services_token_and_are_closed_with_it() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (data, kiln, jwt) = platform();
     let archive = crate::frontend::zip(&[("secret.txt", b"the assets")]);
     host_frontend(&kiln, &jwt, "guarded", archive);
     let get = |bearer: Option<&str>| {
@@ -233,10 +244,8 @@ fn dist_assets_need_the_services_token_and_are_closed_with_it() {
 /// their places among the function's concurrent calls freed.
 #[test]
 fn a_stream_nobody_reads_is_ended_at_its_deadline() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
-    let (s, body) = create(
+    let (_data, kiln, jwt) = platform();
+    deployed(
         &kiln,
         &jwt,
         "functions",
@@ -246,7 +255,6 @@ fn a_stream_nobody_reads_is_ended_at_its_deadline() {
             "limits": {"timeout_ms": 2000, "max_concurrency": 2},
         }),
     );
-    assert_eq!(s, 201, "{body}");
     let head = "POST /functions/v2/firehose HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n";
     let stalled: Vec<_> = (0..2)
         .map(|_| send_and_never_read(kiln.addr(), head, b"{}"))
@@ -283,9 +291,7 @@ fn a_stream_nobody_reads_is_ended_at_its_deadline() {
 /// number of connections; every other client is still accepted.
 #[test]
 fn fetch_floods_are_bounded_per_app_and_accept_keeps_working() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (_data, kiln, jwt) = platform();
     // A listener that never accepts, with the smallest backlog: further connects hang.
     let sink = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sink.bind(
@@ -300,13 +306,12 @@ fn fetch_floods_are_bounded_per_app_and_accept_keeps_working() {
     let code = format!(
         "export default {{ async fetch() {{ const all = await Promise.allSettled(Array.from({{ length: 1500 }}, () => fetch('http://127.0.0.1:{port}/'))); return new Response(String(all.filter(r => r.status === 'rejected').length)); }} }};"
     );
-    let (s, body) = create(
+    deployed(
         &kiln,
         &jwt,
         "services",
         json!({"name": "flood", "code": code, "permissions": {"net": [format!("127.0.0.1:{port}")]}, "limits": {"timeout_ms": 20000}}),
     );
-    assert_eq!(s, 201, "{body}");
     let before = open_fds(kiln.pid());
     let floods: Vec<_> = (0..4)
         .map(|_| {
@@ -344,9 +349,7 @@ fn fetch_floods_are_bounded_per_app_and_accept_keeps_working() {
 /// Row 6: clients that never read a large asset cost a chunk each, not the file.
 #[test]
 fn large_assets_are_streamed_to_clients_that_do_not_read() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (_data, kiln, jwt) = platform();
     // Incompressible, so the archive is accepted (no zip-bomb ratio) and the file is 24 MiB.
     let mut big = vec![0u8; 24 << 20];
     let mut x = 0x2545_f491_4f6c_dd1du64;
@@ -393,10 +396,8 @@ fn large_assets_are_streamed_to_clients_that_do_not_read() {
 /// and the drop is reported.
 #[test]
 fn a_guest_logging_in_a_loop_is_held_to_its_log_budget() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
-    let (s, body) = create(
+    let (_data, kiln, jwt) = platform();
+    deployed(
         &kiln,
         &jwt,
         "services",
@@ -406,7 +407,6 @@ fn a_guest_logging_in_a_loop_is_held_to_its_log_budget() {
             "limits": {"timeout_ms": 2000},
         }),
     );
-    assert_eq!(s, 201, "{body}");
     let before = kiln.log().len();
     let status = client()
         .get(kiln.url("/api/v2/chatty"))
@@ -431,20 +431,17 @@ fn a_guest_logging_in_a_loop_is_held_to_its_log_budget() {
 /// grant (any port) resolves to it.
 #[test]
 fn an_ip_grant_matches_its_port_too() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (_data, kiln, jwt) = platform();
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let granted_port = open.local_addr().unwrap().port();
     let kiln_port = kiln.addr().rsplit(':').next().unwrap().to_string();
     let code = "export default { async fetch(r) { const target = new URL(r.url).searchParams.get('to'); try { const res = await fetch(target); return new Response(`reached ${res.status}`); } catch (e) { return new Response(`refused ${e.name}`); } } };";
-    let (s, body) = create(
+    deployed(
         &kiln,
         &jwt,
         "services",
         json!({"name": "porty", "code": code, "permissions": {"net": [format!("127.0.0.1:{granted_port}"), "localhost"]}}),
     );
-    assert_eq!(s, 201, "{body}");
     for target in [
         format!("http://localhost:{kiln_port}/health"),
         format!("http://127.0.0.1:{kiln_port}/health"),
@@ -464,17 +461,14 @@ fn an_ip_grant_matches_its_port_too() {
 /// incomplete.
 #[test]
 fn a_stream_cut_by_its_deadline_is_aborted_not_ended() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (_data, kiln, jwt) = platform();
     let code = "export default { fetch() { const enc = new TextEncoder(); return new Response(new ReadableStream({ async pull(c) { await new Promise(r => setTimeout(r, 50)); c.enqueue(enc.encode('tick\\n')); } })); } };";
-    let (s, body) = create(
+    deployed(
         &kiln,
         &jwt,
         "services",
         json!({"name": "endless", "code": code, "limits": {"timeout_ms": 2000}}),
     );
-    assert_eq!(s, 201, "{body}");
     let mut socket = TcpStream::connect(kiln.addr()).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -508,21 +502,18 @@ fn a_stream_cut_by_its_deadline_is_aborted_not_ended() {
 /// Row 10: what a config value is validated as is what applies.
 #[test]
 fn a_config_value_with_spaces_is_what_applies() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (_data, kiln, jwt) = platform();
     let (s, body) = call(
         kiln.admin(Method::PUT, "/admin-api/v2/config/max_request_mb", &jwt)
             .json(&json!({"value": " 1 "})),
     );
     assert_eq!((s, body["value"].clone()), (200, json!("1")), "{body}");
-    let (s, body) = create(
+    deployed(
         &kiln,
         &jwt,
         "services",
         json!({"name": "sink", "code": "export default { async fetch(r) { return new Response(String((await r.arrayBuffer()).byteLength)); } };"}),
     );
-    assert_eq!(s, 201, "{body}");
     // Declared at 3 MiB: refused before any of the body is read (sent by hand, so that the
     // refusal is read rather than a write into the closed connection).
     let mut socket = TcpStream::connect(kiln.addr()).unwrap();
@@ -589,9 +580,7 @@ fn tokens_from_the_future_are_refused() {
 /// app's instead of opening one per request.
 #[test]
 fn fetches_to_the_same_origin_reuse_a_connection() {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
+    let (_data, kiln, jwt) = platform();
     // A keep-alive HTTP/1.1 server that counts the connections it accepts.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -622,13 +611,12 @@ fn fetches_to_the_same_origin_reuse_a_connection() {
     let code = format!(
         "export default {{ async fetch() {{ let body = ''; for (let i = 0; i < 20; i++) body += await (await fetch('http://127.0.0.1:{port}/n' + i)).text(); return new Response(body); }} }};"
     );
-    let (s, body) = create(
+    deployed(
         &kiln,
         &jwt,
         "services",
         json!({"name": "repeat", "code": code, "permissions": {"net": [format!("127.0.0.1:{port}")]}}),
     );
-    assert_eq!(s, 201, "{body}");
     for _ in 0..2 {
         let text = client()
             .get(kiln.url("/api/v2/repeat"))

@@ -305,6 +305,13 @@ export default {
     );
 }
 
+/// The bodies of `n` GETs of `path`, one after another.
+fn answers(kiln: &Kiln, path: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| client().get(kiln.url(path)).send().unwrap().text().unwrap())
+        .collect()
+}
+
 /// In platform mode `kiln serve`'s flags are the node's defaults for stored apps that set
 /// nothing themselves: `--timeout-ms`, `--max-requests-per-instance`, `--isolation`, and
 /// `--memory-mb` (as the default of config `default_memory_mb`); an app's own limits win.
@@ -360,16 +367,7 @@ fn serve_flags_are_the_defaults_of_stored_apps() {
         "let n = 0; export default { fetch() { return new Response(String(++n)); } };",
         json!({}),
     );
-    let counts: Vec<String> = (0..4)
-        .map(|_| {
-            client()
-                .get(kiln.url("/api/v2/counter"))
-                .send()
-                .unwrap()
-                .text()
-                .unwrap()
-        })
-        .collect();
+    let counts = answers(&kiln, "/api/v2/counter", 4);
     assert_eq!(counts, ["1", "2", "1", "2"]);
 
     let hog = "export default { fetch() { const chunks = []; for (let i = 0; i < 16; i++) chunks.push(new Uint8Array(4 << 20)); return new Response(String(chunks.length)); } };";
@@ -411,15 +409,6 @@ fn serve_flags_are_the_defaults_of_stored_apps() {
         (201, json!("request")),
         "{view}"
     );
-    let counts: Vec<String> = (0..3)
-        .map(|_| {
-            client()
-                .get(kiln.url("/api/v2/counter"))
-                .send()
-                .unwrap()
-                .text()
-                .unwrap()
-        })
-        .collect();
+    let counts = answers(&kiln, "/api/v2/counter", 3);
     assert_eq!(counts, ["1", "1", "1"]);
 }
