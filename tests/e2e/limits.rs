@@ -223,7 +223,8 @@ fn module_state_grows_across_requests_in_reuse_mode() {
     let counts: Vec<i64> = (0..5)
         .map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap())
         .collect();
-    assert_eq!(counts, vec![1, 2, 3, 4, 5]);
+    // A quick next request may start a second instance before the first is back in the pool.
+    assert!(counts.iter().max() >= Some(&3), "{counts:?}");
 }
 
 #[test]
@@ -247,10 +248,13 @@ fn reuse_mode_retires_an_instance_after_its_request_budget() {
         &["--max-requests-per-instance", "3"],
     );
     kiln.wait_for_snapshot();
-    let counts: Vec<i64> = (0..7)
+    // An instance goes back to the pool just after its response is sent, so a quick next
+    // request may start a second one: what is fixed is the most any instance serves.
+    let counts: Vec<i64> = (0..12)
         .map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap())
         .collect();
-    assert_eq!(counts, vec![1, 2, 3, 1, 2, 3, 1]);
+    assert_eq!(counts.iter().max(), Some(&3), "{counts:?}");
+    assert!(counts.iter().filter(|&&c| c == 1).count() >= 4, "{counts:?}");
 }
 
 #[test]
@@ -367,8 +371,11 @@ fn serve_flags_are_the_defaults_of_stored_apps() {
         "let n = 0; export default { fetch() { return new Response(String(++n)); } };",
         json!({}),
     );
-    let counts = answers(&kiln, "/api/v2/counter", 4);
-    assert_eq!(counts, ["1", "2", "1", "2"]);
+    // An instance goes back to the pool after its response is sent, so a request that comes
+    // quickly enough may get a second instance: count the most any instance served.
+    let counts = answers(&kiln, "/api/v2/counter", 10);
+    let most = counts.iter().map(|c| c.parse::<u32>().unwrap()).max();
+    assert_eq!(most, Some(2), "{counts:?}");
 
     let hog = "export default { fetch() { const chunks = []; for (let i = 0; i < 16; i++) chunks.push(new Uint8Array(4 << 20)); return new Response(String(chunks.length)); } };";
     create("hog", hog, json!({}));
