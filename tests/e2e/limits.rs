@@ -254,7 +254,10 @@ fn reuse_mode_retires_an_instance_after_its_request_budget() {
         .map(|_| get_json(&kiln.url("/")).1["count"].as_i64().unwrap())
         .collect();
     assert_eq!(counts.iter().max(), Some(&3), "{counts:?}");
-    assert!(counts.iter().filter(|&&c| c == 1).count() >= 4, "{counts:?}");
+    assert!(
+        counts.iter().filter(|&&c| c == 1).count() >= 4,
+        "{counts:?}"
+    );
 }
 
 #[test]
