@@ -220,6 +220,7 @@ impl From<AppsError> for ApiError {
             AppsError::Invalid(message) => ApiError::Validation(message),
             AppsError::TooLarge(message) => ApiError::PayloadTooLarge(message),
             AppsError::Internal(error) => ApiError::Internal(error),
+            AppsError::Corrupt(message) => ApiError::Internal(anyhow::anyhow!(message)),
             AppsError::NotFound { .. } | AppsError::NoSuchVersion { .. } => {
                 ApiError::NotFound(error.to_string())
             }

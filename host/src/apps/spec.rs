@@ -1,0 +1,141 @@
+//! How a stored app runs: its grants, limits and isolation over the node's defaults.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::{LimitsSpec, Permissions};
+use super::{Apps, AppsError, Record, frontend, validate};
+use crate::config::{Isolation, Limits};
+use crate::kind::AppKind;
+use crate::runtime::RunSpec;
+use crate::runtime::caps::{Capabilities, Console};
+
+/// What an app's limits fall back to.
+pub struct SpecDefaults {
+    /// Memory per instance, in MiB.
+    pub memory_mb: u64,
+    /// Deadline per request, in milliseconds.
+    pub timeout_ms: u64,
+    /// The most memory an app may ask for, in MiB.
+    pub max_memory_mb: u64,
+    /// Requests a reused instance serves before it is retired.
+    pub max_requests_per_instance: u32,
+}
+
+/// What `kiln serve`'s flags set for every stored app that does not say otherwise: services'
+/// isolation (`--isolation`) and deadline (`--timeout-ms`), and the requests a reused instance
+/// serves (`--max-requests-per-instance`). The default memory is the config key
+/// `default_memory_mb`, whose own default is `--memory-mb`.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeDefaults {
+    /// Services' isolation when the app names none.
+    pub isolation: Isolation,
+    /// Services' deadline when the app sets none.
+    pub timeout: Duration,
+    /// Requests a reused instance serves before it is retired.
+    pub max_requests_per_instance: u32,
+}
+
+impl NodeDefaults {
+    /// The defaults a server's configuration gives.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            isolation: config.isolation,
+            timeout: config.limits.timeout,
+            max_requests_per_instance: config.limits.max_requests_per_instance,
+        }
+    }
+}
+
+impl Apps {
+    /// The isolation an app gets: functions always a fresh instance, services their own or the
+    /// node's.
+    pub(super) fn isolation(&self, kind: AppKind, record: &Record) -> Isolation {
+        match kind {
+            AppKind::Function => Isolation::Request,
+            AppKind::Service => record.isolation.unwrap_or(self.node.isolation),
+        }
+    }
+
+    /// How an app is run: its grants, limits and isolation, defaults from the settings and the
+    /// node. Stored grants are checked again (the database may be shared with other nodes).
+    pub(super) fn spec(&self, kind: AppKind, record: &Record) -> Result<RunSpec, AppsError> {
+        let settings = self.settings.get();
+        let defaults = SpecDefaults {
+            memory_mb: settings.default_memory_mb,
+            timeout_ms: match kind {
+                AppKind::Service => self.node.timeout.as_millis() as u64,
+                AppKind::Function => settings.function_execution_timeout_ms,
+            },
+            max_memory_mb: self.max_memory_mb,
+            max_requests_per_instance: self.node.max_requests_per_instance,
+        };
+        let mut permissions = record.permissions.clone();
+        let own = frontend::static_dir(&self.data_dir, &record.name);
+        if kind == AppKind::Service {
+            // A grant on a frontend's assets names the directory on the node that received the
+            // upload; each node serves them from its own copy.
+            for grant in permissions.read.iter_mut() {
+                if frontend::is_assets_dir(Path::new(grant.as_str()), &record.name) {
+                    *grant = own.to_string_lossy().into_owned();
+                }
+            }
+        }
+        validate::stored_directories(&permissions, &self.guard(&own))?;
+        Ok(run_spec(
+            &permissions,
+            &record.limits,
+            self.isolation(kind, record),
+            &defaults,
+        ))
+    }
+}
+
+/// Functions always run in a fresh instance.
+pub(super) fn check_isolation(
+    kind: AppKind,
+    isolation: Option<Isolation>,
+) -> Result<(), AppsError> {
+    if kind == AppKind::Function && isolation == Some(Isolation::Reuse) {
+        return Err(AppsError::Invalid(
+            "functions always run in a fresh instance: isolation must be 'request'".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// How an app with these (validated) grants, limits and isolation is run.
+pub fn run_spec(
+    permissions: &Permissions,
+    limits: &LimitsSpec,
+    isolation: Isolation,
+    defaults: &SpecDefaults,
+) -> RunSpec {
+    let capabilities = Capabilities {
+        env: permissions
+            .env
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
+            .collect(),
+        read: permissions.read.iter().map(Into::into).collect(),
+        write: permissions.write.iter().map(Into::into).collect(),
+        net: Arc::from(permissions.net.clone()),
+        console: Console::Log,
+        ..Capabilities::default()
+    };
+    RunSpec {
+        isolation,
+        limits: Limits {
+            memory_bytes: (limits
+                .memory_mb
+                .unwrap_or(defaults.memory_mb)
+                .min(defaults.max_memory_mb) as usize)
+                << 20,
+            timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(defaults.timeout_ms)),
+            max_requests_per_instance: defaults.max_requests_per_instance,
+        },
+        max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
+        capabilities: Arc::new(capabilities),
+    }
+}

@@ -1,0 +1,94 @@
+//! What the admin API shows of apps: stored records with their active version and what this
+//! node serves of them.
+
+use super::model::{AppView, VersionView};
+use super::{Apps, AppsError, Record};
+use crate::kind::AppKind;
+
+impl Apps {
+    /// The view of a record; with its source when `with_code`.
+    async fn view(
+        &self,
+        kind: AppKind,
+        record: Record,
+        with_code: bool,
+    ) -> Result<AppView, AppsError> {
+        let active = match record.active_version {
+            Some(v) if with_code => self.store.version(kind, &record.name, v).await?,
+            Some(v) => self
+                .store
+                .versions(kind, &record.name)
+                .await?
+                .into_iter()
+                .find(|r| r.version == v),
+            None => None,
+        };
+        let deployed = self.deployer.registry().get(kind, &record.name);
+        let isolation = self.isolation(kind, &record);
+        let effective = deployed
+            .as_ref()
+            .map_or(isolation, |d| d.effective_isolation());
+        Ok(AppView {
+            isolation: isolation.as_str().into(),
+            effective_isolation: effective.as_str().into(),
+            tier: deployed.map(|d| d.tier.as_str().to_string()),
+            kind: active.as_ref().map_or("js".into(), |v| v.format.clone()),
+            sha256: active.as_ref().map(|v| v.sha256.clone()),
+            code: active.and_then(|v| v.code),
+            name: record.name,
+            description: record.description,
+            enabled: record.enabled,
+            jwt_check: record.jwt_check,
+            version: record.active_version,
+            permissions: record.permissions,
+            schema: record.schema,
+            limits: record.limits,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+
+    /// Every app of a kind, without code.
+    pub async fn list(&self, kind: AppKind) -> Result<Vec<AppView>, AppsError> {
+        let mut all = Vec::new();
+        for row in self.store.apps(kind).await? {
+            all.push(self.view(kind, Record::decode(kind, row)?, false).await?);
+        }
+        Ok(all)
+    }
+
+    /// Totals of a kind: all stored, and the enabled ones.
+    pub async fn counts(&self, kind: AppKind) -> Result<(usize, usize), AppsError> {
+        let rows = self.store.apps(kind).await?;
+        Ok((rows.len(), rows.iter().filter(|r| r.enabled).count()))
+    }
+
+    /// One app, with its code.
+    pub async fn get(&self, kind: AppKind, name: &str) -> Result<AppView, AppsError> {
+        let record = self.record(kind, name).await?;
+        self.view(kind, record, true).await
+    }
+
+    /// A service's stored OpenAPI document.
+    pub async fn schema(&self, name: &str) -> Result<Option<serde_json::Value>, AppsError> {
+        Ok(self.record(AppKind::Service, name).await?.schema)
+    }
+
+    /// The versions of an app, oldest first.
+    pub async fn versions(&self, kind: AppKind, name: &str) -> Result<Vec<VersionView>, AppsError> {
+        let record = self.record(kind, name).await?;
+        Ok(self
+            .store
+            .versions(kind, name)
+            .await?
+            .into_iter()
+            .map(|v| VersionView {
+                active: Some(v.version) == record.active_version,
+                version: v.version,
+                kind: v.format,
+                sha256: v.sha256,
+                created_at: v.created_at,
+            })
+            .collect())
+    }
+}
