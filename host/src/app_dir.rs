@@ -189,6 +189,6 @@ impl AppDir {
             &manifest.limits,
             isolation,
             &defaults,
-        ))
+        )?)
     }
 }

@@ -9,7 +9,7 @@ use super::{Apps, AppsError, Record, frontend, validate};
 use crate::config::{Isolation, Limits};
 use crate::kind::AppKind;
 use crate::runtime::RunSpec;
-use crate::runtime::caps::{Capabilities, Console};
+use crate::runtime::caps::{self, Capabilities, Console};
 
 /// What an app's limits fall back to.
 pub struct SpecDefaults {
@@ -83,12 +83,12 @@ impl Apps {
             }
         }
         validate::stored_directories(&permissions, &self.guard(&own))?;
-        Ok(run_spec(
+        run_spec(
             &permissions,
             &record.limits,
             self.isolation(kind, record),
             &defaults,
-        ))
+        )
     }
 }
 
@@ -105,26 +105,29 @@ pub(super) fn check_isolation(
     Ok(())
 }
 
-/// How an app with these (validated) grants, limits and isolation is run.
+/// How an app with these (validated) grants, limits and isolation is run: each grant becomes
+/// its capability part here, once.
 pub fn run_spec(
     permissions: &Permissions,
     limits: &LimitsSpec,
     isolation: Isolation,
     defaults: &SpecDefaults,
-) -> RunSpec {
+) -> Result<RunSpec, AppsError> {
+    let net = permissions
+        .net
+        .iter()
+        .map(|entry| validate::net_grant(entry))
+        .collect::<Result<Vec<_>, _>>()?;
     let capabilities = Capabilities {
-        env: permissions
-            .env
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
-            .collect(),
-        read: permissions.read.iter().map(Into::into).collect(),
-        write: permissions.write.iter().map(Into::into).collect(),
-        net: Arc::from(permissions.net.clone()),
-        console: Console::Log,
-        ..Capabilities::default()
+        env: caps::env::Env::from_host(&permissions.env),
+        files: caps::files::Files {
+            read: permissions.read.iter().map(Into::into).collect(),
+            write: permissions.write.iter().map(Into::into).collect(),
+        },
+        net: caps::outbound_http::Net::new(net),
+        ..Capabilities::none(Console::Log)
     };
-    RunSpec {
+    Ok(RunSpec {
         isolation,
         limits: Limits {
             memory_bytes: (limits
@@ -137,5 +140,5 @@ pub fn run_spec(
         },
         max_concurrency: limits.max_concurrency.unwrap_or(64) as usize,
         capabilities: Arc::new(capabilities),
-    }
+    })
 }

@@ -212,7 +212,7 @@ impl Compiler {
         let source = javascript(name, source)?;
         let source = source.as_ref();
         let base = self.base().await?;
-        let mut store = self.store(name);
+        let mut store = self.store(name)?;
         let instance = self
             .linker
             .instantiate_async(&mut store, base)
@@ -245,7 +245,7 @@ impl Compiler {
     ) -> Result<Vec<u8>, CompileError> {
         let source = javascript(name, source)?;
         let source = source.as_ref();
-        let mut store = self.store(name);
+        let mut store = self.store(name)?;
         let call = format!(
             "init({}, {}, \"{}\")",
             wasmtime::component::wasm_wave::to_string(&Val::String(name.into()))
@@ -305,17 +305,17 @@ impl Compiler {
         runtime::artifact::load(&self.engine, path)
     }
 
-    fn store(&self, name: &str) -> Store<Sandbox> {
+    fn store(&self, name: &str) -> anyhow::Result<Store<Sandbox>> {
         let grants = Grants {
             app: Arc::from(if name.is_empty() { "engine" } else { name }),
             stdin: None,
             memory_bytes: 512 << 20,
             capabilities: Arc::default(),
         };
-        let mut store = Store::new(&self.engine, Sandbox::new(&grants));
+        let mut store = Store::new(&self.engine, Sandbox::new(&grants)?);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(u64::MAX / 2);
-        store
+        Ok(store)
     }
 }
 

@@ -354,19 +354,22 @@ impl Deployment {
         }
     }
 
-    /// A new store for one instance: grants, memory limit and deadline.
-    pub(super) fn new_store(&self) -> (Store<Sandbox>, LiveGuard) {
+    /// A new store for one instance: grants, memory limit and deadline; an error when a grant
+    /// cannot be given as it was made (a granted directory removed since the deploy).
+    pub(super) fn new_store(&self) -> Result<(Store<Sandbox>, LiveGuard), RunError> {
         let grants = Grants {
             app: self.name.clone(),
             stdin: self.stdin.clone(),
             memory_bytes: self.limits.memory_bytes,
             capabilities: self.spec.capabilities.clone(),
         };
-        let mut store = Store::new(&self.engine, Sandbox::new(&grants));
+        let sandbox = Sandbox::new(&grants)
+            .map_err(|e| RunError::Internal(e.context(format!("'{}'", self.name))))?;
+        let mut store = Store::new(&self.engine, sandbox);
         store.data_mut().start_request(self.limits.timeout);
         caps::limits::prepare(&mut store);
         crate::metrics::instantiation();
-        (store, LiveGuard::new(self.live.clone()))
+        Ok((store, LiveGuard::new(self.live.clone())))
     }
 
     /// A concurrency permit, or [`RunError::Busy`] at the limit.

@@ -99,7 +99,7 @@ pub async fn start(
     };
     let permit = reservation.0;
     let _running = super::caps::limits::Running::start();
-    let (mut store, live) = deployment.new_store();
+    let (mut store, live) = deployment.new_store()?;
     let deadline = store.data().deadline;
     let instantiated =
         tokio::time::timeout_at(deadline.into(), pre.instantiate_async(&mut store)).await;

@@ -41,33 +41,28 @@ pub struct Grants {
 }
 
 impl Sandbox {
-    /// A sandbox with only the given grants.
-    pub fn new(grants: &Grants) -> Self {
-        let caps = &grants.capabilities;
+    /// A sandbox with only the given grants; an error when a part cannot give what it grants.
+    pub fn new(grants: &Grants) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
         let request = caps::console::RequestTag::new(&grants.app);
-        caps::console::prepare(
-            caps.console,
-            &grants.app,
-            &request,
-            &caps.log_budget,
-            &mut wasi,
-        );
-        caps::env::prepare(&caps.env, &mut wasi);
-        caps::files::prepare(&grants.app, &caps.read, &caps.write, &mut wasi);
+        let parts = grants.capabilities.prepare(&mut caps::InstanceBuilder {
+            app: &grants.app,
+            wasi: &mut wasi,
+            request: &request,
+        })?;
         if let Some(stdin) = &grants.stdin {
             wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin.clone()));
         }
-        Self {
+        Ok(Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            network: NetworkPolicy::new(caps.net.clone(), &caps.connections),
+            network: parts.network,
             memory: MemoryLimiter::new(grants.memory_bytes),
             request,
             deadline: Instant::now() + Duration::from_secs(3600),
             slices: 0,
-        }
+        })
     }
 
     /// Starts a request: it must be done within `timeout`, it starts with a fresh CPU share, and

@@ -26,7 +26,7 @@ impl Deployment {
                 what: "does not serve HTTP (it is a function)",
             });
         };
-        let (mut store, live) = self.new_store();
+        let (mut store, live) = self.new_store()?;
         let proxy = pre
             .instantiate_async(&mut store)
             .await

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use wasmtime_wasi::WasiCtxBuilder;
+use super::{InstanceBuilder, Part};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 /// Where a guest's standard output and error go.
@@ -134,35 +134,51 @@ impl RequestTag {
     }
 }
 
-/// Connects the instance's standard output and error; their lines carry `tag`, within the
-/// per-request and per-app (`budget`) log budgets.
-pub fn prepare(
+/// The console part: where an app's output goes, and the log budget all its instances share.
+#[derive(Debug, Default)]
+pub struct ConsolePart {
     console: Console,
-    app: &Arc<str>,
-    tag: &RequestTag,
-    budget: &Arc<AppLogBudget>,
-    wasi: &mut WasiCtxBuilder,
-) {
-    match console {
-        Console::Log => {
-            for stream in ["stdout", "stderr"] {
-                let log = GuestLog {
-                    app: app.clone(),
-                    tag: tag.clone(),
-                    budget: budget.clone(),
-                    stream,
-                };
-                if stream == "stdout" {
-                    wasi.stdout(log);
-                } else {
-                    wasi.stderr(log);
+    budget: Arc<AppLogBudget>,
+}
+
+impl ConsolePart {
+    /// Output going to `console`, with a fresh per-app budget.
+    pub fn new(console: Console) -> Self {
+        Self {
+            console,
+            budget: Arc::default(),
+        }
+    }
+}
+
+impl Part for ConsolePart {
+    type Instance = ();
+
+    /// Connects the instance's standard output and error; their lines carry the request's tag,
+    /// within the per-request and per-app log budgets.
+    fn prepare(&self, instance: &mut InstanceBuilder<'_>) -> anyhow::Result<()> {
+        match self.console {
+            Console::Log => {
+                for stream in ["stdout", "stderr"] {
+                    let log = GuestLog {
+                        app: instance.app.clone(),
+                        tag: instance.request.clone(),
+                        budget: self.budget.clone(),
+                        stream,
+                    };
+                    if stream == "stdout" {
+                        instance.wasi.stdout(log);
+                    } else {
+                        instance.wasi.stderr(log);
+                    }
                 }
             }
+            Console::Stderr => {
+                instance.wasi.stdout(tokio::io::stderr());
+                instance.wasi.stderr(tokio::io::stderr());
+            }
         }
-        Console::Stderr => {
-            wasi.stdout(tokio::io::stderr());
-            wasi.stderr(tokio::io::stderr());
-        }
+        Ok(())
     }
 }
 

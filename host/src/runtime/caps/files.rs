@@ -5,25 +5,47 @@
 
 use std::path::PathBuf;
 
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::FsPerms;
 
-/// Preopens the `read` directories read-only and the `write` ones read-write. Grants were
-/// checked when the app was deployed; one that can no longer be opened (removed since) is left
-/// out with a warning, never widened to something else.
-pub fn prepare(app: &str, read: &[PathBuf], write: &[PathBuf], wasi: &mut WasiCtxBuilder) {
-    for (dirs, perms) in [(read, FsPerms::ReadOnly), (write, FsPerms::ReadWrite)] {
-        for dir in dirs {
-            let guest = dir.to_string_lossy();
-            let mut at = vec![guest.into_owned()];
-            if matches!(perms, FsPerms::ReadOnly) && crate::apps::frontend::is_assets_dir(dir, app)
-            {
-                at.push(format!("/static/{app}"));
-            }
-            for guest in at {
-                if let Err(error) = wasi.preopened_dir(dir, &guest, perms) {
-                    tracing::warn!(app, dir = %dir.display(), error = %error, "a granted directory could not be opened");
+use super::{InstanceBuilder, Part};
+
+/// The granted directories (checked and canonicalised when the app was deployed).
+#[derive(Debug, Default)]
+pub struct Files {
+    /// Preopened read-only.
+    pub read: Vec<PathBuf>,
+    /// Preopened read-write.
+    pub write: Vec<PathBuf>,
+}
+
+impl Part for Files {
+    type Instance = ();
+
+    /// Preopens the directories. One that can no longer be opened (removed since the deploy)
+    /// fails the instance with its path: the app is never run with less than it was granted.
+    fn prepare(&self, instance: &mut InstanceBuilder<'_>) -> anyhow::Result<()> {
+        let app: &str = instance.app;
+        for (dirs, perms) in [
+            (&self.read, FsPerms::ReadOnly),
+            (&self.write, FsPerms::ReadWrite),
+        ] {
+            for dir in dirs {
+                let mut at = vec![dir.to_string_lossy().into_owned()];
+                if matches!(perms, FsPerms::ReadOnly)
+                    && crate::apps::frontend::is_assets_dir(dir, app)
+                {
+                    at.push(format!("/static/{app}"));
+                }
+                for guest in at {
+                    if let Err(error) = instance.wasi.preopened_dir(dir, &guest, perms) {
+                        anyhow::bail!(
+                            "the granted directory {} cannot be opened: {error}",
+                            dir.display()
+                        );
+                    }
                 }
             }
         }
+        Ok(())
     }
 }

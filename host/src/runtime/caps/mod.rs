@@ -1,47 +1,78 @@
-//! Capabilities: what an instance is granted. Each one is a small module with a "prepare for this
-//! instance" step; nothing of the host is visible unless one of them opens it.
+//! Capabilities as parts. Each part is one module: its grant is parsed and checked once, when
+//! the app is deployed, into the part's app-wide value (never again per call), and each new
+//! instance gets from it what the grant allows ([`Part::prepare`]) — WASI context entries, and
+//! state of its own that the instance's store keeps ([`Part::Instance`]). Nothing of the host is
+//! visible unless a part opens it.
 
 pub mod connections;
 pub mod console;
 pub mod env;
 pub mod files;
 pub mod limits;
+pub mod net_grant;
 pub mod outbound_http;
 
-use std::path::PathBuf;
 use std::sync::Arc;
+
+use wasmtime_wasi::WasiCtxBuilder;
 
 pub use console::Console;
 
-/// The WASI capabilities a deployment was granted.
-#[derive(Debug)]
-pub struct Capabilities {
-    /// Variables (with the host's values at deploy time).
-    pub env: Vec<(String, String)>,
-    /// Directories preopened read-only at the same path.
-    pub read: Vec<PathBuf>,
-    /// Directories preopened read-write at the same path.
-    pub write: Vec<PathBuf>,
-    /// Hosts outgoing HTTP may reach (`host`, `host:port`, `*.domain`).
-    pub net: Arc<[String]>,
-    /// Where `console.*` goes.
-    pub console: Console,
-    /// The outgoing connections all instances of the app hold open.
-    pub connections: connections::AppConnections,
-    /// The console output all instances of the app wrote in the last second.
-    pub log_budget: Arc<console::AppLogBudget>,
+/// One capability, made for an app at deploy and prepared for each of its instances.
+pub trait Part {
+    /// What an instance keeps of this capability (`()` when the WASI context holds it all).
+    type Instance;
+
+    /// Gives a new instance what the grant allows. An error means the instance cannot be made
+    /// as granted; it is never made with less or more.
+    fn prepare(&self, instance: &mut InstanceBuilder<'_>) -> anyhow::Result<Self::Instance>;
 }
 
-impl Default for Capabilities {
-    fn default() -> Self {
+/// An instance being made: what parts add to.
+pub struct InstanceBuilder<'a> {
+    /// The app's name (log lines, errors).
+    pub app: &'a Arc<str>,
+    /// The WASI context being built.
+    pub wasi: &'a mut WasiCtxBuilder,
+    /// The id of the request the instance serves, shared with its console.
+    pub request: &'a console::RequestTag,
+}
+
+/// The capabilities a deployment was granted, one part each.
+#[derive(Debug, Default)]
+pub struct Capabilities {
+    /// Environment variables.
+    pub env: env::Env,
+    /// Preopened directories.
+    pub files: files::Files,
+    /// Outgoing HTTP.
+    pub net: outbound_http::Net,
+    /// Where `console.*` goes.
+    pub console: console::ConsolePart,
+}
+
+/// What an instance keeps of its capabilities.
+pub struct InstanceCaps {
+    /// The outgoing-HTTP policy (the wasi-http hooks).
+    pub network: outbound_http::NetworkPolicy,
+}
+
+impl Capabilities {
+    /// Capabilities that grant nothing, with the console going to `console`.
+    pub fn none(console: Console) -> Self {
         Self {
-            env: Vec::new(),
-            read: Vec::new(),
-            write: Vec::new(),
-            net: Arc::from(Vec::new()),
-            console: Console::Log,
-            connections: connections::AppConnections::default(),
-            log_budget: Arc::default(),
+            console: console::ConsolePart::new(console),
+            ..Self::default()
         }
+    }
+
+    /// Prepares every part for a new instance.
+    pub fn prepare(&self, instance: &mut InstanceBuilder<'_>) -> anyhow::Result<InstanceCaps> {
+        self.console.prepare(instance)?;
+        self.env.prepare(instance)?;
+        self.files.prepare(instance)?;
+        Ok(InstanceCaps {
+            network: self.net.prepare(instance)?,
+        })
     }
 }

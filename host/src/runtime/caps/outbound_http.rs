@@ -16,46 +16,44 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi_http::WasiHttpHooks;
 
 use super::connections::{self, AppConnections, Held, Idle, Origin, PER_INSTANCE};
+use super::net_grant::NetGrant;
+use super::{InstanceBuilder, Part};
 
-/// The allow-list of one instance, and the connections it may hold open.
-pub struct NetworkPolicy {
-    allow: Arc<[String]>,
-    instance: Arc<Semaphore>,
-    app: AppConnections,
+/// The outgoing-HTTP part: the app's parsed `net` grants and the connections all its instances
+/// hold open.
+#[derive(Debug, Default)]
+pub struct Net {
+    allow: Arc<[NetGrant]>,
+    connections: AppConnections,
 }
 
-impl NetworkPolicy {
-    /// A policy allowing the given grants, its connections counted against (and pooled with)
-    /// `app`'s.
-    pub fn new(allow: Arc<[String]>, app: &AppConnections) -> Self {
+impl Net {
+    /// A part allowing `allow`, with a connection pool of its own.
+    pub fn new(allow: Vec<NetGrant>) -> Self {
         Self {
-            allow,
-            instance: Arc::new(Semaphore::new(PER_INSTANCE)),
-            app: app.clone(),
+            allow: allow.into(),
+            connections: AppConnections::default(),
         }
     }
 }
 
-/// Whether `host` (and `port`) match one `net` grant: `api.example.com` (any port),
-/// `api.example.com:8443`, or `*.example.com` (subdomains only).
-pub fn net_allows(grant: &str, host: &str, port: u16) -> bool {
-    let grant = grant.trim().to_ascii_lowercase();
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    let (pattern, wanted_port) = match grant.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() && !h.ends_with(':') => {
-            (h.to_string(), p.parse::<u16>().ok())
-        }
-        _ => (grant.clone(), None),
-    };
-    let pattern = pattern.trim_start_matches('[').trim_end_matches(']');
-    let host_matches = match pattern.strip_prefix("*.") {
-        Some(domain) => host.ends_with(&format!(".{domain}")),
-        None => host == pattern,
-    };
-    host_matches && wanted_port.is_none_or(|p| p == port)
+impl Part for Net {
+    type Instance = NetworkPolicy;
+
+    fn prepare(&self, _instance: &mut InstanceBuilder<'_>) -> anyhow::Result<NetworkPolicy> {
+        Ok(NetworkPolicy {
+            allow: self.allow.clone(),
+            instance: Arc::new(Semaphore::new(PER_INSTANCE)),
+            app: self.connections.clone(),
+        })
+    }
+}
+
+/// The allow-list of one instance, and the connections it may hold open.
+pub struct NetworkPolicy {
+    allow: Arc<[NetGrant]>,
+    instance: Arc<Semaphore>,
+    app: AppConnections,
 }
 
 /// How long connecting (DNS included) may take unless the guest asks for less.
@@ -92,11 +90,7 @@ impl WasiHttpHooks for NetworkPolicy {
             .to_ascii_lowercase();
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        if !self
-            .allow
-            .iter()
-            .any(|grant| net_allows(grant, &host, port))
-        {
+        if !self.allow.iter().any(|grant| grant.allows(&host, port)) {
             tracing::warn!(uri = %uri, "outgoing request denied: no network grant for this host");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
@@ -154,23 +148,10 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// Whether a grant names `address` literally: its IP (`10.0.0.5`, `::1`: any port) or its IP and
-/// port (`10.0.0.5:8080`, `[::1]:80`).
-fn names_ip(grant: &str, address: SocketAddr) -> bool {
-    let grant = grant.trim();
-    if let Ok(literal) = grant.parse::<IpAddr>() {
-        return literal == address.ip();
-    }
-    if let Ok(literal) = grant.parse::<SocketAddr>() {
-        return literal == address;
-    }
-    false
-}
-
 /// The address to connect to: the target's, resolved, with internal addresses kept only when a
 /// grant names them. The connection is made to exactly this address, so a name that resolves
 /// (or re-resolves) elsewhere later changes nothing.
-async fn address(target: &Target, allow: &[String]) -> wasmtime_wasi_http::Result<SocketAddr> {
+async fn address(target: &Target, allow: &[NetGrant]) -> wasmtime_wasi_http::Result<SocketAddr> {
     use wasmtime_wasi_http::Error;
     let addresses: Vec<SocketAddr> = match target.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, target.port)],
@@ -188,7 +169,7 @@ async fn address(target: &Target, allow: &[String]) -> wasmtime_wasi_http::Resul
     };
     let reachable = addresses
         .iter()
-        .find(|a| !is_internal(a.ip()) || allow.iter().any(|g| names_ip(g, **a)));
+        .find(|a| !is_internal(a.ip()) || allow.iter().any(|g| g.names_address(**a)));
     match reachable {
         Some(address) => Ok(*address),
         None => {
@@ -206,7 +187,7 @@ async fn send(
     mut request: http::Request<wasmtime_wasi_http::WasiBody>,
     options: wasmtime_wasi_http::RequestOptions,
     target: Target,
-    allow: &[String],
+    allow: &[NetGrant],
     instance: Arc<Semaphore>,
     app: AppConnections,
 ) -> wasmtime_wasi_http::Result<(
@@ -393,7 +374,7 @@ impl http_body::Body for CappedBody {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_internal, names_ip, net_allows};
+    use super::is_internal;
 
     #[test]
     fn internal_addresses_are_recognised_and_granted_only_literally() {
@@ -426,33 +407,5 @@ mod tests {
                 "{public}"
             );
         }
-        let at = |text: &str| -> std::net::SocketAddr {
-            text.parse().unwrap_or_else(|_| unreachable!())
-        };
-        assert!(names_ip("127.0.0.1", at("127.0.0.1:9")));
-        assert!(names_ip("127.0.0.1:8080", at("127.0.0.1:8080")));
-        assert!(!names_ip("127.0.0.1:8080", at("127.0.0.1:8081")));
-        assert!(!names_ip("localhost", at("127.0.0.1:80")));
-        assert!(!names_ip("*.example.com", at("127.0.0.1:80")));
-        assert!(names_ip("[::1]:80", at("[::1]:80")));
-        assert!(!names_ip("[::1]:80", at("[::1]:81")));
-        assert!(names_ip("::1", at("[::1]:81")));
-    }
-
-    #[test]
-    fn net_grants_match_hosts_ports_and_subdomains() {
-        assert!(net_allows("api.example.com", "api.example.com", 443));
-        assert!(net_allows("API.example.com", "api.EXAMPLE.com", 80));
-        assert!(!net_allows("api.example.com", "evil.com", 443));
-        assert!(!net_allows(
-            "api.example.com",
-            "api.example.com.evil.com",
-            443
-        ));
-        assert!(net_allows("127.0.0.1:8080", "127.0.0.1", 8080));
-        assert!(!net_allows("127.0.0.1:8080", "127.0.0.1", 8081));
-        assert!(net_allows("*.example.com", "a.b.example.com", 443));
-        assert!(!net_allows("*.example.com", "example.com", 443));
-        assert!(!net_allows("*.example.com", "badexample.com", 443));
     }
 }
