@@ -1,76 +1,34 @@
 //! Request bodies bounded while they stream: past the limit the reader gets an error and the
 //! request is answered 413 (the connection is then closed, so nothing more is read).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::ApiError;
 
-/// A body that fails once more than `limit` bytes have come, and says so in `exceeded`.
-pub struct Limited<B> {
+/// `inner` bounded to `limit` bytes: past it the reader gets an error, and `exceeded` says so.
+pub fn limited<B>(
     inner: B,
-    remaining: usize,
+    limit: usize,
     exceeded: Arc<AtomicBool>,
-}
-
-impl<B> Limited<B> {
-    /// Bounds `inner` to `limit` bytes; `exceeded` is set when it goes past.
-    pub fn new(inner: B, limit: usize, exceeded: Arc<AtomicBool>) -> Self {
-        Self {
-            inner,
-            remaining: limit,
-            exceeded,
-        }
-    }
-}
-
-impl<B> Body for Limited<B>
+) -> impl Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static
 where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Ready(Some(Err(error))) => {
-                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
-                    error.to_string(),
-                )))));
-            }
-            Poll::Ready(Some(Ok(frame))) => frame,
+    Limited::new(inner, limit).map_err(move |error| {
+        let message = if error.is::<LengthLimitError>() {
+            exceeded.store(true, Ordering::Relaxed);
+            "the request body is larger than max_request_mb".to_string()
+        } else {
+            error.to_string()
         };
-        if let Some(data) = frame.data_ref() {
-            if data.len() > self.remaining {
-                self.exceeded.store(true, Ordering::Relaxed);
-                self.remaining = 0;
-                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
-                    "the request body is larger than max_request_mb".into(),
-                )))));
-            }
-            self.remaining -= data.len();
-        }
-        Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+        wasmtime_wasi_http::Error::InternalError(Some(message))
+    })
 }
 
 /// 413 at once when the declared length is over `limit`.

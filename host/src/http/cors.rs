@@ -1,8 +1,8 @@
 //! CORS for Kiln's own routes (public, admin, functions): preflights are answered without
 //! authentication, and answers carry the allowed origin. The allowed origins are the live config
-//! value `cors_origins`, which can change while the server runs — hence a small middleware of our
-//! own rather than a layer whose origins are fixed when the router is built. Services answer
-//! their own `OPTIONS`.
+//! value `cors_origins`, which can change while the server runs. A preflight is answered `204 No
+//! Content` (a layer answering `200` would change what clients see). Services answer their own
+//! `OPTIONS`.
 
 use std::sync::Arc;
 
@@ -57,15 +57,14 @@ pub async fn cors(State(app): State<Arc<App>>, request: Request, next: Next) -> 
     } else {
         next.run(request).await
     };
+    let headers = response.headers_mut();
     if let Some(value) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
-        response
-            .headers_mut()
-            .insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        if origins.trim() != "*" {
-            response
-                .headers_mut()
-                .insert(http::header::VARY, HeaderValue::from_static("Origin"));
-        }
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    // The answer depends on the origin whenever the list is not `*`, allowed or not (a cache
+    // must not give one origin's answer to another); a handler's own `Vary` is kept.
+    if origins.trim() != "*" {
+        headers.append(http::header::VARY, HeaderValue::from_static("Origin"));
     }
     response
 }

@@ -20,7 +20,7 @@ use crate::runtime::Slot;
 async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, ApiError> {
     body_limit::check_length(request.headers(), limit)?;
     let exceeded = Arc::new(AtomicBool::new(false));
-    let request = request.map(|body| body_limit::Limited::new(body, limit, exceeded.clone()));
+    let request = request.map(|body| body_limit::limited(body, limit, exceeded.clone()));
     let deployment = slot.deployment();
     let served = Served::new(AppKind::Service, &deployment);
     let result = deployment.handle(request).await;
