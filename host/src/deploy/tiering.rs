@@ -97,7 +97,7 @@ impl Deployer {
             parts,
             self.compiler.engine(),
             &deployment.spec,
-            self.registry.live_counter(),
+            self.registry.instances().clone(),
         );
         if self
             .registry
@@ -159,7 +159,7 @@ impl Deployer {
             }
         }
         let live = self.registry.live_instances();
-        occupancy.instances_idle = crate::runtime::pool::idle_total().min(live);
+        occupancy.instances_idle = self.registry.instances().idle().min(live);
         occupancy.instances_busy = live - occupancy.instances_idle;
         occupancy.artifact_bytes = artifact::total_bytes(self.compiler.cache_dir());
         occupancy

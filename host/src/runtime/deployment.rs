@@ -14,7 +14,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::bindings::FunctionPre;
 use super::caps::{self, Capabilities};
-use super::pool::{LiveGuard, Pool};
+use super::pool::{Instances, LiveGuard, Pool};
 use super::{Grants, RunError, Sandbox};
 use crate::config::{Isolation, Limits};
 use crate::kind::AppKind;
@@ -236,7 +236,7 @@ pub struct Deployment {
     stdin: Option<Bytes>,
     concurrency: Arc<tokio::sync::Semaphore>,
     pub(super) pool: Pool,
-    live: Arc<AtomicUsize>,
+    instances: Arc<Instances>,
     /// What serving reused instances has shown ([`REUSE_UNKNOWN`], [`REUSE_PROVEN`],
     /// [`REUSE_BROKEN`]).
     pub(super) reuse: AtomicU8,
@@ -264,12 +264,13 @@ pub struct Parts {
 }
 
 impl Deployment {
-    /// A version made of `parts`, run as `spec` says, on `engine`; `live` counts its instances.
+    /// A version made of `parts`, run as `spec` says, on `engine`; its instances are counted
+    /// in `instances`.
     pub fn new(
         parts: Parts,
         engine: &wasmtime::Engine,
         spec: &RunSpec,
-        live: Arc<AtomicUsize>,
+        instances: Arc<Instances>,
     ) -> Self {
         Self {
             name: Arc::from(parts.name),
@@ -284,8 +285,8 @@ impl Deployment {
             engine: engine.clone(),
             stdin: parts.stdin,
             concurrency: Arc::new(tokio::sync::Semaphore::new(spec.max_concurrency.max(1))),
-            pool: Pool::default(),
-            live,
+            pool: Pool::new(instances.clone()),
+            instances,
             reuse: AtomicU8::new(REUSE_UNKNOWN),
             hits: AtomicU64::new(0),
             hits_seen: AtomicU64::new(0),
@@ -369,7 +370,7 @@ impl Deployment {
         store.data_mut().start_request(self.limits.timeout);
         caps::limits::prepare(&mut store);
         crate::metrics::instantiation();
-        Ok((store, LiveGuard::new(self.live.clone())))
+        Ok((store, LiveGuard::new(self.instances.clone())))
     }
 
     /// A concurrency permit, or [`RunError::Busy`] at the limit.

@@ -58,55 +58,85 @@ impl Instance {
     }
 }
 
+/// The instances of one runtime (a registry and the deployments made for it): how many are
+/// alive and idle, and the idle budget. Owned, not process-wide, so that two runtimes in one
+/// process keep their own counts.
+#[derive(Debug)]
+pub struct Instances {
+    live: AtomicUsize,
+    idle: AtomicUsize,
+    max_idle: AtomicUsize,
+}
+
+impl Default for Instances {
+    fn default() -> Self {
+        Self {
+            live: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            max_idle: AtomicUsize::new(usize::MAX),
+        }
+    }
+}
+
+impl Instances {
+    /// Sets how many idle instances are kept at most, across deployments.
+    pub fn set_max_idle(&self, max: usize) {
+        self.max_idle.store(max, Ordering::Relaxed);
+    }
+
+    /// The most idle instances kept across deployments.
+    pub fn max_idle(&self) -> usize {
+        self.max_idle.load(Ordering::Relaxed)
+    }
+
+    /// Idle instances across every deployment now.
+    pub fn idle(&self) -> usize {
+        self.idle.load(Ordering::Relaxed)
+    }
+
+    /// Instances alive now (serving or idle).
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
 /// Counts an instance as live until dropped.
-pub(crate) struct LiveGuard(Arc<AtomicUsize>);
+pub(crate) struct LiveGuard(Arc<Instances>);
 
 impl LiveGuard {
-    /// Counts one more live instance in `live`.
-    pub(super) fn new(live: Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::Relaxed);
-        Self(live)
+    /// Counts one more live instance in `instances`.
+    pub(super) fn new(instances: Arc<Instances>) -> Self {
+        instances.live.fetch_add(1, Ordering::Relaxed);
+        Self(instances)
     }
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.live.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Idle instances across every deployment now.
-static IDLE: AtomicUsize = AtomicUsize::new(0);
-/// The most idle instances kept across every deployment; more are dropped when they finish.
-static MAX_IDLE: AtomicUsize = AtomicUsize::new(usize::MAX);
-
-/// Sets how many idle instances the process keeps at most, across deployments.
-pub fn set_max_idle(max: usize) {
-    MAX_IDLE.store(max, Ordering::Relaxed);
-}
-
-/// The most idle instances kept across deployments.
-pub fn max_idle() -> usize {
-    MAX_IDLE.load(Ordering::Relaxed)
-}
-
-/// Idle instances across every deployment now.
-pub fn idle_total() -> usize {
-    IDLE.load(Ordering::Relaxed)
-}
-
 /// Idle instances, most recently used last.
-#[derive(Default)]
 pub(super) struct Pool {
     idle: Mutex<Vec<Instance>>,
+    instances: Arc<Instances>,
 }
 
 impl Pool {
+    /// An empty pool counted in `instances`.
+    pub(super) fn new(instances: Arc<Instances>) -> Self {
+        Self {
+            idle: Mutex::default(),
+            instances,
+        }
+    }
+
     /// The most recently used idle instance.
     pub(super) fn take(&self) -> Option<Instance> {
         let taken = self.idle.lock().expect("pool lock").pop();
         if taken.is_some() {
-            IDLE.fetch_sub(1, Ordering::Relaxed);
+            self.instances.idle.fetch_sub(1, Ordering::Relaxed);
         }
         taken
     }
@@ -114,7 +144,7 @@ impl Pool {
     /// Keeps `instance` for a later request, unless this pool already holds `max` or the process
     /// is at its idle budget (then it is dropped).
     pub(super) fn put(&self, mut instance: Instance, max: usize) {
-        if IDLE.load(Ordering::Relaxed) >= MAX_IDLE.load(Ordering::Relaxed) {
+        if self.instances.idle() >= self.instances.max_idle() {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
@@ -123,7 +153,7 @@ impl Pool {
         }
         instance.idle_since = Instant::now();
         idle.push(instance);
-        IDLE.fetch_add(1, Ordering::Relaxed);
+        self.instances.idle.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Drops instances idle for longer than `idle_timeout`.
@@ -132,7 +162,7 @@ impl Pool {
         let mut idle = self.idle.lock().expect("pool lock");
         let before = idle.len();
         idle.retain(|i| now.duration_since(i.idle_since) < idle_timeout);
-        IDLE.fetch_sub(before - idle.len(), Ordering::Relaxed);
+        self.instances.idle.fetch_sub(before - idle.len(), Ordering::Relaxed);
     }
 
     /// When the longest-idle instance became idle.
@@ -151,14 +181,14 @@ impl Pool {
             return false;
         }
         idle.remove(0);
-        IDLE.fetch_sub(1, Ordering::Relaxed);
+        self.instances.idle.fetch_sub(1, Ordering::Relaxed);
         true
     }
 
     /// Drops every idle instance; returns how many.
     pub(super) fn clear(&self) -> usize {
         let dropped = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        IDLE.fetch_sub(dropped.len(), Ordering::Relaxed);
+        self.instances.idle.fetch_sub(dropped.len(), Ordering::Relaxed);
         dropped.len()
     }
 

@@ -3,12 +3,13 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+use super::pool::Instances;
 use super::{Deployment, RunError};
 use crate::kind::AppKind;
 
@@ -18,7 +19,7 @@ type Key = (AppKind, String);
 /// The deployments by kind and name.
 pub struct Registry {
     slots: RwLock<HashMap<Key, Arc<Slot>>>,
-    live: Arc<AtomicUsize>,
+    instances: Arc<Instances>,
     /// Names being deployed (at start, or a big component compiling): requests wait for them.
     pending: Mutex<HashSet<Key>>,
     /// Bumped whenever a slot or a pending name changes, to wake waiting requests.
@@ -83,20 +84,20 @@ impl Registry {
     pub fn new() -> Self {
         Self {
             slots: RwLock::default(),
-            live: Arc::default(),
+            instances: Arc::default(),
             pending: Mutex::default(),
             changed: tokio::sync::watch::Sender::new(0),
         }
     }
 
-    /// The counter of live instances, shared by every deployment made for this registry.
-    pub fn live_counter(&self) -> Arc<AtomicUsize> {
-        self.live.clone()
+    /// The instance counts and idle budget, shared by every deployment made for this registry.
+    pub fn instances(&self) -> &Arc<Instances> {
+        &self.instances
     }
 
     /// Instances alive now (serving or idle).
     pub fn live_instances(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        self.instances.live()
     }
 
     /// Deployed names of each kind.
@@ -284,8 +285,8 @@ impl Registry {
         for deployment in &deployments {
             deployment.sweep(idle_timeout);
         }
-        let max = super::pool::max_idle();
-        if super::pool::idle_total() < max {
+        let max = self.instances.max_idle();
+        if self.instances.idle() < max {
             return;
         }
         let target = max - max / 4;
@@ -295,7 +296,7 @@ impl Registry {
             .enumerate()
             .filter_map(|(i, d)| d.pool.oldest().map(|t| Reverse((t, i))))
             .collect();
-        while super::pool::idle_total() > target
+        while self.instances.idle() > target
             && let Some(Reverse((_, i))) = oldest.pop()
         {
             let pool = &deployments[i].pool;
