@@ -156,7 +156,9 @@ impl Deployer {
     ) -> anyhow::Result<Arc<Self>> {
         let collecting = Arc::new(tokio::sync::RwLock::new(()));
         let snapshots = Snapshots::new(compiler.clone(), registry.clone(), collecting.clone());
-        registry.instances().set_max_idle(tiering.max_idle_instances);
+        registry
+            .instances()
+            .set_max_idle(tiering.max_idle_instances);
         Ok(Arc::new(Self {
             compiler,
             registry,

@@ -175,7 +175,12 @@ async fn build(compiler: &Compiler, registry: &Registry, job: SnapshotJob) {
         stdin: None,
         js: Some(js.clone()),
     };
-    let deployment = Deployment::new(parts, compiler.engine(), &job.spec, registry.instances().clone());
+    let deployment = Deployment::new(
+        parts,
+        compiler.engine(),
+        &job.spec,
+        registry.instances().clone(),
+    );
     if registry.replace_if_current(job.kind, job.version, deployment) {
         crate::metrics::snapshot_swapped();
         tracing::info!(app = %job.name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");

@@ -162,7 +162,9 @@ impl Pool {
         let mut idle = self.idle.lock().expect("pool lock");
         let before = idle.len();
         idle.retain(|i| now.duration_since(i.idle_since) < idle_timeout);
-        self.instances.idle.fetch_sub(before - idle.len(), Ordering::Relaxed);
+        self.instances
+            .idle
+            .fetch_sub(before - idle.len(), Ordering::Relaxed);
     }
 
     /// When the longest-idle instance became idle.
@@ -188,7 +190,9 @@ impl Pool {
     /// Drops every idle instance; returns how many.
     pub(super) fn clear(&self) -> usize {
         let dropped = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        self.instances.idle.fetch_sub(dropped.len(), Ordering::Relaxed);
+        self.instances
+            .idle
+            .fetch_sub(dropped.len(), Ordering::Relaxed);
         dropped.len()
     }
 
