@@ -154,11 +154,13 @@ mod tests {
         record.limits.memory_mb = Some(64);
         record.isolation = Some(Isolation::Request);
         record.schema = Some(serde_json::json!({"openapi": "3.0.0"}));
-        let back = Record::decode(AppKind::Service, record.encode()).unwrap();
+        let back =
+            Record::decode(AppKind::Service, record.encode()).expect("a row Kiln wrote decodes");
         assert_eq!(back.shape(), record.shape());
         assert_eq!(back.schema, record.schema);
 
-        let damages: [(&str, fn(&mut AppRow)); 5] = [
+        type Damage = (&'static str, fn(&mut AppRow));
+        let damages: [Damage; 5] = [
             ("permissions", |row| {
                 row.permissions = "{\"net\": [\"api.exam".into()
             }),
@@ -174,7 +176,8 @@ mod tests {
         for (column, damage) in damages {
             let mut row = record.encode();
             damage(&mut row);
-            let error = Record::decode(AppKind::Service, row).unwrap_err();
+            let error =
+                Record::decode(AppKind::Service, row).expect_err("a damaged row is refused");
             assert!(
                 matches!(&error, AppsError::Corrupt(m) if m.contains(column) && m.contains("service 'shop'")),
                 "{error}"

@@ -315,13 +315,17 @@ mod tests {
             assert!(permissions(&p, &guard).is_err(), "{env}");
         }
         // The grammar itself is tested with the net part; here, that a refusal names the field.
-        let refused = net_grant("http://x.com").unwrap_err().to_string();
+        let refused = net_grant("http://x.com")
+            .expect_err("a URL is refused")
+            .to_string();
         assert!(
             refused.starts_with("permissions.net: 'http://x.com' is refused"),
             "{refused}"
         );
         assert_eq!(
-            net_grant(" API.example.com ").unwrap().to_string(),
+            net_grant(" API.example.com ")
+                .expect("a host is granted")
+                .to_string(),
             "api.example.com"
         );
     }

@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn only_ip_literals_name_an_address() {
-        let at = |text: &str| -> std::net::SocketAddr { text.parse().unwrap() };
+        let at = |text: &str| -> std::net::SocketAddr { text.parse().expect("an address") };
         assert!(grant("127.0.0.1").names_address(at("127.0.0.1:9")));
         assert!(grant("127.0.0.1:8080").names_address(at("127.0.0.1:8080")));
         assert!(!grant("127.0.0.1:8080").names_address(at("127.0.0.1:8081")));
