@@ -185,6 +185,7 @@ impl AppDir {
         };
         let isolation = manifest.isolation.unwrap_or(config.isolation);
         Ok(run_spec(
+            &self.name,
             &permissions,
             &manifest.limits,
             isolation,

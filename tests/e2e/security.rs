@@ -708,3 +708,98 @@ fn an_idle_instance_paged_out_to_swap_never_reaches_the_next_tenant() {
         }
     }
 }
+
+/// Runs one SQL statement on the store of the platform server of `data` (SQLite, or the test
+/// run's PostgreSQL database), as someone with access to the database would.
+fn tamper(data: &std::path::Path, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        match crate::support::test_database(data) {
+            Some(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            None => {
+                let url = format!("sqlite://{}", data.join("kiln.db").display());
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+        }
+    });
+}
+
+/// What the store holds is decoded once per deploy: a damaged grant is an error naming the app
+/// and the column, and that app is not served (never served with no grants); the others are,
+/// and the damaged one can still be deleted.
+#[test]
+fn a_damaged_stored_grant_is_an_error_and_never_becomes_no_grants() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    for name in ["shop", "other"] {
+        let code = format!("export default {{ fetch() {{ return new Response('{name}'); }} }};");
+        let (s, body) = create(&kiln, &jwt, "services", json!({"name": name, "code": code}));
+        assert_eq!(s, 201, "{body}");
+    }
+    drop(kiln);
+    tamper(
+        data.path(),
+        "UPDATE apps SET permissions = '{\"net\": [\"api.exa' WHERE name = 'shop'",
+    );
+    let kiln = Kiln::platform(data.path());
+    let other = client().get(kiln.url("/api/v2/other")).send().unwrap();
+    assert_eq!(other.text().unwrap(), "other");
+    let shop = client().get(kiln.url("/api/v2/shop")).send().unwrap();
+    assert_ne!(shop.status(), 200, "a damaged app was served");
+    let (s, body) = call(kiln.admin(Method::GET, "/admin-api/v2/services/shop", &jwt));
+    assert_eq!(s, 500, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("permissions") && message.contains("service 'shop'"),
+        "{body}"
+    );
+    let (s, body) = call(kiln.admin(Method::DELETE, "/admin-api/v2/services/shop", &jwt));
+    assert!((200..300).contains(&s), "{body}");
+    let (s, list) = call(kiln.admin(Method::GET, "/admin-api/v2/services", &jwt));
+    assert_eq!(s, 200, "{list}");
+    assert!(list.to_string().contains("\"other\""), "{list}");
+    assert!(!list.to_string().contains("\"shop\""), "{list}");
+}
+
+/// A granted directory removed after the deploy is never silently left out: new instances fail
+/// (500) until the directory is back.
+#[test]
+fn a_granted_directory_removed_after_the_deploy_fails_new_instances_until_it_is_back() {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    let granted = tempfile::tempdir().unwrap();
+    let dir = granted.path().canonicalize().unwrap().join("files");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "here").unwrap();
+    let code = format!(
+        "export default {{ async fetch() {{ return new Response(await Deno.readTextFile({:?})); }} }};",
+        dir.join("a.txt").display().to_string()
+    );
+    let (s, body) = create(
+        &kiln,
+        &jwt,
+        "services",
+        json!({"name": "reader", "code": code, "isolation": "request",
+               "permissions": {"read": [dir.display().to_string()]}}),
+    );
+    assert_eq!(s, 201, "{body}");
+    let read = || {
+        let response = client().get(kiln.url("/api/v2/reader")).send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(read(), (200, "here".to_string()));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(read().0, 500);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "back").unwrap();
+    assert_eq!(read(), (200, "back".to_string()));
+}

@@ -70,7 +70,7 @@ impl Apps {
         let (code, lang) = (body.code.clone(), body.lang);
         self.apply(kind, &mut record, body)?;
         let active = match record.active_version {
-            Some(v) => self.store.version(kind, name, v).await?,
+            Some(v) => self.store.version(kind, name, v, true).await?,
             None => None,
         };
         let lang = lang
@@ -235,7 +235,7 @@ impl Apps {
         let record = self.record(kind, name).await?;
         let target = self
             .store
-            .version(kind, name, version)
+            .version(kind, name, version, true)
             .await?
             .ok_or_else(|| AppsError::NoSuchVersion {
                 kind,

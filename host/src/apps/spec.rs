@@ -1,6 +1,6 @@
 //! How a stored app runs: its grants, limits and isolation over the node's defaults.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +84,7 @@ impl Apps {
         }
         validate::stored_directories(&permissions, &self.guard(&own))?;
         run_spec(
+            &record.name,
             &permissions,
             &record.limits,
             self.isolation(kind, record),
@@ -105,9 +106,10 @@ pub(super) fn check_isolation(
     Ok(())
 }
 
-/// How an app with these (validated) grants, limits and isolation is run: each grant becomes
-/// its capability part here, once.
+/// How the app `name` with these (validated) grants, limits and isolation is run: each grant
+/// becomes its capability part here, once.
 pub fn run_spec(
+    name: &str,
     permissions: &Permissions,
     limits: &LimitsSpec,
     isolation: Isolation,
@@ -123,6 +125,11 @@ pub fn run_spec(
         files: caps::files::Files {
             read: permissions.read.iter().map(Into::into).collect(),
             write: permissions.write.iter().map(Into::into).collect(),
+            assets: permissions
+                .read
+                .iter()
+                .map(PathBuf::from)
+                .find(|dir| frontend::is_assets_dir(dir, name)),
         },
         net: caps::outbound_http::Net::new(net),
         ..Capabilities::none(Console::Log)

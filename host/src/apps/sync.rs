@@ -70,7 +70,7 @@ impl Apps {
         let _guard = self.lock(kind, name).await;
         let record = self.find(kind, name).await?;
         let active = match record.as_ref().and_then(|r| r.active_version) {
-            Some(v) => self.store.version(kind, name, v).await?,
+            Some(v) => self.store.version(kind, name, v, true).await?,
             None => None,
         };
         let (Some(record), Some(active)) = (record, active) else {

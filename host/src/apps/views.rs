@@ -14,13 +14,7 @@ impl Apps {
         with_code: bool,
     ) -> Result<AppView, AppsError> {
         let active = match record.active_version {
-            Some(v) if with_code => self.store.version(kind, &record.name, v).await?,
-            Some(v) => self
-                .store
-                .versions(kind, &record.name)
-                .await?
-                .into_iter()
-                .find(|r| r.version == v),
+            Some(v) => self.store.version(kind, &record.name, v, with_code).await?,
             None => None,
         };
         let deployed = self.deployer.registry().get(kind, &record.name);

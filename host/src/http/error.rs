@@ -70,6 +70,10 @@ pub enum ApiError {
     /// Past the deadline (504).
     #[error("{0}")]
     Timeout(String),
+    /// What the store holds for an app cannot be used as it is (500); the message names the app
+    /// and what is damaged, for the operator who must repair or delete it.
+    #[error("{0}")]
+    Stored(String),
     /// A failure inside Kiln; the details are logged, not sent (500).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -88,9 +92,10 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Execution(_) | ApiError::Thrown { .. } | ApiError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Execution(_)
+            | ApiError::Thrown { .. }
+            | ApiError::Stored(_)
+            | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Resource(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -111,7 +116,7 @@ impl ApiError {
             ApiError::Execution(_) | ApiError::Thrown { .. } => ErrorKind::Execution,
             ApiError::Resource(_) => ErrorKind::Resource,
             ApiError::Timeout(_) => ErrorKind::Timeout,
-            ApiError::Internal(_) => ErrorKind::Internal,
+            ApiError::Stored(_) | ApiError::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -220,7 +225,7 @@ impl From<AppsError> for ApiError {
             AppsError::Invalid(message) => ApiError::Validation(message),
             AppsError::TooLarge(message) => ApiError::PayloadTooLarge(message),
             AppsError::Internal(error) => ApiError::Internal(error),
-            AppsError::Corrupt(message) => ApiError::Internal(anyhow::anyhow!(message)),
+            AppsError::Corrupt(message) => ApiError::Stored(message),
             AppsError::NotFound { .. } | AppsError::NoSuchVersion { .. } => {
                 ApiError::NotFound(error.to_string())
             }

@@ -155,8 +155,14 @@ pub trait Store: Send + Sync {
     /// One app.
     async fn app(&self, kind: AppKind, name: &str) -> Result<Option<AppRow>>;
 
-    /// One version with its content.
-    async fn version(&self, kind: AppKind, name: &str, version: i64) -> Result<Option<VersionRow>>;
+    /// One version, with its content (source or component) when `with_content`.
+    async fn version(
+        &self,
+        kind: AppKind,
+        name: &str,
+        version: i64,
+        with_content: bool,
+    ) -> Result<Option<VersionRow>>;
 
     /// The versions of an app, oldest first, without their content.
     async fn versions(&self, kind: AppKind, name: &str) -> Result<Vec<VersionRow>>;

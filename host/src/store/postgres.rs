@@ -129,16 +129,26 @@ impl Store for PostgresStore {
         .await?)
     }
 
-    async fn version(&self, kind: AppKind, name: &str, version: i64) -> Result<Option<VersionRow>> {
-        Ok(sqlx::query_as(
+    async fn version(
+        &self,
+        kind: AppKind,
+        name: &str,
+        version: i64,
+        with_content: bool,
+    ) -> Result<Option<VersionRow>> {
+        let sql = if with_content {
             "SELECT version, format, code, component, sha256, artifact, created_at \
-             FROM app_versions WHERE kind = $1 AND name = $2 AND version = $3",
-        )
-        .bind(kind.as_str())
-        .bind(name)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?)
+             FROM app_versions WHERE kind = $1 AND name = $2 AND version = $3"
+        } else {
+            "SELECT version, format, NULL::text AS code, NULL::bytea AS component, sha256, artifact, created_at \
+             FROM app_versions WHERE kind = $1 AND name = $2 AND version = $3"
+        };
+        Ok(sqlx::query_as(sql)
+            .bind(kind.as_str())
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn versions(&self, kind: AppKind, name: &str) -> Result<Vec<VersionRow>> {

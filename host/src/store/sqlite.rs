@@ -90,16 +90,26 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn version(&self, kind: AppKind, name: &str, version: i64) -> Result<Option<VersionRow>> {
-        Ok(sqlx::query_as(
+    async fn version(
+        &self,
+        kind: AppKind,
+        name: &str,
+        version: i64,
+        with_content: bool,
+    ) -> Result<Option<VersionRow>> {
+        let sql = if with_content {
             "SELECT version, format, code, component, sha256, artifact, created_at \
-             FROM app_versions WHERE kind = ? AND name = ? AND version = ?",
-        )
-        .bind(kind.as_str())
-        .bind(name)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?)
+             FROM app_versions WHERE kind = ? AND name = ? AND version = ?"
+        } else {
+            "SELECT version, format, NULL AS code, NULL AS component, sha256, artifact, created_at \
+             FROM app_versions WHERE kind = ? AND name = ? AND version = ?"
+        };
+        Ok(sqlx::query_as(sql)
+            .bind(kind.as_str())
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn versions(&self, kind: AppKind, name: &str) -> Result<Vec<VersionRow>> {

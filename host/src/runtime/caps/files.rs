@@ -16,6 +16,8 @@ pub struct Files {
     pub read: Vec<PathBuf>,
     /// Preopened read-write.
     pub write: Vec<PathBuf>,
+    /// A hosted frontend's own assets (one of `read`), also preopened at `/static/{app}`.
+    pub assets: Option<PathBuf>,
 }
 
 impl Part for Files {
@@ -31,9 +33,7 @@ impl Part for Files {
         ] {
             for dir in dirs {
                 let mut at = vec![dir.to_string_lossy().into_owned()];
-                if matches!(perms, FsPerms::ReadOnly)
-                    && crate::apps::frontend::is_assets_dir(dir, app)
-                {
+                if matches!(perms, FsPerms::ReadOnly) && self.assets.as_ref() == Some(dir) {
                     at.push(format!("/static/{app}"));
                 }
                 for guest in at {
