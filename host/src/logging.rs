@@ -23,6 +23,7 @@ pub enum LogFormat {
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 static ACCESS: OnceLock<NonBlocking> = OnceLock::new();
 static EVENTS: OnceLock<NonBlocking> = OnceLock::new();
+static COLOURED: OnceLock<bool> = OnceLock::new();
 static WORKERS: Mutex<Vec<WorkerGuard>> = Mutex::new(Vec::new());
 
 /// The format chosen at start ([`LogFormat::Text`] before [`init`]).
@@ -39,9 +40,8 @@ pub fn init(format: LogFormat) {
         .add_directive("sqlx::postgres::notice=warn".parse().expect("directive"));
     let ansi = std::io::stderr().is_terminal();
     let stderr = background(std::io::stderr());
-    if !ansi && format != LogFormat::Apache {
-        let _ = EVENTS.set(stderr.clone());
-    }
+    let _ = COLOURED.set(ansi);
+    let _ = EVENTS.set(stderr.clone());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
@@ -66,10 +66,22 @@ fn background<W: std::io::Write + Send + 'static>(out: W) -> NonBlocking {
     writer
 }
 
-/// The writer behind the global subscriber's plain (no ANSI colours) text or JSON lines, for
-/// lines formatted without it; `None` before [`init`], for coloured output and for Apache's format.
-pub fn events() -> Option<&'static NonBlocking> {
-    EVENTS.get()
+/// Whether standard error is a terminal, where the text format colours its levels.
+pub fn coloured() -> bool {
+    COLOURED.get().copied().unwrap_or(false)
+}
+
+/// Writes one line (with its newline) formatted outside the subscriber to standard error, in
+/// order with the subscriber's own lines.
+pub fn event(line: &str) {
+    match EVENTS.get() {
+        Some(writer) => {
+            let _ = writer.clone().write_all(line.as_bytes());
+        }
+        None => {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
 }
 
 /// Writes one access-log line (with its newline) to standard output.
