@@ -3,11 +3,9 @@
 use std::cell::RefCell;
 use std::io::Read;
 
-use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, WriteOptions};
 
 use crate::apis;
-use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::errors::SourceError;
 use crate::errors::{self, JsError};
 
@@ -309,50 +307,7 @@ pub fn resolve<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Value<'js>, JsE
     }
 }
 
-/// The event loop: runs promise jobs, then timers (sleeping on a monotonic-clock pollable until
-/// the next one is due), until `promise` settles.
+/// Runs the event loop over every API's sources of outside work until `promise` settles.
 fn settle<'js>(ctx: &Ctx<'js>, promise: Promise<'js>) -> Result<Value<'js>, JsError> {
-    loop {
-        match promise.state() {
-            PromiseState::Resolved => {
-                return promise
-                    .result::<Value>()
-                    .expect("settled")
-                    .map_err(|e| errors::catch(ctx, e));
-            }
-            PromiseState::Rejected => {
-                let error = promise.result::<Value>().expect("settled").err();
-                return Err(match error {
-                    Some(e) => errors::catch(ctx, e),
-                    None => JsError::engine("promise rejected"),
-                });
-            }
-            PromiseState::Pending => {
-                if ctx.execute_pending_job() {
-                    continue;
-                }
-                let timer = apis::timers::next_due();
-                if timer.is_none() && !apis::fetch::pending() {
-                    return Err(JsError::engine(
-                        "the promise never settled: nothing is left to run",
-                    ));
-                }
-                // Sleep until the next timer is due or a fetch has its answer, whichever is first.
-                let mut pollables = apis::fetch::pollables();
-                if let Some((_, due)) = timer {
-                    pollables.push(monotonic_clock::subscribe_instant(due));
-                }
-                let refs: Vec<&crate::bindings::wasi::io::poll::Pollable> =
-                    pollables.iter().collect();
-                crate::bindings::wasi::io::poll::poll(&refs);
-                drop(pollables);
-                apis::fetch::complete_ready(ctx);
-                if let Some((id, due)) = timer {
-                    if due <= monotonic_clock::now() {
-                        apis::timers::fire(ctx, id);
-                    }
-                }
-            }
-        }
-    }
+    crate::reactor::settle(ctx, promise, apis::SOURCES)
 }

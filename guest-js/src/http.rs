@@ -1,26 +1,21 @@
 //! `wasi:http/incoming-handler`: an incoming request becomes a JS `Request`, the handler's
 //! `Response` becomes the outgoing response.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use rquickjs::function::This;
 use rquickjs::{Class, Ctx, Value};
 
+use crate::apis::body::{self, Payload};
 use crate::apis::request::{IncomingHeaders, Request};
 use crate::apis::response::{Parts, Response};
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam, Scheme,
 };
 use crate::bindings::wasi::io::streams::OutputStream;
-use crate::body::{self, Payload};
 use crate::engine;
 use crate::errors::{self, JsError};
-
-thread_local! {
-    /// The request being served, whose header fields a JS `Request` reads on first use.
-    static SERVING: RefCell<Option<IncomingRequest>> = const { RefCell::new(None) };
-}
+use crate::scope;
 
 /// Serves one request with the app's handler.
 pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
@@ -33,42 +28,22 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
     } else {
         None
     });
-    SERVING.with(|serving| *serving.borrow_mut() = Some(request));
+    scope::enter(request);
     let headers = Rc::new(IncomingHeaders::default());
     match serve(method, url, Rc::clone(&headers), has_body) {
         Ok(parts) => send(out, parts),
         Err(error) => send_error(out, error),
     }
-    let request = SERVING.with(|serving| serving.borrow_mut().take());
+    let request = scope::leave();
     // A `Request` that JS kept past this point can no longer reach the host for its fields.
     if Rc::strong_count(&headers) > 1
         && let Some(request) = &request
     {
-        headers.get_or_read(|| header_pairs(request));
+        headers.get_or_read(|| scope::header_pairs(request));
     }
     // The request and its body (which a streamed response may read) live until the response is sent.
     body::set_incoming(None);
     drop(request);
-}
-
-/// The header fields of the request being served (none outside one).
-pub fn request_header_pairs() -> Vec<(String, String)> {
-    SERVING.with(|serving| {
-        serving
-            .borrow()
-            .as_ref()
-            .map(header_pairs)
-            .unwrap_or_default()
-    })
-}
-
-fn header_pairs(request: &IncomingRequest) -> Vec<(String, String)> {
-    request
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-        .collect()
 }
 
 /// Answers with the error the handler threw: 500, or 503 when the instance ran out of memory.

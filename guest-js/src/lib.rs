@@ -5,11 +5,12 @@
 //! snapshot) or hands it QuickJS bytecode on standard input; see `wit/engine.wit`.
 
 mod apis;
-mod body;
 mod engine;
 mod errors;
 mod function;
 mod http;
+mod reactor;
+mod scope;
 
 /// Bindings generated from the top-level `wit/` folder.
 #[allow(

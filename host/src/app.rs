@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::deploy::Deployer;
 use crate::runtime::{self, Registry};
 use crate::settings::LiveSettings;
-use crate::store::{PostgresStore, SqliteStore, Store};
+use crate::store::{PostgresStore, Shared, SqliteStore, Store};
 
 /// A running Kiln: what every request handler sees.
 pub struct App {
@@ -81,12 +81,14 @@ impl App {
         control: Option<tokio::runtime::Handle>,
     ) -> anyhow::Result<Arc<Self>> {
         let deployer = Self::deployer(&config)?;
-        let (store, shared): (Arc<dyn Store>, _) = match &config.database_url {
+        let (store, shared): (Arc<dyn Store>, Option<Arc<dyn Shared>>) = match &config.database_url {
             Some(url) => {
-                let store = PostgresStore::open(url)
-                    .await
-                    .context("opening the PostgreSQL store (--database)")?;
-                (Arc::new(store.clone()), Some(store))
+                let store = Arc::new(
+                    PostgresStore::open(url)
+                        .await
+                        .context("opening the PostgreSQL store (--database)")?,
+                );
+                (store.clone(), Some(store))
             }
             None => (Arc::new(SqliteStore::open(&config.data_dir).await?), None),
         };

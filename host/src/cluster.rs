@@ -1,4 +1,4 @@
-//! Several nodes on one PostgreSQL database.
+//! Several nodes on one shared database (PostgreSQL).
 //!
 //! Each node `LISTEN`s for the store's change notifications and, on each one and every
 //! [`RECONCILE_EVERY`] besides, compares every app's revision with the one it applied: what
@@ -12,13 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sqlx::postgres::PgListener;
 use utoipa::ToSchema;
 
 use crate::apps::Apps;
 use crate::kind::AppKind;
 use crate::settings::LiveSettings;
-use crate::store::{CHANNEL, PostgresStore, StoreError};
+use crate::store::{Changes, NodeRow, Shared, StoreError};
 
 /// How often a node compares what it serves with the tables, notified or not.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(2);
@@ -31,7 +30,7 @@ const CONTACT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// This node's place in the cluster.
 pub struct Cluster {
-    store: PostgresStore,
+    store: Arc<dyn Shared>,
     apps: Arc<Apps>,
     settings: Arc<LiveSettings>,
     /// This node's id (random, new at every start).
@@ -58,7 +57,7 @@ struct State {
 }
 
 /// A live node, as `/status` lists it.
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NodeView {
     /// The node's id.
     pub id: String,
@@ -71,11 +70,7 @@ pub struct NodeView {
     /// RFC 3339: its last heartbeat.
     pub last_seen: String,
     /// What it serves: `{"service/name": version}`.
-    #[sqlx(skip)]
     pub serving: BTreeMap<String, i64>,
-    #[serde(skip)]
-    #[schema(ignore)]
-    serving_json: String,
 }
 
 /// The cluster, as `/status` shows it.
@@ -89,7 +84,7 @@ pub struct ClusterView {
 
 impl Cluster {
     /// This node, on `store`.
-    pub fn new(store: PostgresStore, apps: Arc<Apps>, settings: Arc<LiveSettings>) -> Self {
+    pub fn new(store: Arc<dyn Shared>, apps: Arc<Apps>, settings: Arc<LiveSettings>) -> Self {
         Self {
             store,
             apps,
@@ -135,19 +130,20 @@ impl Cluster {
 
     /// This node and the live ones, with what each serves.
     pub async fn view(&self) -> Result<ClusterView, StoreError> {
-        let mut nodes: Vec<NodeView> = sqlx::query_as(
-            "SELECT id, address, version, \
-             to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at, \
-             to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS last_seen, \
-             serving AS serving_json FROM nodes \
-             WHERE last_seen > now() - make_interval(secs => $1) ORDER BY started_at, id",
-        )
-        .bind(LIVE_WITHIN_SECONDS)
-        .fetch_all(self.store.pool())
-        .await?;
-        for node in &mut nodes {
-            node.serving = serde_json::from_str(&node.serving_json).unwrap_or_default();
-        }
+        let nodes = self
+            .store
+            .nodes(LIVE_WITHIN_SECONDS)
+            .await?
+            .into_iter()
+            .map(|row| NodeView {
+                serving: serde_json::from_str(&row.serving).unwrap_or_default(),
+                id: row.id,
+                address: row.address,
+                version: row.version,
+                started_at: row.started_at,
+                last_seen: row.last_seen,
+            })
+            .collect();
         Ok(ClusterView {
             node: self.id.clone(),
             nodes,
@@ -183,9 +179,9 @@ impl Cluster {
             // Changes made while this node was not listening are found here.
             self.reconcile().await;
             loop {
-                match tokio::time::timeout(RECONCILE_EVERY, listener.try_recv()).await {
-                    Ok(Ok(Some(_))) | Err(_) => self.reconcile().await,
-                    Ok(Ok(None)) => {
+                match tokio::time::timeout(RECONCILE_EVERY, listener.next()).await {
+                    Ok(Ok(true)) | Err(_) => self.reconcile().await,
+                    Ok(Ok(false)) => {
                         tracing::warn!("lost the database connection; reconnecting");
                         self.contact(Err("connection lost".into()));
                         break;
@@ -200,10 +196,8 @@ impl Cluster {
         }
     }
 
-    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
-        let mut listener = PgListener::connect_with(self.store.pool()).await?;
-        listener.listen(CHANNEL).await?;
-        Ok(listener)
+    async fn listen(&self) -> Result<Box<dyn Changes>, StoreError> {
+        self.store.changes().await
     }
 
     /// Brings every app whose revision moved in line with the tables.
@@ -274,19 +268,15 @@ impl Cluster {
     /// Renews this node's row every second: when it was seen, and what it serves.
     async fn heartbeat(self: Arc<Self>) {
         loop {
-            let serving = serde_json::to_string(&self.apps.serving()).unwrap_or_default();
-            let outcome = sqlx::query(
-                "INSERT INTO nodes (id, address, version, started_at, last_seen, serving) \
-                 VALUES ($1, $2, $3, $4::timestamptz, now(), $5) \
-                 ON CONFLICT (id) DO UPDATE SET last_seen = now(), serving = excluded.serving",
-            )
-            .bind(&self.id)
-            .bind(self.address.get().map_or("", String::as_str))
-            .bind(env!("CARGO_PKG_VERSION"))
-            .bind(&self.started_at)
-            .bind(serving)
-            .execute(self.store.pool())
-            .await;
+            let node = NodeRow {
+                id: self.id.clone(),
+                address: self.address.get().cloned().unwrap_or_default(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started_at: self.started_at.clone(),
+                last_seen: String::new(),
+                serving: serde_json::to_string(&self.apps.serving()).unwrap_or_default(),
+            };
+            let outcome = self.store.heartbeat(&node).await;
             match outcome {
                 Ok(_) => self.contact(Ok(())),
                 Err(error) => self.contact(Err(error.to_string())),

@@ -929,6 +929,8 @@ fn outgoing_http_reaches_only_hosts_the_net_permission_grants() {
 fn metrics_count_requests_errors_instances_and_the_compile_cache() {
     let data = tempfile::tempdir().unwrap();
     let kiln = Kiln::platform(data.path());
+    // The seeds are deployed in the background once the server listens.
+    kiln.wait_for_metric("kiln_compile_cache_misses_total", 3.0);
     for _ in 0..3 {
         assert_eq!(
             client()

@@ -9,9 +9,7 @@
 use std::cell::Cell;
 
 use rquickjs::class::{ClassKind, JsClass};
-use rquickjs::{Class, Ctx, Object};
-
-use super::headers::Headers;
+use rquickjs::{Class, Object};
 
 thread_local! {
     /// The QuickJS class id shared by the plain Rust classes (0 until [`register`] ran).
@@ -26,11 +24,9 @@ fn class_id(object: &Object<'_>) -> u32 {
     }
 }
 
-/// Learns the plain Rust classes' class id from an instance of one of them.
-pub fn register(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
-    let probe = Class::instance(ctx.clone(), Headers::default())?;
+/// Learns the plain Rust classes' class id from `probe`, an instance of one of them.
+pub fn register<'js, C: JsClass<'js>>(probe: &Class<'js, C>) {
     RUST_CLASS_ID.set(class_id(probe.as_inner()));
-    Ok(())
 }
 
 /// `object` as an instance of the Rust class `C`, or `None` when it is not one.

@@ -1,6 +1,7 @@
 //! `atob`, `btoa` (forgiving base64, as the HTML standard defines them) and the random half of
 //! `crypto`: `crypto.getRandomValues` and `crypto.randomUUID`, from `wasi:random`.
 
+use rquickjs::convert::Coerced;
 use rquickjs::{Ctx, Exception, Function, Object, Result, TypedArray, Value};
 
 use crate::bindings::wasi::random::random::get_random_bytes;
@@ -79,7 +80,7 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
 }
 
 fn btoa<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
-    let text: String = ctx.globals().get::<_, Function>("String")?.call((data,))?;
+    let text = data.get::<Coerced<String>>()?.0;
     let mut bytes = Vec::with_capacity(text.len());
     for c in text.chars() {
         let code = u32::from(c);
@@ -95,7 +96,7 @@ fn btoa<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
 }
 
 fn atob<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
-    let text: String = ctx.globals().get::<_, Function>("String")?.call((data,))?;
+    let text = data.get::<Coerced<String>>()?.0;
     let bytes = decode(&text)
         .ok_or_else(|| invalid_character(&ctx, "atob: the string is not correctly encoded"))?;
     Ok(bytes.into_iter().map(char::from).collect())

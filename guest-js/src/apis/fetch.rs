@@ -9,17 +9,17 @@ use std::cell::{Cell, RefCell};
 use rquickjs::function::Opt;
 use rquickjs::{Class, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
 
+use crate::apis::body::Body;
 use crate::apis::headers::Headers;
 use crate::apis::request::Request;
 use crate::apis::response::Response;
-use crate::apis::scripts;
+use crate::apis::scripts::{self, Helper};
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
     OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::poll::Pollable;
-use crate::body::Body;
 
 struct Pending {
     id: u64,
@@ -60,7 +60,7 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
     let signal = request.given_signal();
     if let Some(stream) = request.live_stream(&ctx)? {
         // A body JS still produces is read to its end first, then sent.
-        let send = scripts::helper(&ctx, "body", "sendBuffered")?;
+        let send = scripts::helper(&ctx, Helper::SendBuffered)?;
         let native = Function::new(ctx.clone(), fetch)?;
         return send.call((
             native,
@@ -189,18 +189,18 @@ fn describe(code: ErrorCode) -> String {
 }
 
 /// Whether any fetch is in flight.
-pub fn pending() -> bool {
+fn pending() -> bool {
     PENDING.with(|p| !p.borrow().is_empty())
 }
 
 /// A pollable per fetch in flight, ready when its response (or error) has arrived.
-pub fn pollables() -> Vec<Pollable> {
+fn pollables() -> Vec<Pollable> {
     PENDING.with(|p| p.borrow().iter().map(|f| f.future.subscribe()).collect())
 }
 
 /// Settles every fetch whose response has arrived: a `Response` whose body is read as JS asks, or a
 /// `TypeError`.
-pub fn complete_ready(ctx: &Ctx<'_>) {
+fn complete_ready(ctx: &Ctx<'_>) {
     let ready: Vec<Pending> = PENDING.with(|p| {
         let mut pending = p.borrow_mut();
         let (done, waiting): (Vec<Pending>, Vec<Pending>) = pending
@@ -257,10 +257,27 @@ fn receive<'js>(
         let body = response
             .consume()
             .map_err(|()| "the response body was already taken".to_string())?;
-        Body::Incoming(crate::body::add_fetched(response, body))
+        Body::Incoming(crate::apis::body::add_fetched(response, body))
     };
     let response = Response::received(ctx, status, headers, body).map_err(|e| e.to_string())?;
     Class::instance(ctx.clone(), response)
         .map(|c| c.into_value())
         .map_err(|e| e.to_string())
+}
+
+/// The fetches in flight, as a source of the event loop: ready when a response has arrived.
+pub struct InFlight;
+
+impl crate::reactor::Source for InFlight {
+    fn waiting(&self) -> bool {
+        pending()
+    }
+
+    fn subscribe(&self, into: &mut Vec<Pollable>) {
+        into.extend(pollables());
+    }
+
+    fn dispatch(&self, ctx: &Ctx<'_>) {
+        complete_ready(ctx);
+    }
 }

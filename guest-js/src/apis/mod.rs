@@ -1,5 +1,6 @@
 //! The Web APIs given to JavaScript, one module per API, each with its own `register`.
 
+pub mod body;
 pub mod brand;
 pub mod console;
 pub mod crypto;
@@ -16,14 +17,19 @@ pub mod url;
 
 use rquickjs::{Ctx, Result};
 
+/// What the event loop waits on besides promise jobs.
+pub const SOURCES: &[&dyn crate::reactor::Source] = &[&timers::Due, &fetch::InFlight];
+
 /// Defines every global on the context.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     console::register(ctx)?;
     headers::register(ctx)?;
-    brand::register(ctx)?;
+    brand::register(&rquickjs::Class::instance(
+        ctx.clone(),
+        headers::Headers::default(),
+    )?);
     request::register(ctx)?;
     response::register(ctx)?;
-    crate::body::install_mixin(ctx)?;
     timers::register(ctx)?;
     url::register(ctx)?;
     deno::register(ctx)?;

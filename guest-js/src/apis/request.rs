@@ -8,13 +8,14 @@ use rquickjs::class::Trace;
 use rquickjs::function::{Opt, This};
 use rquickjs::{Class, Constructor, Ctx, Exception, JsLifetime, Object, Result, Value};
 
+use crate::apis::body::{self, Body};
 use crate::apis::headers::{self, Headers};
 use crate::apis::url::Url;
-use crate::body::{self, Body};
 
 /// Registers `Request`.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
-    Class::<Request>::define(&ctx.globals())
+    Class::<Request>::define(&ctx.globals())?;
+    body::install_mixin::<Request>(ctx)
 }
 
 /// The JS `Request` class.
@@ -75,7 +76,7 @@ impl<'js> Request<'js> {
             return Ok(headers.clone());
         }
         let pairs = match self.incoming_headers.take() {
-            Some(incoming) => incoming.get_or_read(crate::http::request_header_pairs),
+            Some(incoming) => incoming.get_or_read(crate::scope::request_header_pairs),
             None => Vec::new(),
         };
         let headers = Class::instance(ctx.clone(), Headers::from_pairs(pairs))?;
@@ -106,7 +107,7 @@ impl<'js> Request<'js> {
             headers: None,
             incoming_headers: Some(headers),
             body: if has_body {
-                Body::Incoming(crate::body::REQUEST_BODY)
+                Body::Incoming(crate::apis::body::REQUEST_BODY)
             } else {
                 Body::Empty
             },
@@ -115,9 +116,8 @@ impl<'js> Request<'js> {
     }
 }
 
-impl<'js> Request<'js> {
-    /// The body, for the Body mixin (`crate::body::install_mixin`).
-    pub fn body_mut(&mut self) -> &mut Body<'js> {
+impl<'js> body::HasBody<'js> for Request<'js> {
+    fn body_mut(&mut self) -> &mut Body<'js> {
         &mut self.body
     }
 }

@@ -5,12 +5,13 @@ use rquickjs::class::Trace;
 use rquickjs::function::Opt;
 use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Result, Value};
 
+use crate::apis::body::{self, Body, Payload};
 use crate::apis::headers::{self, Headers};
-use crate::body::{self, Body, Payload};
 
 /// Registers `Response`.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
-    Class::<Response>::define(&ctx.globals())
+    Class::<Response>::define(&ctx.globals())?;
+    body::install_mixin::<Response>(ctx)
 }
 
 /// The JS `Response` class.
@@ -111,9 +112,8 @@ fn init_object<'js>(ctx: &Ctx<'js>, init: Opt<Value<'js>>) -> Result<Option<Obje
     }
 }
 
-impl<'js> Response<'js> {
-    /// The body, for the Body mixin (`crate::body::install_mixin`).
-    pub fn body_mut(&mut self) -> &mut Body<'js> {
+impl<'js> body::HasBody<'js> for Response<'js> {
+    fn body_mut(&mut self) -> &mut Body<'js> {
         &mut self.body
     }
 }

@@ -81,12 +81,72 @@ fn internals<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
         .restore(ctx)
 }
 
-/// `internals[group][name]`, a helper one of the scripts shares with Rust.
-pub fn helper<'js>(ctx: &Ctx<'js>, group: &str, name: &str) -> Result<Function<'js>> {
+/// A helper one of the scripts shares with Rust: `internals[group][name]`.
+#[derive(Debug, Clone, Copy)]
+pub enum Helper {
+    /// `streams.isDisturbed(stream)`.
+    IsDisturbed,
+    /// `body.isLive(stream)`.
+    IsLive,
+    /// `body.fromBytes(bytes)`: a stream of them.
+    FromBytes,
+    /// `body.fromIncoming(read)`: a stream pulled from the host.
+    FromIncoming,
+    /// `body.used()`: a used-up stream.
+    Used,
+    /// `body.tee(stream)`.
+    Tee,
+    /// `body.take(stream)`.
+    Take,
+    /// `body.extract(value)`: a Blob, FormData or stream as `{bytes, type}` or `{stream}`.
+    Extract,
+    /// `body.consume(stream, how)`.
+    Consume,
+    /// `body.sendBuffered(...)`, for `fetch`.
+    SendBuffered,
+}
+
+impl Helper {
+    const COUNT: usize = 10;
+
+    /// Its script group and name.
+    fn place(self) -> (&'static str, &'static str) {
+        match self {
+            Helper::IsDisturbed => ("streams", "isDisturbed"),
+            Helper::IsLive => ("body", "isLive"),
+            Helper::FromBytes => ("body", "fromBytes"),
+            Helper::FromIncoming => ("body", "fromIncoming"),
+            Helper::Used => ("body", "used"),
+            Helper::Tee => ("body", "tee"),
+            Helper::Take => ("body", "take"),
+            Helper::Extract => ("body", "extract"),
+            Helper::Consume => ("body", "consume"),
+            Helper::SendBuffered => ("body", "sendBuffered"),
+        }
+    }
+}
+
+thread_local! {
+    /// The helpers found so far: each is looked up (its group loaded) once per engine.
+    static HELPERS: RefCell<[Option<Persistent<Function<'static>>>; Helper::COUNT]> =
+        const { RefCell::new([const { None }; Helper::COUNT]) };
+}
+
+/// The function `helper` names, its script loaded on first use.
+pub fn helper<'js>(ctx: &Ctx<'js>, helper: Helper) -> Result<Function<'js>> {
+    let index = helper as usize;
+    if let Some(known) = HELPERS.with(|helpers| helpers.borrow()[index].clone()) {
+        return known.restore(ctx);
+    }
+    let (group, name) = helper.place();
     let internals = internals(ctx)?;
     let load: Function = internals.get("load")?;
     load.call::<_, ()>((group,))?;
-    internals.get::<_, Object>(group)?.get(name)
+    let function: Function = internals.get::<_, Object>(group)?.get(name)?;
+    HELPERS.with(|helpers| {
+        helpers.borrow_mut()[index] = Some(Persistent::save(ctx, function.clone()));
+    });
+    Ok(function)
 }
 
 /// Calls `cancel` with the abort reason when `signal` aborts; a `TypeError` if it is no

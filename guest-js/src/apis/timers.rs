@@ -118,7 +118,7 @@ fn queue_microtask<'js>(ctx: Ctx<'js>, callback: Function<'js>) -> Result<()> {
 }
 
 /// The timer due first (earliest, then oldest): its id and due time in monotonic nanoseconds.
-pub fn next_due() -> Option<(u32, u64)> {
+fn next_due() -> Option<(u32, u64)> {
     TIMERS.with(|timers| {
         timers
             .borrow()
@@ -131,7 +131,7 @@ pub fn next_due() -> Option<(u32, u64)> {
 
 /// Runs timer `id`'s callback (re-arming intervals). An exception is reported like an uncaught
 /// error and does not stop the loop.
-pub fn fire(ctx: &Ctx<'_>, id: u32) {
+fn fire(ctx: &Ctx<'_>, id: u32) {
     let taken = TIMERS.with(|timers| {
         let mut timers = timers.borrow_mut();
         let timer = timers.entries.remove(&id)?;
@@ -157,5 +157,28 @@ pub fn fire(ctx: &Ctx<'_>, id: u32) {
     if let Err(error) = callback.call_arg::<Value>(values) {
         let error = crate::errors::catch(ctx, error);
         eprintln!("Uncaught (in timer) {}", error.message);
+    }
+}
+
+/// The timers, as a source of the event loop: ready when the first is due.
+pub struct Due;
+
+impl crate::reactor::Source for Due {
+    fn waiting(&self) -> bool {
+        next_due().is_some()
+    }
+
+    fn subscribe(&self, into: &mut Vec<crate::bindings::wasi::io::poll::Pollable>) {
+        if let Some((_, due)) = next_due() {
+            into.push(monotonic_clock::subscribe_instant(due));
+        }
+    }
+
+    fn dispatch(&self, ctx: &Ctx<'_>) {
+        if let Some((id, due)) = next_due() {
+            if due <= monotonic_clock::now() {
+                fire(ctx, id);
+            }
+        }
     }
 }

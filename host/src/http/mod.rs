@@ -6,7 +6,6 @@ pub mod cors;
 mod error;
 pub mod extract;
 pub mod listener;
-pub mod openapi;
 pub mod request_log;
 mod router;
 pub mod routes;

@@ -6,12 +6,16 @@
 //! previous version active.
 
 mod postgres;
+mod shared;
+mod sql;
 mod sqlite;
 
 use std::collections::BTreeMap;
 
-pub use postgres::{CHANNEL, PostgresStore, Revision};
-pub use sqlite::SqliteStore;
+pub use postgres::{PostgresDialect, PostgresStore};
+pub use shared::{Changes, NodeRow, Revision, Shared};
+pub use sql::{Dialect, SqlStore};
+pub use sqlite::{SqliteDialect, SqliteStore};
 
 use crate::kind::AppKind;
 

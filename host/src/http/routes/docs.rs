@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use crate::app::App;
 use crate::http::ApiError;
 use crate::http::extract::PathParam;
-use crate::http::openapi::ApiDoc;
+use super::openapi::ApiDoc;
 
 /// Kiln's OpenAPI 3.1 document.
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -10,9 +10,9 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::routes::admin::{Message, VersionList};
-use super::routes::config::{ConfigEntry, ConfigList, ConfigValue};
-use super::routes::public::{Health, Status, Unready};
+use super::admin::{Message, VersionList};
+use super::config::{ConfigEntry, ConfigList, ConfigValue};
+use super::public::{Health, Status, Unready};
 use crate::apps::model::{AppView, CreateApp, Rollback, UpdateApp};
 
 /// Every error: `{"error": kind, "message": ...}`, plus `line`/`column` for source errors and
@@ -242,8 +242,8 @@ pub fn config_set() {}
 /// also serves itself at `/api/v2/{name}/dist/*`.
 #[utoipa::path(operation_id = "hostFrontend", post, path = "/admin-api/v2/host-frontend", tag = "services", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data"),
-    responses((status = 201, body = crate::http::routes::frontend::Hosted, description = "service created"),
-        (status = 200, body = crate::http::routes::frontend::Hosted, description = "service and assets replaced"),
+    responses((status = 201, body = super::frontend::Hosted, description = "service created"),
+        (status = 200, body = super::frontend::Hosted, description = "service and assets replaced"),
         (status = 400, body = ErrorBody, description = "a missing field, a source error, or an archive refused (a path leaving it, a link, a duplicate)"),
         (status = 401, body = ErrorBody), (status = 413, body = ErrorBody, description = "the upload, the archive's entries or its expansion are too large")))]
 pub fn host_frontend() {}

@@ -3,7 +3,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use rquickjs::class::{Trace, Tracer};
+use rquickjs::class::{JsClass, Trace, Tracer};
+use rquickjs::convert::Coerced;
 use rquickjs::function::This;
 use rquickjs::object::Accessor;
 use rquickjs::{
@@ -11,9 +12,7 @@ use rquickjs::{
     Result, TypedArray, Value,
 };
 
-use crate::apis::request::Request;
-use crate::apis::response::Response;
-use crate::apis::scripts;
+use crate::apis::scripts::{self, Helper};
 use crate::apis::url::UrlSearchParams;
 use crate::bindings::wasi::http::types::{IncomingBody, IncomingResponse};
 use crate::bindings::wasi::io::streams::{InputStream, StreamError};
@@ -106,7 +105,7 @@ impl<'js> Body<'js> {
         match self {
             Body::Used => Ok(true),
             Body::Stream(stream) => {
-                let disturbed = scripts::helper(ctx, "streams", "isDisturbed")?;
+                let disturbed = scripts::helper(ctx, Helper::IsDisturbed)?;
                 disturbed.call((stream.clone(),))
             }
             _ => Ok(false),
@@ -145,7 +144,7 @@ impl<'js> Body<'js> {
         if let Some(bytes) = take(ctx, &stream)? {
             return Ok(Payload::Bytes(bytes));
         }
-        let disturbed = scripts::helper(ctx, "streams", "isDisturbed")?;
+        let disturbed = scripts::helper(ctx, Helper::IsDisturbed)?;
         if disturbed.call::<_, bool>((stream.clone(),))? {
             return Err(Exception::throw_type(ctx, "Body has already been consumed"));
         }
@@ -158,7 +157,7 @@ impl<'js> Body<'js> {
         let Body::Stream(stream) = self else {
             return Ok(None);
         };
-        let live: bool = scripts::helper(ctx, "body", "isLive")?.call((stream.clone(),))?;
+        let live: bool = scripts::helper(ctx, Helper::IsLive)?.call((stream.clone(),))?;
         Ok(live.then(|| stream.clone()))
     }
 
@@ -169,7 +168,7 @@ impl<'js> Body<'js> {
             Body::Stream(stream) => return Ok(stream.clone().into_value()),
             Body::Bytes(bytes) => {
                 let bytes = TypedArray::<u8>::new(ctx.clone(), std::mem::take(bytes))?;
-                scripts::helper(ctx, "body", "fromBytes")?.call((bytes,))?
+                scripts::helper(ctx, Helper::FromBytes)?.call((bytes,))?
             }
             Body::Incoming(id) => {
                 let id = *id;
@@ -182,9 +181,9 @@ impl<'js> Body<'js> {
                             None => Ok(Value::new_null(ctx)),
                         }
                     })?;
-                scripts::helper(ctx, "body", "fromIncoming")?.call((read,))?
+                scripts::helper(ctx, Helper::FromIncoming)?.call((read,))?
             }
-            Body::Used => return scripts::helper(ctx, "body", "used")?.call(()),
+            Body::Used => return scripts::helper(ctx, Helper::Used)?.call(()),
         };
         *self = Body::Stream(stream.clone());
         Ok(stream.into_value())
@@ -200,7 +199,7 @@ impl<'js> Body<'js> {
                 Ok(Body::Bytes(bytes))
             }
             Body::Stream(stream) => {
-                let tee = scripts::helper(ctx, "body", "tee")?;
+                let tee = scripts::helper(ctx, Helper::Tee)?;
                 let pair: Array = tee.call((stream.clone(),))?;
                 *self = Body::Stream(pair.get(0)?);
                 Ok(Body::Stream(pair.get(1)?))
@@ -220,7 +219,7 @@ pub enum Payload {
 
 /// The bytes of an untouched stream that `body` made from bytes (taking it), if it is one.
 fn take<'js>(ctx: &Ctx<'js>, stream: &Object<'js>) -> Result<Option<Vec<u8>>> {
-    let taken: Value = scripts::helper(ctx, "body", "take")?.call((stream.clone(),))?;
+    let taken: Value = scripts::helper(ctx, Helper::Take)?.call((stream.clone(),))?;
     Ok(bytes_of(&taken))
 }
 
@@ -303,7 +302,7 @@ pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body<'js>, O
         ));
     }
     if value.is_object() {
-        let extracted: Value = scripts::helper(ctx, "body", "extract")?.call((value.clone(),))?;
+        let extracted: Value = scripts::helper(ctx, Helper::Extract)?.call((value.clone(),))?;
         if let Some(extracted) = extracted.as_object() {
             if let Some(stream) = extracted.get::<_, Option<Object>>("stream")? {
                 return Ok((Body::Stream(stream), None));
@@ -312,7 +311,7 @@ pub fn from_init<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<(Body<'js>, O
             return Ok((Body::Bytes(bytes), extracted.get("type")?));
         }
     }
-    let text: String = ctx.globals().get::<_, Function>("String")?.call((value,))?;
+    let text = value.get::<Coerced<String>>()?.0;
     Ok((
         Body::Bytes(text.into_bytes()),
         Some("text/plain;charset=UTF-8".into()),
@@ -355,16 +354,12 @@ pub fn rejected<'js>(ctx: &Ctx<'js>) -> Result<Promise<'js>> {
 /// Installs the Body mixin of the Fetch standard (`body`, `bodyUsed`, `text()`, `json()`,
 /// `arrayBuffer()`, `bytes()`) once, on both `Request.prototype` and `Response.prototype`
 /// (`blob()` and `formData()` come from `js/body.js`).
-pub fn install_mixin<'js>(ctx: &Ctx<'js>) -> Result<()> {
-    let prototypes = [
-        Class::<Request>::prototype(ctx)?,
-        Class::<Response>::prototype(ctx)?,
-    ];
-    for prototype in prototypes.into_iter().flatten() {
+pub fn install_mixin<'js, T: HasBody<'js>>(ctx: &Ctx<'js>) -> Result<()> {
+    if let Some(prototype) = Class::<T>::prototype(ctx)? {
         prototype.prop(
             "bodyUsed",
             Accessor::new_get(|ctx: Ctx<'js>, This(this): This<Value<'js>>| {
-                let body = with_body(&ctx, this, |_, body| Ok(body.clone()))?;
+                let body = with_body::<T, _>(&ctx, this, |_, body| Ok(body.clone()))?;
                 body.used(&ctx)
             })
             .configurable(),
@@ -372,14 +367,14 @@ pub fn install_mixin<'js>(ctx: &Ctx<'js>) -> Result<()> {
         prototype.prop(
             "body",
             Accessor::new_get(|ctx: Ctx<'js>, This(this): This<Value<'js>>| {
-                with_body(&ctx, this, |ctx, body| body.stream(ctx))
+                with_body::<T, _>(&ctx, this, |ctx, body| body.stream(ctx))
             })
             .configurable(),
         )?;
         for read in [Read::Text, Read::Json, Read::ArrayBuffer, Read::Bytes] {
             let function = Function::new(
                 ctx.clone(),
-                move |ctx: Ctx<'js>, This(this): This<Value<'js>>| read_body(&ctx, this, read),
+                move |ctx: Ctx<'js>, This(this): This<Value<'js>>| read_body::<T>(&ctx, this, read),
             )?
             .with_name(read.name())?;
             prototype.set(read.name(), function)?;
@@ -410,17 +405,21 @@ impl Read {
 
 /// `text()`, `json()`, `arrayBuffer()` or `bytes()` of `this`: bytes and the incoming body are
 /// read here; a stream is read by `js/body.js` (outside the borrow, since reading it runs JS).
-fn read_body<'js>(ctx: &Ctx<'js>, this: Value<'js>, read: Read) -> Result<Promise<'js>> {
-    let stream = with_body(ctx, this.clone(), |_, body| {
+fn read_body<'js, T: HasBody<'js>>(
+    ctx: &Ctx<'js>,
+    this: Value<'js>,
+    read: Read,
+) -> Result<Promise<'js>> {
+    let stream = with_body::<T, _>(ctx, this.clone(), |_, body| {
         Ok(match body {
             Body::Stream(stream) => Some(stream.clone()),
             _ => None,
         })
     })?;
     if let Some(stream) = stream {
-        return scripts::helper(ctx, "body", "consume")?.call((stream, read.name()));
+        return scripts::helper(ctx, Helper::Consume)?.call((stream, read.name()));
     }
-    let bytes = match with_body(ctx, this, |ctx, body| body.consume(ctx)) {
+    let bytes = match with_body::<T, _>(ctx, this, |ctx, body| body.consume(ctx)) {
         Ok(bytes) => bytes,
         Err(_) => return rejected(ctx),
     };
@@ -439,22 +438,24 @@ fn read_body<'js>(ctx: &Ctx<'js>, this: Value<'js>, read: Read) -> Result<Promis
 }
 
 /// Runs `f` on the body of a `Request` or `Response`; anything else is an illegal invocation.
-fn with_body<'js, R>(
+fn with_body<'js, T: HasBody<'js>, R>(
     ctx: &Ctx<'js>,
     this: Value<'js>,
     f: impl FnOnce(&Ctx<'js>, &mut Body<'js>) -> Result<R>,
 ) -> Result<R> {
-    let object = this.as_object();
-    if let Some(request) = object.and_then(crate::apis::brand::downcast::<Request>) {
-        return f(ctx, request.borrow_mut().body_mut());
+    match this.as_object().and_then(crate::apis::brand::downcast::<T>) {
+        Some(owner) => f(ctx, owner.borrow_mut().body_mut()),
+        None => Err(Exception::throw_type(
+            ctx,
+            &format!("Illegal invocation: not a {}", T::NAME),
+        )),
     }
-    if let Some(response) = object.and_then(crate::apis::brand::downcast::<Response>) {
-        return f(ctx, response.borrow_mut().body_mut());
-    }
-    Err(Exception::throw_type(
-        ctx,
-        "Illegal invocation: not a Request or Response",
-    ))
+}
+
+/// A class whose instances carry a body, and get the Body mixin: `Request` and `Response`.
+pub trait HasBody<'js>: JsClass<'js> + 'js {
+    /// The instance's body.
+    fn body_mut(&mut self) -> &mut Body<'js>;
 }
 
 /// Reads an optional property of an init dictionary.
