@@ -56,8 +56,14 @@ impl App {
     pub fn deployer(config: &Config) -> anyhow::Result<Arc<Deployer>> {
         let engine = runtime::engine(config)?;
         let linker = runtime::linker(&engine)?;
-        let compiler = Arc::new(Compiler::new(engine, linker, &config.cache_dir()));
-        Deployer::new(compiler, Arc::new(Registry::new()), config.tiering)
+        let registry = Arc::new(Registry::new());
+        let compiler = Arc::new(Compiler::new(
+            engine,
+            linker,
+            &config.cache_dir(),
+            registry.metrics().clone(),
+        ));
+        Deployer::new(compiler, registry, config.tiering)
     }
 
     /// A server for one app folder (`kiln serve --app`), named `root_app`.
@@ -81,7 +87,8 @@ impl App {
         control: Option<tokio::runtime::Handle>,
     ) -> anyhow::Result<Arc<Self>> {
         let deployer = Self::deployer(&config)?;
-        let (store, shared): (Arc<dyn Store>, Option<Arc<dyn Shared>>) = match &config.database_url {
+        let (store, shared): (Arc<dyn Store>, Option<Arc<dyn Shared>>) = match &config.database_url
+        {
             Some(url) => {
                 let store = Arc::new(
                     PostgresStore::open(url)

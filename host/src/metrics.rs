@@ -1,5 +1,5 @@
 //! Prometheus metrics: counters and a latency histogram kept in atomics (no locks on the request
-//! path), rendered as Prometheus text at `GET /metrics`.
+//! path) by each runtime's [`Metrics`], rendered as Prometheus text at `GET /metrics`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,244 +124,277 @@ pub struct Occupancy {
     pub artifact_bytes: u64,
 }
 
-#[allow(
-    clippy::declare_interior_mutable_const,
-    reason = "array initialisers for statics"
-)]
-const ZERO: AtomicU64 = AtomicU64::new(0);
-#[allow(
-    clippy::declare_interior_mutable_const,
-    reason = "array initialisers for statics"
-)]
-const ROW: [AtomicU64; 5] = [ZERO; 5];
-#[allow(
-    clippy::declare_interior_mutable_const,
-    reason = "array initialisers for statics"
-)]
-const HISTOGRAM: [AtomicU64; 13] = [ZERO; 13];
-
-static REQUESTS: [[AtomicU64; 5]; 5] = [ROW; 5];
-static LATENCY_BUCKETS: [[AtomicU64; 13]; 5] = [HISTOGRAM; 5];
-static LATENCY_SUM_MICROS: [AtomicU64; 5] = [ZERO; 5];
-static ERRORS: [AtomicU64; 13] = [ZERO; 13];
-static INSTANTIATIONS: AtomicU64 = ZERO;
-static CACHE_HITS: AtomicU64 = ZERO;
-static CACHE_MISSES: AtomicU64 = ZERO;
-static REUSE_REFUSED: AtomicU64 = ZERO;
-static OUTGROWN: AtomicU64 = ZERO;
-static SNAPSHOTS: AtomicU64 = ZERO;
-static ENGINE_BUILDS: AtomicU64 = ZERO;
-static DEMOTIONS: AtomicU64 = ZERO;
-static UNLOADS: AtomicU64 = ZERO;
-static CODE_LOADS: AtomicU64 = ZERO;
-static COLLECTED: AtomicU64 = ZERO;
-static COLLECTED_BYTES: AtomicU64 = ZERO;
-static OUTBOUND_REFUSED: AtomicU64 = ZERO;
-static OUTBOUND_REUSED: AtomicU64 = ZERO;
-static GUEST_LOG_DROPPED: AtomicU64 = ZERO;
-static RESPONSES_CUT: AtomicU64 = ZERO;
-
-/// Records one answered request.
-pub fn request(kind: RouteKind, status: u16, elapsed: Duration) {
-    let k = kind as usize;
-    let class = usize::from(status / 100).clamp(1, 5) - 1;
-    REQUESTS[k][class].fetch_add(1, Ordering::Relaxed);
-    let seconds = elapsed.as_secs_f64();
-    let bucket = BUCKETS
-        .iter()
-        .position(|b| seconds <= *b)
-        .unwrap_or(BUCKETS.len());
-    LATENCY_BUCKETS[k][bucket].fetch_add(1, Ordering::Relaxed);
-    LATENCY_SUM_MICROS[k].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+/// The counters of one node's runtime, owned by it (not process-wide), so that two runtimes
+/// in one process count their own. Atomics: no locks on the request path.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; 5]; 5],
+    latency_buckets: [[AtomicU64; 13]; 5],
+    latency_sum_micros: [AtomicU64; 5],
+    errors: [AtomicU64; 13],
+    instantiations: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    reuse_refused: AtomicU64,
+    outgrown: AtomicU64,
+    snapshots: AtomicU64,
+    engine_builds: AtomicU64,
+    demotions: AtomicU64,
+    unloads: AtomicU64,
+    code_loads: AtomicU64,
+    collected: AtomicU64,
+    collected_bytes: AtomicU64,
+    outbound_refused: AtomicU64,
+    outbound_reused: AtomicU64,
+    guest_log_dropped: AtomicU64,
+    responses_cut: AtomicU64,
 }
 
-/// Records an error answered with `{"error": kind}`.
-pub fn error(kind: ErrorKind) {
-    ERRORS[kind as usize].fetch_add(1, Ordering::Relaxed);
-}
+impl Metrics {
+    /// Records one answered request.
+    pub fn request(&self, kind: RouteKind, status: u16, elapsed: Duration) {
+        let k = kind as usize;
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[k][class].fetch_add(1, Ordering::Relaxed);
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.latency_buckets[k][bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros[k].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
 
-/// Records a new instance.
-pub fn instantiation() {
-    INSTANTIATIONS.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records an error answered with `{"error": kind}`.
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records a deployment switched to a fresh instance per request because its reused instances
-/// fail where fresh ones succeed.
-pub fn reuse_refused() {
-    REUSE_REFUSED.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a new instance.
+    pub fn instantiation(&self) {
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records a reused instance replaced because its memory grew too much after its first request.
-pub fn instance_outgrown() {
-    OUTGROWN.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a deployment switched to a fresh instance per request because its reused instances
+    /// fail where fresh ones succeed.
+    pub fn reuse_refused(&self) {
+        self.reuse_refused.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records a build of the shared JS engine (once per cache directory).
-pub fn engine_built() {
-    ENGINE_BUILDS.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a reused instance replaced because its memory grew too much after its first request.
+    pub fn instance_outgrown(&self) {
+        self.outgrown.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records a per-app snapshot swapped in for its bytecode version.
-pub fn snapshot_swapped() {
-    SNAPSHOTS.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a build of the shared JS engine (once per cache directory).
+    pub fn engine_built(&self) {
+        self.engine_builds.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records a snapshot sent back to the shared engine because it went cold.
-pub fn demoted() {
-    DEMOTIONS.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a per-app snapshot swapped in for its bytecode version.
+    pub fn snapshot_swapped(&self) {
+        self.snapshots.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records an idle app whose code left memory.
-pub fn unloaded() {
-    UNLOADS.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a snapshot sent back to the shared engine because it went cold.
+    pub fn demoted(&self) {
+        self.demotions.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records an app's code mapped again from the cache after it was unloaded (or first mapped).
-pub fn code_loaded() {
-    CODE_LOADS.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records an idle app whose code left memory.
+    pub fn unloaded(&self) {
+        self.unloads.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records an unused artifact removed from the cache.
-pub fn collected(bytes: u64) {
-    COLLECTED.fetch_add(1, Ordering::Relaxed);
-    COLLECTED_BYTES.fetch_add(bytes, Ordering::Relaxed);
-}
+    /// Records an app's code mapped again from the cache after it was unloaded (or first mapped).
+    pub fn code_loaded(&self) {
+        self.code_loads.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records an outgoing request refused because its instance, app or the process held as many
-/// connections as allowed for longer than the connect timeout.
-pub fn outbound_refused() {
-    OUTBOUND_REFUSED.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records an unused artifact removed from the cache.
+    pub fn collected(&self, bytes: u64) {
+        self.collected.fetch_add(1, Ordering::Relaxed);
+        self.collected_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
 
-/// Records an outgoing request sent over an idle connection of its app's to the same origin.
-pub fn outbound_reused() {
-    OUTBOUND_REUSED.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records an outgoing request refused because its instance, app or the process held as many
+    /// connections as allowed for longer than the connect timeout.
+    pub fn outbound_refused(&self) {
+        self.outbound_refused.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records guest console output dropped over its log budget.
-pub fn guest_log_dropped(bytes: u64) {
-    GUEST_LOG_DROPPED.fetch_add(bytes, Ordering::Relaxed);
-}
+    /// Records an outgoing request sent over an idle connection of its app's to the same origin.
+    pub fn outbound_reused(&self) {
+        self.outbound_reused.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Records a response whose body was cut (deadline, trap) and aborted rather than ended.
-pub fn response_cut() {
-    RESPONSES_CUT.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records guest console output dropped over its log budget.
+    pub fn guest_log_dropped(&self, bytes: u64) {
+        self.guest_log_dropped.fetch_add(bytes, Ordering::Relaxed);
+    }
 
-/// Records a compiled-artifact cache lookup.
-pub fn cache(hit: bool) {
-    if hit { &CACHE_HITS } else { &CACHE_MISSES }.fetch_add(1, Ordering::Relaxed);
-}
+    /// Records a response whose body was cut (deadline, trap) and aborted rather than ended.
+    pub fn response_cut(&self) {
+        self.responses_cut.fetch_add(1, Ordering::Relaxed);
+    }
 
-/// The Prometheus text exposition of everything, with the node's occupancy given by the caller.
-pub fn render(occupancy: &Occupancy) -> String {
-    let instances_active = occupancy.instances_busy + occupancy.instances_idle;
-    let mut out = String::new();
-    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    out.push_str("# HELP kiln_requests_total Requests answered, by route kind and status class.\n# TYPE kiln_requests_total counter\n");
-    for (k, kind) in KINDS.iter().enumerate() {
-        for (c, class) in CLASSES.iter().enumerate() {
-            let n = get(&REQUESTS[k][c]);
-            if n > 0 {
-                let _ = writeln!(
-                    out,
-                    "kiln_requests_total{{route=\"{kind}\",status=\"{class}\"}} {n}"
-                );
+    /// Records a compiled-artifact cache lookup.
+    pub fn cache(&self, hit: bool) {
+        if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of everything, with the node's occupancy given by the caller.
+    pub fn render(&self, occupancy: &Occupancy) -> String {
+        let instances_active = occupancy.instances_busy + occupancy.instances_idle;
+        let mut out = String::new();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        out.push_str("# HELP kiln_requests_total Requests answered, by route kind and status class.\n# TYPE kiln_requests_total counter\n");
+        for (k, kind) in KINDS.iter().enumerate() {
+            for (c, class) in CLASSES.iter().enumerate() {
+                let n = get(&self.requests[k][c]);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "kiln_requests_total{{route=\"{kind}\",status=\"{class}\"}} {n}"
+                    );
+                }
             }
         }
-    }
-    out.push_str("# HELP kiln_request_duration_seconds Time to the response head, by route kind.\n# TYPE kiln_request_duration_seconds histogram\n");
-    for (k, kind) in KINDS.iter().enumerate() {
-        let counts: Vec<u64> = LATENCY_BUCKETS[k].iter().map(get).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            continue;
-        }
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += counts[i];
+        out.push_str("# HELP kiln_request_duration_seconds Time to the response head, by route kind.\n# TYPE kiln_request_duration_seconds histogram\n");
+        for (k, kind) in KINDS.iter().enumerate() {
+            let counts: Vec<u64> = self.latency_buckets[k].iter().map(get).collect();
+            let total: u64 = counts.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += counts[i];
+                let _ = writeln!(
+                    out,
+                    "kiln_request_duration_seconds_bucket{{route=\"{kind}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
             let _ = writeln!(
                 out,
-                "kiln_request_duration_seconds_bucket{{route=\"{kind}\",le=\"{bound}\"}} {cumulative}"
+                "kiln_request_duration_seconds_bucket{{route=\"{kind}\",le=\"+Inf\"}} {total}"
+            );
+            let _ = writeln!(
+                out,
+                "kiln_request_duration_seconds_sum{{route=\"{kind}\"}} {}",
+                get(&self.latency_sum_micros[k]) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "kiln_request_duration_seconds_count{{route=\"{kind}\"}} {total}"
             );
         }
-        let _ = writeln!(
-            out,
-            "kiln_request_duration_seconds_bucket{{route=\"{kind}\",le=\"+Inf\"}} {total}"
+        out.push_str(
+            "# HELP kiln_errors_total Error answers, by kind.\n# TYPE kiln_errors_total counter\n",
         );
-        let _ = writeln!(
+        for kind in ErrorKind::ALL {
+            let _ = writeln!(
+                out,
+                "kiln_errors_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                get(&self.errors[kind as usize])
+            );
+        }
+        let _ = write!(
             out,
-            "kiln_request_duration_seconds_sum{{route=\"{kind}\"}} {}",
-            get(&LATENCY_SUM_MICROS[k]) as f64 / 1e6
+            "# HELP kiln_instantiations_total Instances created.\n# TYPE kiln_instantiations_total counter\nkiln_instantiations_total {}\n\
+             # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
+             # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
+             # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
+             # HELP kiln_engine_builds_total Builds of the shared JS engine (cached afterwards).\n# TYPE kiln_engine_builds_total counter\nkiln_engine_builds_total {}\n\
+             # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
+             # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n\
+             # HELP kiln_instances_outgrown_total Reused instances replaced because their memory grew 8 MiB (or a quarter of their limit) after their first request.\n# TYPE kiln_instances_outgrown_total counter\nkiln_instances_outgrown_total {}\n\
+             # HELP kiln_demotions_total Snapshots sent back to the shared engine after going cold.\n# TYPE kiln_demotions_total counter\nkiln_demotions_total {}\n\
+             # HELP kiln_unloads_total Idle apps whose code left memory.\n# TYPE kiln_unloads_total counter\nkiln_unloads_total {}\n\
+             # HELP kiln_code_loads_total Apps' own code mapped from the cache (first use, or again after unloading).\n# TYPE kiln_code_loads_total counter\nkiln_code_loads_total {}\n\
+             # HELP kiln_artifacts_collected_total Unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_total counter\nkiln_artifacts_collected_total {}\n\
+             # HELP kiln_artifacts_collected_bytes_total Bytes of unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_bytes_total counter\nkiln_artifacts_collected_bytes_total {}\n\
+             # HELP kiln_outbound_refused_total Outgoing requests refused at a connection bound (instance, app or process).\n# TYPE kiln_outbound_refused_total counter\nkiln_outbound_refused_total {}\n\
+             # HELP kiln_outbound_reused_total Outgoing requests sent over an idle connection to the same origin.\n# TYPE kiln_outbound_reused_total counter\nkiln_outbound_reused_total {}\n\
+             # HELP kiln_guest_log_dropped_bytes_total Guest console bytes dropped over a log budget.\n# TYPE kiln_guest_log_dropped_bytes_total counter\nkiln_guest_log_dropped_bytes_total {}\n\
+             # HELP kiln_responses_cut_total Responses aborted mid-body (deadline or trap) instead of ended.\n# TYPE kiln_responses_cut_total counter\nkiln_responses_cut_total {}\n",
+            get(&self.instantiations),
+            get(&self.cache_hits),
+            get(&self.cache_misses),
+            get(&self.engine_builds),
+            get(&self.snapshots),
+            get(&self.reuse_refused),
+            get(&self.outgrown),
+            get(&self.demotions),
+            get(&self.unloads),
+            get(&self.code_loads),
+            get(&self.collected),
+            get(&self.collected_bytes),
+            get(&self.outbound_refused),
+            get(&self.outbound_reused),
+            get(&self.guest_log_dropped),
+            get(&self.responses_cut),
         );
-        let _ = writeln!(
+        let o = occupancy;
+        let _ = write!(
             out,
-            "kiln_request_duration_seconds_count{{route=\"{kind}\"}} {total}"
+            "# HELP kiln_apps_deployed Services and functions deployed.\n# TYPE kiln_apps_deployed gauge\nkiln_apps_deployed {}\n\
+             # HELP kiln_apps_loaded Deployed apps with their own code or an instance in memory.\n# TYPE kiln_apps_loaded gauge\nkiln_apps_loaded {}\n\
+             # HELP kiln_apps_by_tier Deployed apps by what serves them.\n# TYPE kiln_apps_by_tier gauge\nkiln_apps_by_tier{{tier=\"bytecode\"}} {}\nkiln_apps_by_tier{{tier=\"snapshot\"}} {}\nkiln_apps_by_tier{{tier=\"component\"}} {}\n\
+             # HELP kiln_instances Instances alive, by state.\n# TYPE kiln_instances gauge\nkiln_instances{{state=\"busy\"}} {}\nkiln_instances{{state=\"idle\"}} {}\n\
+             # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n",
+            o.apps_deployed,
+            o.apps_loaded,
+            o.apps_bytecode,
+            o.apps_snapshot,
+            o.apps_component,
+            o.instances_busy,
+            o.instances_idle,
+            o.artifact_bytes,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_runtimes_count_their_own_and_render_prometheus_text() {
+        let (one, other) = (Metrics::default(), Metrics::default());
+        one.request(RouteKind::Service, 200, Duration::from_micros(300));
+        one.request(RouteKind::Service, 503, Duration::from_secs(1));
+        one.error(ErrorKind::Resource);
+        one.collected(4096);
+        other.instantiation();
+
+        let text = one.render(&Occupancy::default());
+        assert!(text.contains("kiln_requests_total{route=\"service\",status=\"2xx\"} 1\n"));
+        assert!(text.contains("kiln_requests_total{route=\"service\",status=\"5xx\"} 1\n"));
+        assert!(
+            text.contains(
+                "kiln_request_duration_seconds_bucket{route=\"service\",le=\"0.0005\"} 1\n"
+            )
+        );
+        assert!(
+            text.contains(
+                "kiln_request_duration_seconds_bucket{route=\"service\",le=\"+Inf\"} 2\n"
+            )
+        );
+        assert!(text.contains("kiln_errors_total{kind=\"ResourceError\"} 1\n"));
+        assert!(text.contains("kiln_artifacts_collected_bytes_total 4096\n"));
+        assert!(text.contains("kiln_instantiations_total 0\n"));
+        assert!(
+            other
+                .render(&Occupancy::default())
+                .contains("kiln_instantiations_total 1\n")
         );
     }
-    out.push_str(
-        "# HELP kiln_errors_total Error answers, by kind.\n# TYPE kiln_errors_total counter\n",
-    );
-    for kind in ErrorKind::ALL {
-        let _ = writeln!(
-            out,
-            "kiln_errors_total{{kind=\"{}\"}} {}",
-            kind.as_str(),
-            get(&ERRORS[kind as usize])
-        );
-    }
-    let _ = write!(
-        out,
-        "# HELP kiln_instantiations_total Instances created.\n# TYPE kiln_instantiations_total counter\nkiln_instantiations_total {}\n\
-         # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
-         # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
-         # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
-         # HELP kiln_engine_builds_total Builds of the shared JS engine (cached afterwards).\n# TYPE kiln_engine_builds_total counter\nkiln_engine_builds_total {}\n\
-         # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
-         # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n\
-         # HELP kiln_instances_outgrown_total Reused instances replaced because their memory grew 8 MiB (or a quarter of their limit) after their first request.\n# TYPE kiln_instances_outgrown_total counter\nkiln_instances_outgrown_total {}\n\
-         # HELP kiln_demotions_total Snapshots sent back to the shared engine after going cold.\n# TYPE kiln_demotions_total counter\nkiln_demotions_total {}\n\
-         # HELP kiln_unloads_total Idle apps whose code left memory.\n# TYPE kiln_unloads_total counter\nkiln_unloads_total {}\n\
-         # HELP kiln_code_loads_total Apps' own code mapped from the cache (first use, or again after unloading).\n# TYPE kiln_code_loads_total counter\nkiln_code_loads_total {}\n\
-         # HELP kiln_artifacts_collected_total Unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_total counter\nkiln_artifacts_collected_total {}\n\
-         # HELP kiln_artifacts_collected_bytes_total Bytes of unused artifacts removed from the cache.\n# TYPE kiln_artifacts_collected_bytes_total counter\nkiln_artifacts_collected_bytes_total {}\n\
-         # HELP kiln_outbound_refused_total Outgoing requests refused at a connection bound (instance, app or process).\n# TYPE kiln_outbound_refused_total counter\nkiln_outbound_refused_total {}\n\
-         # HELP kiln_outbound_reused_total Outgoing requests sent over an idle connection to the same origin.\n# TYPE kiln_outbound_reused_total counter\nkiln_outbound_reused_total {}\n\
-         # HELP kiln_guest_log_dropped_bytes_total Guest console bytes dropped over a log budget.\n# TYPE kiln_guest_log_dropped_bytes_total counter\nkiln_guest_log_dropped_bytes_total {}\n\
-         # HELP kiln_responses_cut_total Responses aborted mid-body (deadline or trap) instead of ended.\n# TYPE kiln_responses_cut_total counter\nkiln_responses_cut_total {}\n",
-        get(&INSTANTIATIONS),
-        get(&CACHE_HITS),
-        get(&CACHE_MISSES),
-        get(&ENGINE_BUILDS),
-        get(&SNAPSHOTS),
-        get(&REUSE_REFUSED),
-        get(&OUTGROWN),
-        get(&DEMOTIONS),
-        get(&UNLOADS),
-        get(&CODE_LOADS),
-        get(&COLLECTED),
-        get(&COLLECTED_BYTES),
-        get(&OUTBOUND_REFUSED),
-        get(&OUTBOUND_REUSED),
-        get(&GUEST_LOG_DROPPED),
-        get(&RESPONSES_CUT),
-    );
-    let o = occupancy;
-    let _ = write!(
-        out,
-        "# HELP kiln_apps_deployed Services and functions deployed.\n# TYPE kiln_apps_deployed gauge\nkiln_apps_deployed {}\n\
-         # HELP kiln_apps_loaded Deployed apps with their own code or an instance in memory.\n# TYPE kiln_apps_loaded gauge\nkiln_apps_loaded {}\n\
-         # HELP kiln_apps_by_tier Deployed apps by what serves them.\n# TYPE kiln_apps_by_tier gauge\nkiln_apps_by_tier{{tier=\"bytecode\"}} {}\nkiln_apps_by_tier{{tier=\"snapshot\"}} {}\nkiln_apps_by_tier{{tier=\"component\"}} {}\n\
-         # HELP kiln_instances Instances alive, by state.\n# TYPE kiln_instances gauge\nkiln_instances{{state=\"busy\"}} {}\nkiln_instances{{state=\"idle\"}} {}\n\
-         # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n",
-        o.apps_deployed,
-        o.apps_loaded,
-        o.apps_bytecode,
-        o.apps_snapshot,
-        o.apps_component,
-        o.instances_busy,
-        o.instances_idle,
-        o.artifact_bytes,
-    );
-    out
 }

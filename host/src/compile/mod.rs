@@ -19,6 +19,7 @@ use wasmtime::component::{Component, Linker, Val};
 use wasmtime::{Engine, Store};
 
 use crate::kind::AppKind;
+use crate::metrics::Metrics;
 use crate::runtime::{self, Grants, Sandbox};
 
 /// The prebuilt JavaScript engine guest (`just guest` rebuilds it).
@@ -79,12 +80,18 @@ pub struct Compiler {
     engine_id: String,
     /// The shared pre-initialised engine, built (or loaded from the cache) on first use.
     base: tokio::sync::OnceCell<Component>,
+    metrics: Arc<Metrics>,
 }
 
 impl Compiler {
     /// A compiler caching under `cache_dir`. The shared engine is not built until JavaScript needs
     /// it (see [`Compiler::base`]).
-    pub fn new(engine: Engine, linker: Linker<Sandbox>, cache_dir: &Path) -> Self {
+    pub fn new(
+        engine: Engine,
+        linker: Linker<Sandbox>,
+        cache_dir: &Path,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let fingerprint = cache::engine_fingerprint(&engine);
         let engine_id = cache::digest(&[JS_ENGINE, fingerprint.as_bytes()]);
         Self {
@@ -94,6 +101,7 @@ impl Compiler {
             fingerprint,
             engine_id,
             base: tokio::sync::OnceCell::new(),
+            metrics,
         }
     }
 
@@ -143,7 +151,7 @@ impl Compiler {
                     let base = self.engine_base().await?;
                     self.precompile_to(&base, &path)?
                 };
-                crate::metrics::engine_built();
+                self.metrics.engine_built();
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "built the shared JS engine"
@@ -310,6 +318,7 @@ impl Compiler {
             app: Arc::from(if name.is_empty() { "engine" } else { name }),
             stdin: None,
             memory_bytes: 512 << 20,
+            metrics: self.metrics.clone(),
             capabilities: Arc::default(),
         };
         let mut store = Store::new(&self.engine, Sandbox::new(&grants)?);

@@ -217,7 +217,7 @@ impl Deployer {
             timeout,
         });
         let cached = artifact::verify(&path);
-        crate::metrics::cache(cached);
+        self.registry.metrics().cache(cached);
         if cached {
             let code = Code::Cached(CachedCode::new(
                 path,
@@ -279,7 +279,7 @@ impl Deployer {
         let key = self.compiler.component_key(wasm);
         let path = self.compiler.snapshot_path(&key);
         let cached = artifact::verify(&path);
-        crate::metrics::cache(cached);
+        self.registry.metrics().cache(cached);
         let started = Instant::now();
         let (linked, outcome) = if cached {
             (None, Outcome::CacheHit)

@@ -182,7 +182,7 @@ async fn build(compiler: &Compiler, registry: &Registry, job: SnapshotJob) {
         registry.instances().clone(),
     );
     if registry.replace_if_current(job.kind, job.version, deployment) {
-        crate::metrics::snapshot_swapped();
+        registry.metrics().snapshot_swapped();
         tracing::info!(app = %job.name, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot ready: swapped in");
     }
 }

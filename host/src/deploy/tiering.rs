@@ -54,7 +54,7 @@ impl Deployer {
         for (kind, deployment) in self.registry.deployments() {
             let idle = deployment.idle_for();
             if idle >= tiering.idle_timeout && deployment.unload() {
-                crate::metrics::unloaded();
+                self.registry.metrics().unloaded();
             }
             if !window {
                 continue;
@@ -103,7 +103,7 @@ impl Deployer {
             .registry
             .replace_if_current(kind, deployment.version, demoted)
         {
-            crate::metrics::demoted();
+            self.registry.metrics().demoted();
             self.collect_soon.store(true, Ordering::Relaxed);
             tracing::info!(app = %deployment.name, "cold: back on the shared engine");
         }
@@ -129,13 +129,14 @@ impl Deployer {
             .filter_map(|(_, d)| d.artifact_path().map(PathBuf::from))
             .collect();
         let dir = self.compiler.cache_dir().to_path_buf();
+        let metrics = self.registry.metrics().clone();
         let freed = tokio::task::spawn_blocking(move || {
             let mut freed = 0;
             for path in artifact::list(&dir) {
                 if !used.contains(&path) {
                     let bytes = artifact::remove(&path);
                     tracing::debug!(path = %path.display(), bytes, "removed an unused artifact");
-                    crate::metrics::collected(bytes);
+                    metrics.collected(bytes);
                     freed += bytes;
                 }
             }

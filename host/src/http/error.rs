@@ -147,11 +147,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::metrics::error(self.kind());
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
         let mut response = (self.status(), axum::Json(self.to_json())).into_response();
+        // Counted by the router's metrics layer, which owns the counters.
+        response.extensions_mut().insert(self.kind());
         match self {
             ApiError::Unauthorized(_) => {
                 response.headers_mut().insert(

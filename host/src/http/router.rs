@@ -15,7 +15,7 @@ use super::routes::{admin, config, docs, frontend, functions, public, services};
 use super::{ApiError, request_log};
 use crate::app::App;
 use crate::kind::AppKind;
-use crate::metrics::RouteKind;
+use crate::metrics::{ErrorKind, RouteKind};
 use crate::runtime::caps::console::REQUEST_ID;
 
 /// The router of a Kiln server: in platform mode Kiln's API, services and functions; with
@@ -123,7 +123,11 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
     let id = request_log::request_id(request.headers());
     let line = request_log::Started::new(id.clone(), kind, &request);
     let response = REQUEST_ID.scope(id, next.run(request)).await;
-    crate::metrics::request(kind, response.status().as_u16(), started.elapsed());
+    let metrics = app.registry.metrics();
+    metrics.request(kind, response.status().as_u16(), started.elapsed());
+    if let Some(error) = response.extensions().get::<ErrorKind>() {
+        metrics.error(*error);
+    }
     line.finish(response)
 }
 

@@ -137,7 +137,8 @@ impl CachedCode {
         }
     }
 
-    async fn get(&self) -> anyhow::Result<Arc<Linked>> {
+    /// The linked code, mapped first (and counted in `metrics`) if it is not in memory.
+    async fn get(&self, metrics: &crate::metrics::Metrics) -> anyhow::Result<Arc<Linked>> {
         if let Some(linked) = self.loaded.load_full() {
             return Ok(linked);
         }
@@ -156,7 +157,7 @@ impl CachedCode {
         let linked = Arc::new(linked);
         self.loaded.store(Some(linked.clone()));
         LOADED.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::code_loaded();
+        metrics.code_loaded();
         Ok(linked)
     }
 
@@ -295,11 +296,16 @@ impl Deployment {
         }
     }
 
+    /// The counters of the runtime this version belongs to.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        self.instances.metrics()
+    }
+
     /// The linked code, mapping the artifact first if it was unloaded.
     pub async fn linked(&self) -> Result<Arc<Linked>, RunError> {
         match &self.code {
             Code::Shared(linked) => Ok(linked.clone()),
-            Code::Cached(cached) => cached.get().await.map_err(RunError::Internal),
+            Code::Cached(cached) => cached.get(self.metrics()).await.map_err(RunError::Internal),
         }
     }
 
@@ -362,6 +368,7 @@ impl Deployment {
             app: self.name.clone(),
             stdin: self.stdin.clone(),
             memory_bytes: self.limits.memory_bytes,
+            metrics: self.instances.metrics().clone(),
             capabilities: self.spec.capabilities.clone(),
         };
         let sandbox = Sandbox::new(&grants)
@@ -369,7 +376,7 @@ impl Deployment {
         let mut store = Store::new(&self.engine, sandbox);
         store.data_mut().start_request(self.limits.timeout);
         caps::limits::prepare(&mut store);
-        crate::metrics::instantiation();
+        self.instances.metrics().instantiation();
         Ok((store, LiveGuard::new(self.instances.clone())))
     }
 

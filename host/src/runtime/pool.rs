@@ -9,6 +9,7 @@ use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use super::Sandbox;
+use crate::metrics::Metrics;
 
 /// Memory a reused instance may grow by after its first request before it is retired (or a
 /// quarter of its limit, if less).
@@ -58,14 +59,15 @@ impl Instance {
     }
 }
 
-/// The instances of one runtime (a registry and the deployments made for it): how many are
-/// alive and idle, and the idle budget. Owned, not process-wide, so that two runtimes in one
-/// process keep their own counts.
+/// What one runtime (a registry and the deployments made for it) shares: how many instances
+/// are alive and idle, the idle budget, and the metrics they feed. Owned, not process-wide, so
+/// that two runtimes in one process keep their own.
 #[derive(Debug)]
 pub struct Instances {
     live: AtomicUsize,
     idle: AtomicUsize,
     max_idle: AtomicUsize,
+    metrics: Arc<Metrics>,
 }
 
 impl Default for Instances {
@@ -74,11 +76,17 @@ impl Default for Instances {
             live: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
             max_idle: AtomicUsize::new(usize::MAX),
+            metrics: Arc::default(),
         }
     }
 }
 
 impl Instances {
+    /// The counters this runtime feeds.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Sets how many idle instances are kept at most, across deployments.
     pub fn set_max_idle(&self, max: usize) {
         self.max_idle.store(max, Ordering::Relaxed);

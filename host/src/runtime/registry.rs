@@ -95,6 +95,11 @@ impl Registry {
         &self.instances
     }
 
+    /// The counters of this runtime (shown at `/metrics`).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        self.instances.metrics()
+    }
+
     /// Instances alive now (serving or idle).
     pub fn live_instances(&self) -> usize {
         self.instances.live()

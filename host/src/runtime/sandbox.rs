@@ -36,6 +36,8 @@ pub struct Grants {
     pub stdin: Option<Bytes>,
     /// Linear memory limit in bytes.
     pub memory_bytes: usize,
+    /// The counters of the runtime the instance belongs to.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Environment variables, directories, network, console.
     pub capabilities: Arc<Capabilities>,
 }
@@ -44,11 +46,12 @@ impl Sandbox {
     /// A sandbox with only the given grants; an error when a part cannot give what it grants.
     pub fn new(grants: &Grants) -> anyhow::Result<Self> {
         let mut wasi = WasiCtxBuilder::new();
-        let request = caps::console::RequestTag::new(&grants.app);
+        let request = caps::console::RequestTag::new(&grants.app, &grants.metrics);
         let parts = grants.capabilities.prepare(&mut caps::InstanceBuilder {
             app: &grants.app,
             wasi: &mut wasi,
             request: &request,
+            metrics: &grants.metrics,
         })?;
         if let Some(stdin) = &grants.stdin {
             wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin.clone()));

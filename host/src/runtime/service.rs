@@ -54,7 +54,7 @@ impl Deployment {
             return false;
         }
         if instance.outgrown() {
-            crate::metrics::instance_outgrown();
+            self.metrics().instance_outgrown();
             return false;
         }
         true
@@ -130,7 +130,7 @@ impl Deployment {
                     && self.reuse.swap(REUSE_BROKEN, Ordering::Relaxed) != REUSE_BROKEN
                 {
                     self.pool.clear();
-                    crate::metrics::reuse_refused();
+                    self.metrics().reuse_refused();
                     tracing::warn!(
                         app = %self.name,
                         reused_error = %reused,
@@ -174,6 +174,7 @@ impl Deployment {
         let deployment = self.clone();
         let cut = Arc::new(AtomicBool::new(false));
         let cut_by_task = cut.clone();
+        let metrics = self.metrics().clone();
         let task = tokio::spawn(async move {
             let _running = super::caps::limits::Running::start();
             let deadline = instance.store.data().deadline;
@@ -215,9 +216,14 @@ impl Deployment {
             outcome
         });
         match receiver.await {
-            Ok(Ok(response)) => {
-                Ok(response.map(|body| Cuttable { inner: body, cut }.boxed_unsync()))
-            }
+            Ok(Ok(response)) => Ok(response.map(|body| {
+                Cuttable {
+                    inner: body,
+                    cut,
+                    metrics,
+                }
+                .boxed_unsync()
+            })),
             Ok(Err(code)) => Err(RunError::ErrorCode {
                 name: self.name.to_string(),
                 code: format!("{code:?}"),
@@ -241,6 +247,7 @@ impl Deployment {
 struct Cuttable {
     inner: Body,
     cut: Arc<AtomicBool>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl http_body::Body for Cuttable {
@@ -254,7 +261,7 @@ impl http_body::Body for Cuttable {
         use std::task::Poll;
         match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(None) if self.cut.load(Ordering::Acquire) => {
-                crate::metrics::response_cut();
+                self.metrics.response_cut();
                 Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
                     "the response was cut short: the app was stopped before it finished the body"
                         .into(),

@@ -166,19 +166,23 @@ impl Dialect for PostgresDialect {
         service: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move {
-            Ok(sqlx::query_scalar("SELECT sha256 FROM assets WHERE name = $1")
-                .bind(service)
-                .fetch_optional(pool)
-                .await?)
+            Ok(
+                sqlx::query_scalar("SELECT sha256 FROM assets WHERE name = $1")
+                    .bind(service)
+                    .fetch_optional(pool)
+                    .await?,
+            )
         })
     }
 
     fn assets<'a>(pool: &'a PgPool, service: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
-            Ok(sqlx::query_scalar("SELECT archive FROM assets WHERE name = $1")
-                .bind(service)
-                .fetch_optional(pool)
-                .await?)
+            Ok(
+                sqlx::query_scalar("SELECT archive FROM assets WHERE name = $1")
+                    .bind(service)
+                    .fetch_optional(pool)
+                    .await?,
+            )
         })
     }
 }

@@ -47,7 +47,10 @@ pub trait Dialect: Send + Sync + 'static {
     }
 
     /// Forgets a kept frontend archive.
-    fn delete_assets<'a>(_pool: &'a Pool<Self::Db>, _service: &'a str) -> BoxFuture<'a, Result<()>> {
+    fn delete_assets<'a>(
+        _pool: &'a Pool<Self::Db>,
+        _service: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
 

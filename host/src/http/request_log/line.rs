@@ -340,12 +340,12 @@ mod tests {
     fn json_lines_parse_and_keep_every_value() {
         let at = SystemTime::now();
         for path in ["/plain", "/a b\"\\\u{1b}\u{e9}\n"] {
-            let fields = Fields {
-                path,
-                ..served()
-            };
+            let fields = Fields { path, ..served() };
             let line = fields.json(at);
-            assert!(line.ends_with("}}\n") && line.lines().count() == 1, "{line}");
+            assert!(
+                line.ends_with("}}\n") && line.lines().count() == 1,
+                "{line}"
+            );
             let parsed: serde_json::Value = serde_json::from_str(&line).expect("json");
             assert_eq!(parsed["target"], "kiln::request");
             assert_eq!(parsed["level"], "INFO");
@@ -358,8 +358,7 @@ mod tests {
             version: Version::None,
             ..served()
         };
-        let parsed: serde_json::Value =
-            serde_json::from_str(&unrouted.json(at)).expect("json");
+        let parsed: serde_json::Value = serde_json::from_str(&unrouted.json(at)).expect("json");
         assert_eq!(parsed["fields"]["version"], "-");
     }
 

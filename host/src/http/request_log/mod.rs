@@ -155,7 +155,6 @@ struct Logged {
     line: Option<Line>,
 }
 
-
 impl http_body::Body for Logged {
     type Data = Bytes;
     type Error = axum::Error;

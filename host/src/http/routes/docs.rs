@@ -9,10 +9,10 @@ use axum::response::{Html, IntoResponse, Response};
 use http::HeaderValue;
 use utoipa::OpenApi;
 
+use super::openapi::ApiDoc;
 use crate::app::App;
 use crate::http::ApiError;
 use crate::http::extract::PathParam;
-use super::openapi::ApiDoc;
 
 /// Kiln's OpenAPI 3.1 document.
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {

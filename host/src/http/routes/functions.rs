@@ -16,6 +16,7 @@ use crate::http::extract::{PathParam, collect_limited};
 use crate::http::request_log::Served;
 use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
+use crate::metrics::Metrics;
 use crate::runtime::RunError;
 use crate::runtime::function::{Pulled, Started, Steps};
 
@@ -61,7 +62,7 @@ pub async fn call(
         Started::Stream(mut steps) => {
             // A throw or a timeout before the first yield is a plain error answer.
             let first = steps.next().await?;
-            events(first, steps).into_response()
+            events(first, steps, app.registry.metrics().clone()).into_response()
         }
     };
     response.extensions_mut().insert(served);
@@ -106,7 +107,7 @@ const CUT_GRACE: Duration = Duration::from_millis(250);
 /// timer: a client that stops reading cannot keep the instance, nor its place among the
 /// function's concurrent calls, past it. A stream cut that way is aborted, not ended; a client
 /// that goes away drops the steps, which ends the instance at once.
-fn events(first: Pulled, mut steps: Steps) -> impl IntoResponse {
+fn events(first: Pulled, mut steps: Steps, metrics: Arc<Metrics>) -> impl IntoResponse {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Event>(1);
     let cut = Arc::new(AtomicBool::new(false));
     let cut_by_pump = cut.clone();
@@ -125,7 +126,7 @@ fn events(first: Pulled, mut steps: Steps) -> impl IntoResponse {
                     }
                     Err(error) => {
                         last = true;
-                        error_event(error)
+                        error_event(error, &metrics)
                     }
                 };
                 if sender.send(event).await.is_err() {
@@ -138,7 +139,7 @@ fn events(first: Pulled, mut steps: Steps) -> impl IntoResponse {
             .is_err()
         {
             cut_by_pump.store(true, Ordering::Release);
-            crate::metrics::response_cut();
+            metrics.response_cut();
         }
         // The instance and its permit go with the steps, here.
         drop(steps);
@@ -164,9 +165,9 @@ fn step_event(step: Pulled) -> Event {
     }
 }
 
-fn error_event(error: RunError) -> Event {
+fn error_event(error: RunError, metrics: &Metrics) -> Event {
     let error = ApiError::from(error);
-    crate::metrics::error(error.kind());
+    metrics.error(error.kind());
     let mut body =
         serde_json::json!({ "error": error.kind().as_str(), "message": error.to_string() });
     if let ApiError::Thrown {

@@ -115,7 +115,7 @@ pub async fn status(State(app): State<Arc<App>>) -> Result<Json<Status>, ApiErro
 
 /// Prometheus metrics.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let text = crate::metrics::render(&app.deployer.occupancy());
+    let text = app.registry.metrics().render(&app.deployer.occupancy());
     (
         [(
             http::header::CONTENT_TYPE,

@@ -87,10 +87,7 @@ pub async fn place(
 ) -> wasmtime_wasi_http::Result<OwnedSemaphorePermit> {
     match tokio::time::timeout(wait, bound.acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => {
-            crate::metrics::outbound_refused();
-            Err(wasmtime_wasi_http::Error::ConnectionLimitReached)
-        }
+        _ => Err(wasmtime_wasi_http::Error::ConnectionLimitReached),
     }
 }
 
@@ -110,7 +107,6 @@ impl AppConnections {
         let idle = pool.get_mut(origin)?;
         while let Some((since, sender)) = idle.pop() {
             if since.elapsed() < IDLE_FOR && sender.is_ready() {
-                crate::metrics::outbound_reused();
                 return Some(sender);
             }
         }

@@ -61,6 +61,7 @@ impl AppLogBudget {
 /// What one instance's console has written for the request it serves.
 struct Current {
     app: Arc<str>,
+    metrics: Arc<crate::metrics::Metrics>,
     id: Option<Arc<str>>,
     written: u64,
     dropped: u64,
@@ -100,9 +101,10 @@ pub struct RequestTag(Arc<Mutex<Current>>);
 
 impl RequestTag {
     /// A tag for an instance of `app`, with no request yet.
-    pub fn new(app: &Arc<str>) -> Self {
+    pub fn new(app: &Arc<str>, metrics: &Arc<crate::metrics::Metrics>) -> Self {
         Self(Arc::new(Mutex::new(Current {
             app: app.clone(),
+            metrics: metrics.clone(),
             id: None,
             written: 0,
             dropped: 0,
@@ -126,7 +128,7 @@ impl RequestTag {
         };
         if current.written + bytes > PER_REQUEST_BYTES || !app.take(bytes) {
             current.dropped += bytes;
-            crate::metrics::guest_log_dropped(bytes);
+            current.metrics.guest_log_dropped(bytes);
             return Err(());
         }
         current.written += bytes;

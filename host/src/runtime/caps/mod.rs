@@ -36,6 +36,8 @@ pub struct InstanceBuilder<'a> {
     pub wasi: &'a mut WasiCtxBuilder,
     /// The id of the request the instance serves, shared with its console.
     pub request: &'a console::RequestTag,
+    /// The counters of the runtime the instance belongs to.
+    pub metrics: &'a Arc<crate::metrics::Metrics>,
 }
 
 /// The capabilities a deployment was granted, one part each.

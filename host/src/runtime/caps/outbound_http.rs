@@ -18,6 +18,7 @@ use wasmtime_wasi_http::WasiHttpHooks;
 use super::connections::{self, AppConnections, Held, Idle, Origin, PER_INSTANCE};
 use super::net_grant::NetGrant;
 use super::{InstanceBuilder, Part};
+use crate::metrics::Metrics;
 
 /// The outgoing-HTTP part: the app's parsed `net` grants and the connections all its instances
 /// hold open.
@@ -40,8 +41,9 @@ impl Net {
 impl Part for Net {
     type Instance = NetworkPolicy;
 
-    fn prepare(&self, _instance: &mut InstanceBuilder<'_>) -> anyhow::Result<NetworkPolicy> {
+    fn prepare(&self, instance: &mut InstanceBuilder<'_>) -> anyhow::Result<NetworkPolicy> {
         Ok(NetworkPolicy {
+            metrics: instance.metrics.clone(),
             allow: self.allow.clone(),
             instance: Arc::new(Semaphore::new(PER_INSTANCE)),
             app: self.connections.clone(),
@@ -51,6 +53,7 @@ impl Part for Net {
 
 /// The allow-list of one instance, and the connections it may hold open.
 pub struct NetworkPolicy {
+    metrics: Arc<Metrics>,
     allow: Arc<[NetGrant]>,
     instance: Arc<Semaphore>,
     app: AppConnections,
@@ -96,6 +99,7 @@ impl WasiHttpHooks for NetworkPolicy {
         }
         let allow = self.allow.clone();
         let (instance, app) = (self.instance.clone(), self.app.clone());
+        let metrics = self.metrics.clone();
         Box::new(async move {
             let target = Target { host, port, tls };
             send(
@@ -105,6 +109,7 @@ impl WasiHttpHooks for NetworkPolicy {
                 &allow,
                 instance,
                 app,
+                &metrics,
             )
             .await
         })
@@ -190,6 +195,7 @@ async fn send(
     allow: &[NetGrant],
     instance: Arc<Semaphore>,
     app: AppConnections,
+    metrics: &Metrics,
 ) -> wasmtime_wasi_http::Result<(
     http::Response<wasmtime_wasi_http::WasiBody>,
     Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
@@ -215,11 +221,17 @@ async fn send(
         tls: target.tls,
         host: target.host.clone(),
     };
-    let in_flight = connections::place(instance, connect_timeout).await?;
+    let refused = |_: &Error| metrics.outbound_refused();
+    let in_flight = connections::place(instance, connect_timeout)
+        .await
+        .inspect_err(refused)?;
     let mut sender = match app.take_idle(&origin) {
-        Some(sender) => sender,
+        Some(sender) => {
+            metrics.outbound_reused();
+            sender
+        }
         None => {
-            let held = app.open(connect_timeout).await?;
+            let held = app.open(connect_timeout).await.inspect_err(refused)?;
             connect(&target, address, connect_timeout, held).await?
         }
     };
