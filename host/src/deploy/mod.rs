@@ -3,6 +3,8 @@
 //! content-addressed cache.
 
 mod snapshots;
+#[cfg(test)]
+mod tests;
 mod tiering;
 mod validate;
 

@@ -2,7 +2,7 @@
 //! and grants, its heat, and the instances that serve it.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -125,9 +125,6 @@ impl CachedCode {
         linker: &Arc<Linker<Sandbox>>,
         linked: Option<Linked>,
     ) -> Self {
-        if linked.is_some() {
-            LOADED.fetch_add(1, Ordering::Relaxed);
-        }
         Self {
             path,
             engine: engine.clone(),
@@ -156,33 +153,13 @@ impl CachedCode {
         .await??;
         let linked = Arc::new(linked);
         self.loaded.store(Some(linked.clone()));
-        LOADED.fetch_add(1, Ordering::Relaxed);
         metrics.code_loaded();
         Ok(linked)
     }
 
     fn unload(&self) -> bool {
-        let unloaded = self.loaded.swap(None).is_some();
-        if unloaded {
-            LOADED.fetch_sub(1, Ordering::Relaxed);
-        }
-        unloaded
+        self.loaded.swap(None).is_some()
     }
-}
-
-impl Drop for CachedCode {
-    fn drop(&mut self) {
-        self.unload();
-    }
-}
-
-/// Deployments whose own code is in memory now.
-static LOADED: AtomicUsize = AtomicUsize::new(0);
-
-/// Precompiled artifacts mapped in memory now (per-app snapshots and components; the shared JS
-/// engine is not counted).
-pub fn loaded_artifacts() -> usize {
-    LOADED.load(Ordering::Relaxed)
 }
 
 /// Where a deployment's code lives.

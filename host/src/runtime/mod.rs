@@ -19,7 +19,6 @@ mod service;
 
 pub use deployment::{
     CachedCode, Code, Deployment, JsSource, Linked, Parts, Reservation, RunSpec, Tier,
-    loaded_artifacts,
 };
 pub use engine::{EPOCH_TICK, EPOCH_TICK_IDLE, engine, linker};
 pub use registry::{Access, Registry, Slot};

@@ -29,7 +29,8 @@ pub fn process_limit(nofile: u64) -> usize {
     (nofile.saturating_sub(FD_RESERVE) / 2).clamp(16, 4096) as usize
 }
 
-/// The process's bound, sized at first use from `RLIMIT_NOFILE`.
+/// The process's bound, sized at first use from `RLIMIT_NOFILE`. Process-wide on purpose:
+/// descriptors are the process's, whichever runtime in it opens them.
 fn process() -> &'static Arc<Semaphore> {
     static PROCESS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     PROCESS.get_or_init(|| Arc::new(Semaphore::new(process_limit(crate::fds::limit()))))
