@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 
 use crate::app::App;
-use crate::config::{Config, Isolation, Limits};
+use crate::config::{Config, Isolation, Limits, Tiering};
 use crate::kind::AppKind;
 use crate::metrics::Occupancy;
 use crate::runtime::RunSpec;
@@ -19,6 +19,26 @@ fn config(dir: &Path) -> Config {
         max_instances: 8,
         ..Config::one_shot(dir.to_path_buf(), Duration::from_secs(30))
     }
+}
+
+async fn serve(deployer: &super::Deployer) {
+    let deployment = deployer
+        .registry()
+        .get(AppKind::Service, "hello")
+        .expect("deployed");
+    let request = http::Request::builder()
+        .uri("http://localhost/")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = deployment.handle(request).await.expect("served");
+    assert!(response.status().is_success());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert!(!body.is_empty());
 }
 
 fn metric(text: &str, name: &str) -> String {
@@ -46,23 +66,7 @@ async fn two_runtimes_in_one_process_count_their_own_instances_and_compiles() {
     }
 
     for _ in 0..3 {
-        let deployment = one
-            .registry()
-            .get(AppKind::Service, "hello")
-            .expect("deployed");
-        let request = http::Request::builder()
-            .uri("http://localhost/")
-            .body(Empty::<Bytes>::new())
-            .expect("request");
-        let response = deployment.handle(request).await.expect("served");
-        assert!(response.status().is_success());
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        assert!(!body.is_empty());
+        serve(&one).await;
     }
 
     let (one, other) = (
@@ -75,4 +79,40 @@ async fn two_runtimes_in_one_process_count_their_own_instances_and_compiles() {
         assert_eq!(metric(text, "kiln_compile_cache_misses_total"), "1");
         assert_eq!(metric(text, "kiln_compile_cache_hits_total"), "0");
     }
+}
+
+#[tokio::test]
+async fn idle_code_leaves_memory_at_a_tick_and_is_mapped_again_by_the_next_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = Config {
+        tiering: Tiering {
+            idle_timeout: Duration::ZERO,
+            ..Tiering::default()
+        },
+        ..config(dir.path())
+    };
+    let deployer = App::deployer(&config).expect("runtime");
+    let spec = RunSpec::new(Isolation::Reuse, Limits::default());
+    let prepared = deployer
+        .prepare_component(AppKind::Service, "hello", HELLO, spec)
+        .await
+        .expect("deployed");
+    deployer.activate(prepared, None);
+    serve(&deployer).await;
+    let deployment = || {
+        deployer
+            .registry()
+            .get(AppKind::Service, "hello")
+            .expect("deployed")
+    };
+    assert!(deployment().is_loaded());
+
+    deployer.tick(1).await;
+    assert!(!deployment().is_loaded(), "idle code was not unloaded");
+    serve(&deployer).await;
+    assert!(deployment().is_loaded());
+
+    let text = deployer.registry().metrics().render(&Occupancy::default());
+    assert_eq!(metric(&text, "kiln_unloads_total"), "1");
+    assert_eq!(metric(&text, "kiln_code_loads_total"), "1");
 }

@@ -46,7 +46,7 @@ impl Deployer {
     }
 
     /// One look at every deployment.
-    async fn tick(&self, ticks: u64) {
+    pub(super) async fn tick(&self, ticks: u64) {
         let tiering = self.tiering;
         self.registry.sweep(tiering.idle_timeout);
         let window =
