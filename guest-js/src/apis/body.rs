@@ -1,8 +1,6 @@
 //! Request and response bodies: what JS passes in, what the incoming request and `fetch`
 //! responses carry (read chunk by chunk, only as JS asks for them).
 
-use std::cell::{Cell, RefCell};
-
 use rquickjs::class::{JsClass, Trace, Tracer};
 use rquickjs::convert::Coerced;
 use rquickjs::function::This;
@@ -16,6 +14,7 @@ use crate::apis::scripts::{self, Helper};
 use crate::apis::url::UrlSearchParams;
 use crate::bindings::wasi::http::types::{IncomingBody, IncomingResponse};
 use crate::bindings::wasi::io::streams::{InputStream, StreamError};
+use crate::scope;
 
 /// Which incoming body a [`Body::Incoming`] reads.
 pub type IncomingId = u32;
@@ -23,10 +22,12 @@ pub type IncomingId = u32;
 /// The body of the request being handled.
 pub const REQUEST_BODY: IncomingId = 0;
 
-thread_local! {
-    /// The incoming bodies of this request: its own and those of the `fetch` responses it got.
-    static INCOMING: RefCell<Vec<(IncomingId, Incoming)>> = const { RefCell::new(Vec::new()) };
-    static NEXT_ID: Cell<IncomingId> = const { Cell::new(REQUEST_BODY) };
+/// The incoming bodies of this request, its part of the [scope](crate::scope): its own and those
+/// of the `fetch` responses it got.
+#[derive(Default)]
+struct Incomings {
+    slots: Vec<(IncomingId, Incoming)>,
+    last_id: IncomingId,
 }
 
 /// An incoming body and, once reading started, its byte stream (fields drop in order: a stream
@@ -40,10 +41,9 @@ struct Incoming {
 /// Makes `body` the incoming request body that `Body::Incoming(REQUEST_BODY)` reads, and drops
 /// the unread bodies of the previous request's `fetch` responses.
 pub fn set_incoming(body: Option<IncomingBody>) {
-    let previous = INCOMING.with(|slots| {
-        let mut slots = slots.borrow_mut();
-        let previous = std::mem::take(&mut *slots);
-        slots.push((
+    let previous = scope::with(|incomings: &mut Incomings| {
+        let previous = std::mem::take(&mut incomings.slots);
+        incomings.slots.push((
             REQUEST_BODY,
             Incoming {
                 stream: None,
@@ -58,21 +58,19 @@ pub fn set_incoming(body: Option<IncomingBody>) {
 
 /// Keeps the body of a `fetch` response for reading as JS asks; its id for `Body::Incoming`.
 pub fn add_fetched(response: IncomingResponse, body: IncomingBody) -> IncomingId {
-    let id = NEXT_ID.with(|next| {
-        next.set(next.get().wrapping_add(1).max(REQUEST_BODY + 1));
-        next.get()
-    });
-    INCOMING.with(|slots| {
-        slots.borrow_mut().push((
+    scope::with(|incomings: &mut Incomings| {
+        let id = incomings.last_id.wrapping_add(1).max(REQUEST_BODY + 1);
+        incomings.last_id = id;
+        incomings.slots.push((
             id,
             Incoming {
                 stream: None,
                 body: Some(body),
                 _response: Some(response),
             },
-        ))
-    });
-    id
+        ));
+        id
+    })
 }
 
 /// The body of a `Request` or `Response`.
@@ -230,9 +228,13 @@ fn read_incoming_chunk(id: IncomingId) -> std::result::Result<Option<Vec<u8>>, S
     } else {
         "the response body"
     };
-    INCOMING.with(|slots| {
-        let mut slots = slots.borrow_mut();
-        let Some(slot) = slots.iter_mut().find(|(at, _)| *at == id).map(|(_, s)| s) else {
+    scope::with(|incomings: &mut Incomings| {
+        let Some(slot) = incomings
+            .slots
+            .iter_mut()
+            .find(|(at, _)| *at == id)
+            .map(|(_, s)| s)
+        else {
             return if id == REQUEST_BODY {
                 Ok(None)
             } else {

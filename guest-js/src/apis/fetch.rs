@@ -4,8 +4,6 @@
 //! `AbortSignal` passed as `signal` drops the request (the host cancels it) and rejects with the
 //! signal's reason.
 
-use std::cell::{Cell, RefCell};
-
 use rquickjs::function::Opt;
 use rquickjs::{Class, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
 
@@ -20,6 +18,7 @@ use crate::bindings::wasi::http::types::{
     OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::poll::Pollable;
+use crate::scope;
 
 struct Pending {
     id: u64,
@@ -29,9 +28,11 @@ struct Pending {
     reject: Persistent<Function<'static>>,
 }
 
-thread_local! {
-    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+/// The fetches in flight, this API's part of the [scope](crate::scope).
+#[derive(Default)]
+struct InFlightFetches {
+    pending: Vec<Pending>,
+    last_id: u64,
 }
 
 /// Registers `fetch`.
@@ -79,9 +80,9 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
         return Ok(promise);
     }
     let (method, url, headers, body) = request.to_outgoing(&ctx)?;
-    let id = NEXT_ID.with(|next| {
-        next.set(next.get() + 1);
-        next.get()
+    let id = scope::with(|fetches: &mut InFlightFetches| {
+        fetches.last_id += 1;
+        fetches.last_id
     });
     // Listening first checks that `signal` is an AbortSignal before anything is sent; an abort
     // after the fetch settled finds nothing to cancel.
@@ -92,8 +93,8 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
         crate::apis::scripts::on_abort(&ctx, signal, cancel)?;
     }
     match start(&method, &url, &headers, &body) {
-        Ok(future) => PENDING.with(|p| {
-            p.borrow_mut().push(Pending {
+        Ok(future) => scope::with(|fetches: &mut InFlightFetches| {
+            fetches.pending.push(Pending {
                 id,
                 future,
                 url,
@@ -113,8 +114,8 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
 /// Drops fetch `id` if it is still in flight (the host cancels the request) and rejects it with
 /// `reason`.
 fn abort<'js>(ctx: &Ctx<'js>, id: u64, reason: Value<'js>) -> Result<()> {
-    let aborted = PENDING.with(|p| {
-        let mut pending = p.borrow_mut();
+    let aborted = scope::with(|fetches: &mut InFlightFetches| {
+        let pending = &mut fetches.pending;
         let at = pending.iter().position(|f| f.id == id)?;
         Some(pending.remove(at))
     });
@@ -190,19 +191,25 @@ fn describe(code: ErrorCode) -> String {
 
 /// Whether any fetch is in flight.
 fn pending() -> bool {
-    PENDING.with(|p| !p.borrow().is_empty())
+    scope::with(|fetches: &mut InFlightFetches| !fetches.pending.is_empty())
 }
 
 /// A pollable per fetch in flight, ready when its response (or error) has arrived.
 fn pollables() -> Vec<Pollable> {
-    PENDING.with(|p| p.borrow().iter().map(|f| f.future.subscribe()).collect())
+    scope::with(|fetches: &mut InFlightFetches| {
+        fetches
+            .pending
+            .iter()
+            .map(|f| f.future.subscribe())
+            .collect()
+    })
 }
 
 /// Settles every fetch whose response has arrived: a `Response` whose body is read as JS asks, or a
 /// `TypeError`.
 fn complete_ready(ctx: &Ctx<'_>) {
-    let ready: Vec<Pending> = PENDING.with(|p| {
-        let mut pending = p.borrow_mut();
+    let ready: Vec<Pending> = scope::with(|fetches: &mut InFlightFetches| {
+        let pending = &mut fetches.pending;
         let (done, waiting): (Vec<Pending>, Vec<Pending>) = pending
             .drain(..)
             .partition(|f| f.future.subscribe().ready());

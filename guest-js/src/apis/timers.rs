@@ -1,13 +1,13 @@
 //! `setTimeout`, `setInterval`, their `clear*`, and `queueMicrotask`. Timers are kept here; the
 //! engine's event loop sleeps on a monotonic-clock pollable until the next one is due.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use rquickjs::function::{Opt, Rest};
 use rquickjs::{Ctx, Function, Object, Persistent, Result, Value};
 
 use crate::bindings::wasi::clocks::monotonic_clock;
+use crate::scope;
 
 struct Timer {
     due: u64,
@@ -16,14 +16,11 @@ struct Timer {
     args: Vec<Persistent<Value<'static>>>,
 }
 
+/// The timers set, this API's part of the [scope](crate::scope).
 #[derive(Default)]
 struct Timers {
     next_id: u32,
     entries: BTreeMap<u32, Timer>,
-}
-
-thread_local! {
-    static TIMERS: RefCell<Timers> = RefCell::new(Timers::default());
 }
 
 /// Registers the timer globals.
@@ -75,8 +72,7 @@ fn add<'js>(
             .map(|v| Persistent::save(&ctx, v))
             .collect(),
     };
-    TIMERS.with(|timers| {
-        let mut timers = timers.borrow_mut();
+    scope::with(|timers: &mut Timers| {
         timers.next_id = timers.next_id.wrapping_add(1).max(1);
         let id = timers.next_id;
         timers.entries.insert(id, timer);
@@ -104,7 +100,7 @@ fn set_interval<'js>(
 
 fn clear(id: Opt<Value<'_>>) {
     if let Some(id) = id.0.and_then(|v| v.as_number()) {
-        TIMERS.with(|timers| timers.borrow_mut().entries.remove(&(id as u32)));
+        scope::with(|timers: &mut Timers| timers.entries.remove(&(id as u32)));
     }
 }
 
@@ -119,9 +115,8 @@ fn queue_microtask<'js>(ctx: Ctx<'js>, callback: Function<'js>) -> Result<()> {
 
 /// The timer due first (earliest, then oldest): its id and due time in monotonic nanoseconds.
 fn next_due() -> Option<(u32, u64)> {
-    TIMERS.with(|timers| {
+    scope::with(|timers: &mut Timers| {
         timers
-            .borrow()
             .entries
             .iter()
             .min_by_key(|(id, t)| (t.due, **id))
@@ -132,8 +127,7 @@ fn next_due() -> Option<(u32, u64)> {
 /// Runs timer `id`'s callback (re-arming intervals). An exception is reported like an uncaught
 /// error and does not stop the loop.
 fn fire(ctx: &Ctx<'_>, id: u32) {
-    let taken = TIMERS.with(|timers| {
-        let mut timers = timers.borrow_mut();
+    let taken = scope::with(|timers: &mut Timers| {
         let timer = timers.entries.remove(&id)?;
         let call = (timer.callback.clone(), timer.args.clone());
         if let Some(interval) = timer.interval {
