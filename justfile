@@ -69,3 +69,7 @@ fmt:
 # Lints.
 lint:
     cargo clippy --release --workspace --all-targets -- -D warnings
+
+# A thousand tenants busy at once under a Zipf load, beside workerd (see scripts/bench-tenants.py).
+bench-tenants:
+    python3 scripts/bench-tenants.py

@@ -184,6 +184,9 @@ def measure(label, pid, url, script, check):
     figures["rss"] = rss_mib(pid)
     figures["peak"] = bench.peak_rss_mib(pid)
     figures["counters"] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    figures["idle"] = after.get('kiln_instances{state="idle"}', 0)
+    figures["idle_bytes"] = after.get("kiln_idle_instance_bytes", 0)
+    figures["budget"] = after.get("kiln_idle_budget_bytes", 0)
     bench.log(f"{label}: {figures['rps']:.0f} req/s, p99 {figures['p99'] / 1000:.1f} ms, RSS {figures['rss']:.0f} MiB")
     return figures
 
@@ -332,9 +335,11 @@ def main():
     print()
     print(
         f"Kiln during the spread run: {created:.0f} instances created ({created / seconds:.0f}/s, "
-        f"{created / max(total, 1):.1%} of requests), {c.get('kiln_instances_evicted_total', 0):.0f} "
-        f"idle instances evicted, {c.get('kiln_snapshots_total', 0):.0f} snapshots built, "
-        f"{c.get('kiln_code_loads_total', 0):.0f} code loads"
+        f"{created / max(total, 1):.1%} of requests), {c.get('kiln_snapshots_total', 0):.0f} snapshots built, "
+        f"{c.get('kiln_code_loads_total', 0):.0f} code loads; warm hits "
+        f"{c.get('kiln_warm_hits_total', 0) / max(total, 1):.1%}, {c.get('kiln_idle_evictions_total', 0):.0f} "
+        f"idle instances evicted, idle instances at the end: {spread['idle']:.0f} holding "
+        f"{spread['idle_bytes'] / 2**20:.0f} MiB of {spread['budget'] / 2**20:.0f} MiB budget"
     )
     if peer:
         print()

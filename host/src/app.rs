@@ -63,7 +63,11 @@ impl App {
             &config.cache_dir(),
             registry.metrics().clone(),
         ));
-        Deployer::new(compiler, registry, config.tiering)
+        let mut tiering = config.tiering;
+        // Idle instances leave a quarter of the instance slots to requests that need a fresh one.
+        let slots = config.max_instances as usize;
+        tiering.max_idle_instances = tiering.max_idle_instances.min(slots - slots / 4);
+        Deployer::new(compiler, registry, tiering)
     }
 
     /// A server for one app folder (`kiln serve --app`), named `root_app`.

@@ -51,7 +51,7 @@ impl Default for Limits {
 /// rather than the apps deployed.
 #[derive(Debug, Clone, Copy)]
 pub struct Tiering {
-    /// Requests per second, averaged over [`Tiering::WINDOW`], that promote a JavaScript app from
+    /// Instances created per second, averaged over [`Tiering::WINDOW`], that promote a JavaScript app from
     /// the shared engine (bytecode) to its own snapshot; 0 builds every snapshot at deploy.
     pub promote_rps: u32,
     /// Idle instances of an app, and its own code, are dropped after this long unused (mapped
@@ -59,13 +59,41 @@ pub struct Tiering {
     pub idle_timeout: Duration,
     /// A snapshot unused this long goes back to bytecode; its artifact is then collected.
     pub demote_after: Duration,
-    /// Idle instances kept across every app; past it the longest-idle ones are dropped.
+    /// Bytes of linear memory that idle instances may hold across every app; past it the
+    /// coldest apps' instances are dropped first (see `runtime::pool`).
+    pub idle_memory_bytes: usize,
+    /// Idle instances kept across every app at most (`usize::MAX`: only the bytes bound).
     pub max_idle_instances: usize,
 }
 
 impl Tiering {
     /// The window over which request rates are measured.
     pub const WINDOW: Duration = Duration::from_secs(5);
+
+    /// The idle memory budget sized from the machine: a thirty-second of its memory (or of the
+    /// cgroup's limit, if lower), between 64 MiB and 1 GiB.
+    pub fn machine_idle_memory() -> usize {
+        let total = machine_memory().unwrap_or(4 << 30);
+        (total / 32).clamp(64 << 20, 1 << 30)
+    }
+}
+
+/// The memory this process may use: the machine's, or its cgroup's limit when lower.
+fn machine_memory() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: usize = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let machine = kib * 1024;
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok());
+    Some(cgroup.map_or(machine, |limit| limit.min(machine)))
 }
 
 impl Default for Tiering {
@@ -74,7 +102,8 @@ impl Default for Tiering {
             promote_rps: 10,
             idle_timeout: Duration::from_secs(30),
             demote_after: Duration::from_secs(300),
-            max_idle_instances: 64,
+            idle_memory_bytes: Tiering::machine_idle_memory(),
+            max_idle_instances: usize::MAX,
         }
     }
 }

@@ -120,6 +120,10 @@ pub struct Occupancy {
     pub instances_busy: usize,
     /// Instances kept idle for reuse.
     pub instances_idle: usize,
+    /// Bytes of linear memory the idle instances hold.
+    pub idle_bytes: usize,
+    /// The idle budget in bytes.
+    pub idle_budget_bytes: usize,
     /// Bytes of compiled artifacts in the cache directory.
     pub artifact_bytes: u64,
 }
@@ -133,6 +137,9 @@ pub struct Metrics {
     latency_sum_micros: [AtomicU64; 5],
     errors: [AtomicU64; 13],
     instantiations: AtomicU64,
+    warm_hits: AtomicU64,
+    background_cpu_micros: AtomicU64,
+    idle_evictions: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     reuse_refused: AtomicU64,
@@ -173,6 +180,24 @@ impl Metrics {
     /// Records a new instance.
     pub fn instantiation(&self) {
         self.instantiations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a request served by an idle instance kept from an earlier one.
+    pub fn warm_hit(&self) {
+        self.warm_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records CPU time spent on background work (snapshot builds).
+    pub fn background_cpu(&self, spent: Duration) {
+        self.background_cpu_micros
+            .fetch_add(spent.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Records idle instances dropped (or not kept) to stay within the idle budget.
+    pub fn idle_evicted(&self, instances: u64) {
+        if instances > 0 {
+            self.idle_evictions.fetch_add(instances, Ordering::Relaxed);
+        }
     }
 
     /// Records a deployment switched to a fresh instance per request because its reused instances
@@ -308,6 +333,9 @@ impl Metrics {
         let _ = write!(
             out,
             "# HELP kiln_instantiations_total Instances created.\n# TYPE kiln_instantiations_total counter\nkiln_instantiations_total {}\n\
+             # HELP kiln_warm_hits_total Requests served by an idle instance kept from an earlier request.\n# TYPE kiln_warm_hits_total counter\nkiln_warm_hits_total {}\n\
+             # HELP kiln_background_cpu_seconds_total CPU time spent building snapshots in the background.\n# TYPE kiln_background_cpu_seconds_total counter\nkiln_background_cpu_seconds_total {}\n\
+             # HELP kiln_idle_evictions_total Idle instances dropped, or not kept, to stay within the idle budget.\n# TYPE kiln_idle_evictions_total counter\nkiln_idle_evictions_total {}\n\
              # HELP kiln_instances_active Instances alive (serving or idle).\n# TYPE kiln_instances_active gauge\nkiln_instances_active {instances_active}\n\
              # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
              # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
@@ -325,6 +353,9 @@ impl Metrics {
              # HELP kiln_guest_log_dropped_bytes_total Guest console bytes dropped over a log budget.\n# TYPE kiln_guest_log_dropped_bytes_total counter\nkiln_guest_log_dropped_bytes_total {}\n\
              # HELP kiln_responses_cut_total Responses aborted mid-body (deadline or trap) instead of ended.\n# TYPE kiln_responses_cut_total counter\nkiln_responses_cut_total {}\n",
             get(&self.instantiations),
+            get(&self.warm_hits),
+            get(&self.background_cpu_micros) as f64 / 1e6,
+            get(&self.idle_evictions),
             get(&self.cache_hits),
             get(&self.cache_misses),
             get(&self.engine_builds),
@@ -348,6 +379,8 @@ impl Metrics {
              # HELP kiln_apps_loaded Deployed apps with their own code or an instance in memory.\n# TYPE kiln_apps_loaded gauge\nkiln_apps_loaded {}\n\
              # HELP kiln_apps_by_tier Deployed apps by what serves them.\n# TYPE kiln_apps_by_tier gauge\nkiln_apps_by_tier{{tier=\"bytecode\"}} {}\nkiln_apps_by_tier{{tier=\"snapshot\"}} {}\nkiln_apps_by_tier{{tier=\"component\"}} {}\n\
              # HELP kiln_instances Instances alive, by state.\n# TYPE kiln_instances gauge\nkiln_instances{{state=\"busy\"}} {}\nkiln_instances{{state=\"idle\"}} {}\n\
+             # HELP kiln_idle_instance_bytes Bytes of linear memory held by idle instances.\n# TYPE kiln_idle_instance_bytes gauge\nkiln_idle_instance_bytes {}\n\
+             # HELP kiln_idle_budget_bytes The idle instances' memory budget.\n# TYPE kiln_idle_budget_bytes gauge\nkiln_idle_budget_bytes {}\n\
              # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n",
             o.apps_deployed,
             o.apps_loaded,
@@ -356,6 +389,8 @@ impl Metrics {
             o.apps_component,
             o.instances_busy,
             o.instances_idle,
+            o.idle_bytes,
+            o.idle_budget_bytes,
             o.artifact_bytes,
         );
         out

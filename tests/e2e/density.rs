@@ -1,5 +1,6 @@
-//! Many tenants on one node: idle apps leave memory and come back on their next call, hot
-//! JavaScript is promoted to its own snapshot and demoted when it cools, with no failed request,
+//! Many tenants on one node: idle apps leave memory and come back on their next call, JavaScript
+//! that keeps creating instances is promoted to its own snapshot (a reused one is not: a warm
+//! instance serves the same on either tier) and demoted when it cools, with no failed request,
 //! and artifacts nothing uses are removed from disk.
 
 use std::path::Path;
@@ -111,7 +112,7 @@ fn two_hundred_services_leave_memory_when_idle_and_answer_again() {
 }
 
 #[test]
-fn a_hot_service_is_promoted_and_demoted_without_a_failed_request() {
+fn a_service_instantiating_often_is_promoted_and_demoted_without_a_failed_request() {
     let data = tempfile::tempdir().unwrap();
     let kiln = Arc::new(tiered(
         data.path(),
@@ -128,22 +129,30 @@ fn a_hot_service_is_promoted_and_demoted_without_a_failed_request() {
     let code = "const evaluated = 'module evaluated once'; export default { fetch() { return new Response(evaluated); } };";
     let (s, view) = call(
         kiln.admin(Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "warm", "code": code})),
+            .json(&json!({"name": "warm", "code": code, "isolation": "request"})),
     );
     assert_eq!((s, view["tier"].clone()), (201, json!("bytecode")));
+    // The same code reusing its instance, called as often.
+    let (s, _) = call(
+        kiln.admin(Method::POST, "/admin-api/v2/services", &jwt)
+            .json(&json!({"name": "reused", "code": code})),
+    );
+    assert_eq!(s, 201);
     assert!(artifacts(data.path()).is_empty());
 
-    // Hot: 50 requests a second, checked one by one, while it is promoted.
+    // Hot: 50 requests (fresh instances) a second, checked one by one, while it is promoted.
     let stop = Arc::new(AtomicBool::new(false));
     let caller = {
         let (kiln, stop) = (kiln.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut served = 0;
             while !stop.load(Ordering::Relaxed) {
-                assert_eq!(
-                    text(&kiln, "/api/v2/warm"),
-                    (200, "module evaluated once".to_string())
-                );
+                for path in ["/api/v2/warm", "/api/v2/reused"] {
+                    assert_eq!(
+                        text(&kiln, path),
+                        (200, "module evaluated once".to_string())
+                    );
+                }
                 served += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -151,6 +160,15 @@ fn a_hot_service_is_promoted_and_demoted_without_a_failed_request() {
         })
     };
     kiln.wait_for_tier(&jwt, "services/warm", "snapshot");
+    let (_, reused) = call(
+        client()
+            .get(kiln.url("/admin-api/v2/services/reused"))
+            .bearer_auth(&jwt),
+    );
+    assert_eq!(
+        reused["tier"], "bytecode",
+        "a reused instance was promoted: {reused}"
+    );
     // Keep calling across the swap.
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);

@@ -64,7 +64,7 @@ pub(super) struct ServeArgs {
     /// Serving threads (default: one per core).
     #[arg(long, env = "KILN_THREADS")]
     threads: Option<usize>,
-    /// Requests per second (over 5 s) that give a JavaScript app its own snapshot; 0 builds
+    /// Instances created per second (over 5 s) that give a JavaScript app its own snapshot; 0 builds
     /// every snapshot at deploy [default: 10; 0 with --app].
     #[arg(long, env = "KILN_PROMOTE_RPS")]
     promote_rps: Option<u32>,
@@ -74,9 +74,13 @@ pub(super) struct ServeArgs {
     /// A snapshot unused this long goes back to the shared engine, in milliseconds.
     #[arg(long, env = "KILN_DEMOTE_AFTER_MS", default_value_t = 300_000)]
     demote_after_ms: u64,
-    /// Idle instances kept across every app; past it the longest-idle are dropped.
-    #[arg(long, env = "KILN_MAX_IDLE_INSTANCES", default_value_t = 64)]
-    max_idle_instances: usize,
+    /// Memory that idle instances may hold across every app, in MiB; past it the coldest apps'
+    /// instances are dropped first [default: a thirty-second of the machine's memory, 64 to 1,024].
+    #[arg(long, env = "KILN_IDLE_MEMORY_MB")]
+    idle_memory_mb: Option<usize>,
+    /// Idle instances kept across every app at most [default: only the memory bound].
+    #[arg(long, env = "KILN_MAX_IDLE_INSTANCES")]
+    max_idle_instances: Option<usize>,
     /// Instances alive at once across every app, busy or idle (sizes the pooling allocator's
     /// slots; past it new requests wait or fail).
     #[arg(long, env = "KILN_MAX_INSTANCES", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(4..=100_000))]
@@ -132,7 +136,10 @@ impl ServeArgs {
                     .unwrap_or(if self.app.is_some() { 0 } else { 10 }),
                 idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
                 demote_after: Duration::from_millis(self.demote_after_ms.max(1)),
-                max_idle_instances: self.max_idle_instances,
+                idle_memory_bytes: self
+                    .idle_memory_mb
+                    .map_or_else(Tiering::machine_idle_memory, |mb| mb << 20),
+                max_idle_instances: self.max_idle_instances.unwrap_or(usize::MAX),
             },
         })
     }

@@ -22,6 +22,7 @@ pub use validate::validate_component;
 use crate::compile::{CompileError, Compiler};
 use crate::config::Tiering;
 use crate::kind::AppKind;
+use crate::runtime::pool::IdleBudget;
 use crate::runtime::{
     Access, CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, Tier,
     artifact,
@@ -158,9 +159,10 @@ impl Deployer {
     ) -> anyhow::Result<Arc<Self>> {
         let collecting = Arc::new(tokio::sync::RwLock::new(()));
         let snapshots = Snapshots::new(compiler.clone(), registry.clone(), collecting.clone());
-        registry
-            .instances()
-            .set_max_idle(tiering.max_idle_instances);
+        registry.instances().set_budget(IdleBudget {
+            bytes: tiering.idle_memory_bytes,
+            instances: tiering.max_idle_instances,
+        });
         Ok(Arc::new(Self {
             compiler,
             registry,

@@ -1,4 +1,5 @@
-//! In process: two runtimes built side by side keep their own instances, counters and caches.
+//! In process: two runtimes built side by side keep their own instances, counters and caches;
+//! the idle budget keeps the instances of the apps called most.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::config::{Config, Isolation, Limits, Tiering};
 use crate::kind::AppKind;
 use crate::metrics::Occupancy;
 use crate::runtime::RunSpec;
+use crate::runtime::pool::IdleBudget;
 
 const HELLO: &[u8] = include_bytes!("../../../components/hello-rust.wasm");
 
@@ -22,9 +24,13 @@ fn config(dir: &Path) -> Config {
 }
 
 async fn serve(deployer: &super::Deployer) {
+    serve_app(deployer, "hello").await;
+}
+
+async fn serve_app(deployer: &super::Deployer, name: &str) {
     let deployment = deployer
         .registry()
-        .get(AppKind::Service, "hello")
+        .get(AppKind::Service, name)
         .expect("deployed");
     let request = http::Request::builder()
         .uri("http://localhost/")
@@ -115,4 +121,102 @@ async fn idle_code_leaves_memory_at_a_tick_and_is_mapped_again_by_the_next_reque
     let text = deployer.registry().metrics().render(&Occupancy::default());
     assert_eq!(metric(&text, "kiln_unloads_total"), "1");
     assert_eq!(metric(&text, "kiln_code_loads_total"), "1");
+}
+
+async fn deploy_hello(deployer: &super::Deployer, name: &str) {
+    let spec = RunSpec::new(Isolation::Reuse, Limits::default());
+    let prepared = deployer
+        .prepare_component(AppKind::Service, name, HELLO, spec)
+        .await
+        .expect("deployed");
+    deployer.activate(prepared, None);
+}
+
+fn idle_of(deployer: &super::Deployer, name: &str) -> usize {
+    deployer
+        .registry()
+        .get(AppKind::Service, name)
+        .expect("deployed")
+        .idle_instances()
+}
+
+#[tokio::test]
+async fn a_hot_app_keeps_its_instance_under_a_tail_of_cold_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = Config {
+        tiering: Tiering {
+            max_idle_instances: 2,
+            ..Tiering::default()
+        },
+        ..config(dir.path())
+    };
+    let deployer = App::deployer(&config).expect("runtime");
+    for name in ["hot", "cold-0", "cold-1", "cold-2"] {
+        deploy_hello(&deployer, name).await;
+    }
+    for _ in 0..5 {
+        serve_app(&deployer, "hot").await;
+    }
+    deployer.registry().sweep(Duration::from_secs(60));
+    // The budget holds two: the first cold app fits, the second finds it full.
+    serve_app(&deployer, "cold-0").await;
+    serve_app(&deployer, "cold-1").await;
+    assert_eq!(
+        (idle_of(&deployer, "cold-0"), idle_of(&deployer, "cold-1")),
+        (1, 0)
+    );
+    deployer.registry().sweep(Duration::from_secs(60));
+    // Full: a new cold app is no hotter than the coldest one keeping an instance.
+    serve_app(&deployer, "cold-2").await;
+    assert_eq!(idle_of(&deployer, "cold-2"), 0);
+    assert_eq!(
+        idle_of(&deployer, "hot"),
+        1,
+        "the hot app lost its instance"
+    );
+    let instances = deployer.registry().instances();
+    assert!(instances.idle() <= 2, "{} idle", instances.idle());
+
+    // The hot app is served warm; evicted apps still answer.
+    serve_app(&deployer, "hot").await;
+    serve_app(&deployer, "cold-1").await;
+    let text = deployer.registry().metrics().render(&Occupancy::default());
+    assert_eq!(metric(&text, "kiln_warm_hits_total"), "5");
+    assert_eq!(metric(&text, "kiln_instantiations_total"), "5");
+    assert_eq!(metric(&text, "kiln_idle_evictions_total"), "3");
+
+    // A smaller budget: the tick takes the coldest app's instance, not the hot one's.
+    instances.set_budget(IdleBudget {
+        bytes: usize::MAX,
+        instances: 1,
+    });
+    deployer.registry().sweep(Duration::from_secs(60));
+    assert_eq!(idle_of(&deployer, "hot"), 1);
+    assert_eq!(instances.idle(), 1);
+    // Idle past the timeout: gone, whatever the heat.
+    deployer.registry().sweep(Duration::ZERO);
+    assert_eq!(instances.idle(), 0);
+}
+
+#[tokio::test]
+async fn a_request_finding_every_slot_taken_by_idle_instances_evicts_one_and_is_served() {
+    let dir = tempfile::tempdir().expect("dir");
+    let deployer = App::deployer(&config(dir.path())).expect("runtime");
+    // Idle instances allowed to fill all 8 slots of this runtime.
+    deployer
+        .registry()
+        .instances()
+        .set_budget(IdleBudget::UNBOUNDED);
+    let names: Vec<String> = (0..9).map(|i| format!("app-{i}")).collect();
+    for name in &names {
+        deploy_hello(&deployer, name).await;
+    }
+    for name in &names[..8] {
+        serve_app(&deployer, name).await;
+    }
+    assert_eq!(deployer.registry().instances().idle(), 8);
+    serve_app(&deployer, &names[8]).await;
+    assert_eq!(deployer.registry().instances().idle(), 8);
+    let text = deployer.registry().metrics().render(&Occupancy::default());
+    assert_eq!(metric(&text, "kiln_idle_evictions_total"), "1");
 }

@@ -1,6 +1,6 @@
 //! Keeping a node's cost proportional to the apps in use: once a second, idle instances and the
-//! code of idle apps leave memory; every [`Tiering::WINDOW`], hot JavaScript apps are promoted
-//! to their own snapshot and long-cold snapshots go back to the shared engine; unused artifacts
+//! code of idle apps leave memory; every [`Tiering::WINDOW`], JavaScript apps that create
+//! instances often are promoted to their own snapshot and long-cold snapshots go back to the shared engine; unused artifacts
 //! are removed from the cache.
 
 use std::collections::HashSet;
@@ -59,10 +59,12 @@ impl Deployer {
             if !window {
                 continue;
             }
-            let hits = deployment.hits_since_last_look();
-            let hot = hits >= u64::from(tiering.promote_rps) * Tiering::WINDOW.as_secs();
+            // A snapshot makes a fresh instance cheaper; a warm one serves the same on either
+            // tier (and the shared engine's code is shared). Apps that keep instantiating pay.
+            let made = deployment.instantiations_since_last_look();
+            let hot = made >= u64::from(tiering.promote_rps) * Tiering::WINDOW.as_secs();
             if hot && self.promote(kind, &deployment) {
-                tracing::info!(app = %deployment.name, requests = hits, "hot: building its snapshot");
+                tracing::info!(app = %deployment.name, instances = made, "instantiated often: building its snapshot");
             }
             if deployment.tier == Tier::Snapshot && idle >= tiering.demote_after {
                 self.demote(kind, &deployment).await;
@@ -162,6 +164,8 @@ impl Deployer {
         let live = self.registry.live_instances();
         occupancy.instances_idle = self.registry.instances().idle().min(live);
         occupancy.instances_busy = live - occupancy.instances_idle;
+        occupancy.idle_bytes = self.registry.instances().idle_bytes();
+        occupancy.idle_budget_bytes = self.registry.instances().budget().bytes;
         occupancy.artifact_bytes = artifact::total_bytes(self.compiler.cache_dir());
         occupancy
     }

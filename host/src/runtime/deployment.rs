@@ -214,12 +214,12 @@ pub struct Deployment {
     stdin: Option<Bytes>,
     concurrency: Arc<tokio::sync::Semaphore>,
     pub(super) pool: Pool,
-    instances: Arc<Instances>,
+    pub(super) instances: Arc<Instances>,
     /// What serving reused instances has shown ([`REUSE_UNKNOWN`], [`REUSE_PROVEN`],
     /// [`REUSE_BROKEN`]).
     pub(super) reuse: AtomicU8,
-    hits: AtomicU64,
-    hits_seen: AtomicU64,
+    instantiations: AtomicU64,
+    instantiations_seen: AtomicU64,
     last_used_ms: AtomicU64,
     /// A snapshot was asked for (or failed): not asked for again.
     pub promotion_asked: AtomicBool,
@@ -266,8 +266,8 @@ impl Deployment {
             pool: Pool::new(instances.clone()),
             instances,
             reuse: AtomicU8::new(REUSE_UNKNOWN),
-            hits: AtomicU64::new(0),
-            hits_seen: AtomicU64::new(0),
+            instantiations: AtomicU64::new(0),
+            instantiations_seen: AtomicU64::new(0),
             last_used_ms: AtomicU64::new(now_ms()),
             promotion_asked: AtomicBool::new(false),
         }
@@ -288,7 +288,7 @@ impl Deployment {
 
     /// Counts a request (for tiering and unloading).
     pub(super) fn touch(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.pool.touch();
         self.last_used_ms.store(now_ms(), Ordering::Relaxed);
     }
 
@@ -297,10 +297,11 @@ impl Deployment {
         Duration::from_millis(now_ms().saturating_sub(self.last_used_ms.load(Ordering::Relaxed)))
     }
 
-    /// Requests since the previous call of this method.
-    pub fn hits_since_last_look(&self) -> u64 {
-        let hits = self.hits.load(Ordering::Relaxed);
-        hits.saturating_sub(self.hits_seen.swap(hits, Ordering::Relaxed))
+    /// Instances created since the previous call of this method (what a snapshot would make
+    /// cheaper: a warm instance serves the same on either tier).
+    pub fn instantiations_since_last_look(&self) -> u64 {
+        let made = self.instantiations.load(Ordering::Relaxed);
+        made.saturating_sub(self.instantiations_seen.swap(made, Ordering::Relaxed))
     }
 
     /// Its own artifact in the cache, if it has one (snapshots and components).
@@ -354,6 +355,7 @@ impl Deployment {
         store.data_mut().start_request(self.limits.timeout);
         caps::limits::prepare(&mut store);
         self.instances.metrics().instantiation();
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
         Ok((store, LiveGuard::new(self.instances.clone())))
     }
 

@@ -1,8 +1,16 @@
-//! The idle instances of a deployment (`reuse` isolation), and the count of live ones.
+//! The idle instances of a deployment (`reuse` isolation), the count of live ones, and the idle
+//! budget they share: bytes of memory (and optionally a count) across every deployment, kept for
+//! the apps that use them most.
+//!
+//! Each pool has a heat: its requests per tick, decayed by a quarter at every tick, so that an app
+//! called steadily stays hot while one called once cools within seconds. When the idle instances
+//! are over budget, the coldest pools give theirs up first (the longest idle of a pool first);
+//! while the budget is full, an instance is kept only if its app is hotter than the coldest app
+//! still keeping one (up to an eighth over budget, given back at the next tick). A tail of apps
+//! called now and then thus never pushes out the instances of the apps called all the time.
 
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -23,6 +31,8 @@ pub(super) struct Instance {
     /// How much its memory had grown when its first request ended.
     grown_by_first: Option<usize>,
     idle_since: Instant,
+    /// Its memory size when it went idle (what it counts against the idle budget).
+    bytes: usize,
     _live: LiveGuard,
 }
 
@@ -35,6 +45,7 @@ impl Instance {
             served: 0,
             grown_by_first: None,
             idle_since: Instant::now(),
+            bytes: 0,
             _live: live,
         }
     }
@@ -59,14 +70,39 @@ impl Instance {
     }
 }
 
+/// How many idle instances may be kept, across every deployment of a runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleBudget {
+    /// Bytes of linear memory idle instances may hold.
+    pub bytes: usize,
+    /// Idle instances at most (`usize::MAX`: only the bytes bound).
+    pub instances: usize,
+}
+
+impl IdleBudget {
+    /// No bound (a runtime's budget until it is set).
+    pub const UNBOUNDED: IdleBudget = IdleBudget {
+        bytes: usize::MAX,
+        instances: usize::MAX,
+    };
+}
+
+/// Heat is kept in sixteenths of a request per tick.
+const HEAT_UNIT: u64 = 16;
+
 /// What one runtime (a registry and the deployments made for it) shares: how many instances
-/// are alive and idle, the idle budget, and the metrics they feed. Owned, not process-wide, so
-/// that two runtimes in one process keep their own.
+/// are alive and idle, the idle budget, the pools that hold idle instances, and the metrics they
+/// feed. Owned, not process-wide, so that two runtimes in one process keep their own.
 #[derive(Debug)]
 pub struct Instances {
     live: AtomicUsize,
     idle: AtomicUsize,
-    max_idle: AtomicUsize,
+    idle_bytes: AtomicUsize,
+    budget_bytes: AtomicUsize,
+    budget_instances: AtomicUsize,
+    /// While the budget is full: the heat an app must exceed for an instance to be kept.
+    admit_heat: AtomicU64,
+    pools: Mutex<Vec<Weak<Shelf>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -75,7 +111,11 @@ impl Default for Instances {
         Self {
             live: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
-            max_idle: AtomicUsize::new(usize::MAX),
+            idle_bytes: AtomicUsize::new(0),
+            budget_bytes: AtomicUsize::new(usize::MAX),
+            budget_instances: AtomicUsize::new(usize::MAX),
+            admit_heat: AtomicU64::new(0),
+            pools: Mutex::default(),
             metrics: Arc::default(),
         }
     }
@@ -87,14 +127,19 @@ impl Instances {
         &self.metrics
     }
 
-    /// Sets how many idle instances are kept at most, across deployments.
-    pub fn set_max_idle(&self, max: usize) {
-        self.max_idle.store(max, Ordering::Relaxed);
+    /// Sets the idle budget, across deployments.
+    pub fn set_budget(&self, budget: IdleBudget) {
+        self.budget_bytes.store(budget.bytes, Ordering::Relaxed);
+        self.budget_instances
+            .store(budget.instances, Ordering::Relaxed);
     }
 
-    /// The most idle instances kept across deployments.
-    pub fn max_idle(&self) -> usize {
-        self.max_idle.load(Ordering::Relaxed)
+    /// The idle budget.
+    pub fn budget(&self) -> IdleBudget {
+        IdleBudget {
+            bytes: self.budget_bytes.load(Ordering::Relaxed),
+            instances: self.budget_instances.load(Ordering::Relaxed),
+        }
     }
 
     /// Idle instances across every deployment now.
@@ -102,9 +147,91 @@ impl Instances {
         self.idle.load(Ordering::Relaxed)
     }
 
+    /// Bytes of linear memory the idle instances hold now.
+    pub fn idle_bytes(&self) -> usize {
+        self.idle_bytes.load(Ordering::Relaxed)
+    }
+
     /// Instances alive now (serving or idle).
     pub fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// Whether `more` idle instances of `bytes` in all would stay within `budget` (allowing
+    /// `slack` eighths over it).
+    fn room(&self, budget: IdleBudget, bytes: usize, slack: usize) -> bool {
+        let over = |bound: usize, now: usize, more: usize| {
+            let allowed = bound.saturating_add(bound / 8 * slack);
+            now.saturating_add(more) > allowed
+        };
+        !over(budget.bytes, self.idle_bytes(), bytes) && !over(budget.instances, self.idle(), 1)
+    }
+
+    fn over_budget(&self) -> bool {
+        let budget = self.budget();
+        self.idle_bytes() > budget.bytes || self.idle() > budget.instances
+    }
+
+    fn shelves(&self) -> Vec<Arc<Shelf>> {
+        let mut pools = self.pools.lock().expect("pools lock");
+        pools.retain(|pool| pool.strong_count() > 0);
+        pools.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Drops the longest-idle instance of the coldest pool holding one; whether there was one.
+    /// Called when an instance is needed and every slot is taken.
+    pub(super) fn evict_coldest(&self) -> bool {
+        let coldest = self
+            .shelves()
+            .into_iter()
+            .filter_map(|shelf| shelf.oldest().map(|since| (shelf.heat(), since, shelf)))
+            .min_by_key(|(heat, since, _)| (*heat, *since));
+        match coldest {
+            Some((_, _, shelf)) => {
+                let evicted = shelf.evict_oldest();
+                if evicted {
+                    self.metrics.idle_evicted(1);
+                }
+                evicted
+            }
+            None => false,
+        }
+    }
+
+    /// One tick of the budget: cools every pool by a quarter and adds the requests it got since
+    /// the last tick; drops instances idle past `idle_timeout`; while over budget, drops the
+    /// coldest pools' instances; then sets the heat a new idle instance needs while the budget is
+    /// full (that of the coldest pool still keeping one).
+    pub fn rebalance(&self, idle_timeout: Duration) {
+        let shelves = self.shelves();
+        for shelf in &shelves {
+            shelf.cool();
+            shelf.sweep(idle_timeout);
+        }
+        let mut holding: Vec<(u64, Instant, &Arc<Shelf>)> = shelves
+            .iter()
+            .filter_map(|shelf| shelf.oldest().map(|since| (shelf.heat(), since, shelf)))
+            .collect();
+        holding.sort_by_key(|(heat, since, _)| (*heat, *since));
+        let mut coldest = holding.iter().peekable();
+        let mut evicted = 0;
+        while self.over_budget()
+            && let Some((_, _, shelf)) = coldest.peek()
+        {
+            if shelf.evict_oldest() {
+                evicted += 1;
+            } else {
+                coldest.next();
+            }
+        }
+        self.metrics.idle_evicted(evicted);
+        let budget = self.budget();
+        let full = !self.room(budget, budget.bytes / 8, 0);
+        let admit = match (full, coldest.find(|(_, _, shelf)| shelf.len() > 0)) {
+            (true, Some((heat, _, _))) => *heat,
+            _ => 0,
+        };
+        self.admit_heat.store(admit, Ordering::Relaxed);
     }
 }
 
@@ -125,58 +252,45 @@ impl Drop for LiveGuard {
     }
 }
 
-/// Idle instances, most recently used last.
-pub(super) struct Pool {
+/// A deployment's idle instances, most recently used last, and its heat.
+#[derive(Debug)]
+pub(super) struct Shelf {
     idle: Mutex<Vec<Instance>>,
+    /// Requests since the last tick.
+    hits: AtomicU64,
+    /// Decayed requests per tick, in [`HEAT_UNIT`]s.
+    heat: AtomicU64,
     instances: Arc<Instances>,
 }
 
-impl Pool {
-    /// An empty pool counted in `instances`.
-    pub(super) fn new(instances: Arc<Instances>) -> Self {
-        Self {
-            idle: Mutex::default(),
-            instances,
-        }
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("served", &self.served)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shelf {
+    fn heat(&self) -> u64 {
+        self.heat.load(Ordering::Relaxed)
     }
 
-    /// The most recently used idle instance.
-    pub(super) fn take(&self) -> Option<Instance> {
-        let taken = self.idle.lock().expect("pool lock").pop();
-        if taken.is_some() {
-            self.instances.idle.fetch_sub(1, Ordering::Relaxed);
-        }
-        taken
+    fn cool(&self) {
+        let hits = self.hits.swap(0, Ordering::Relaxed);
+        let heat = self.heat();
+        self.heat.store(
+            heat - heat / 4 + hits.saturating_mul(HEAT_UNIT),
+            Ordering::Relaxed,
+        );
     }
 
-    /// Keeps `instance` for a later request, unless this pool already holds `max` or the process
-    /// is at its idle budget (then it is dropped).
-    pub(super) fn put(&self, mut instance: Instance, max: usize) {
-        if self.instances.idle() >= self.instances.max_idle() {
-            return;
-        }
-        let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() >= max {
-            return;
-        }
-        instance.idle_since = Instant::now();
-        idle.push(instance);
-        self.instances.idle.fetch_add(1, Ordering::Relaxed);
+    fn len(&self) -> usize {
+        self.idle.lock().expect("pool lock").len()
     }
 
-    /// Drops instances idle for longer than `idle_timeout`.
-    pub(super) fn sweep(&self, idle_timeout: Duration) {
-        let now = Instant::now();
-        let mut idle = self.idle.lock().expect("pool lock");
-        let before = idle.len();
-        idle.retain(|i| now.duration_since(i.idle_since) < idle_timeout);
-        self.instances
-            .idle
-            .fetch_sub(before - idle.len(), Ordering::Relaxed);
-    }
-
-    /// When the longest-idle instance became idle.
-    pub(super) fn oldest(&self) -> Option<Instant> {
+    fn oldest(&self) -> Option<Instant> {
         self.idle
             .lock()
             .expect("pool lock")
@@ -184,29 +298,123 @@ impl Pool {
             .map(|i| i.idle_since)
     }
 
-    /// Drops the longest-idle instance.
-    pub(super) fn evict_oldest(&self) -> bool {
+    /// Takes instances out of the counts (they are dropped by the caller, outside the lock).
+    fn uncount(&self, dropped: &[Instance]) {
+        let bytes: usize = dropped.iter().map(|i| i.bytes).sum();
+        self.instances
+            .idle
+            .fetch_sub(dropped.len(), Ordering::Relaxed);
+        self.instances
+            .idle_bytes
+            .fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    fn evict_oldest(&self) -> bool {
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.is_empty() {
             return false;
         }
-        idle.remove(0);
-        self.instances.idle.fetch_sub(1, Ordering::Relaxed);
+        let evicted = idle.remove(0);
+        drop(idle);
+        self.uncount(std::slice::from_ref(&evicted));
         true
+    }
+
+    fn sweep(&self, idle_timeout: Duration) {
+        let now = Instant::now();
+        let mut idle = self.idle.lock().expect("pool lock");
+        let (stale, fresh): (Vec<Instance>, Vec<Instance>) = std::mem::take(&mut *idle)
+            .into_iter()
+            .partition(|i| now.duration_since(i.idle_since) >= idle_timeout);
+        *idle = fresh;
+        drop(idle);
+        self.uncount(&stale);
+    }
+}
+
+/// A deployment's idle instances, counted against its runtime's budget.
+pub(super) struct Pool {
+    shelf: Arc<Shelf>,
+}
+
+impl Pool {
+    /// An empty pool counted in `instances`.
+    pub(super) fn new(instances: Arc<Instances>) -> Self {
+        let shelf = Arc::new(Shelf {
+            idle: Mutex::default(),
+            hits: AtomicU64::new(0),
+            heat: AtomicU64::new(0),
+            instances: instances.clone(),
+        });
+        instances
+            .pools
+            .lock()
+            .expect("pools lock")
+            .push(Arc::downgrade(&shelf));
+        Self { shelf }
+    }
+
+    /// Takes over the heat of `previous` (the version this one replaces, so that a hot app stays
+    /// hot across a redeploy or a promotion).
+    pub(super) fn inherit(&self, previous: &Pool) {
+        self.shelf.heat.store(
+            previous.shelf.heat() + previous.shelf.hits.load(Ordering::Relaxed) * HEAT_UNIT,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counts a request.
+    pub(super) fn touch(&self) {
+        self.shelf.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The most recently used idle instance; a warm hit is counted.
+    pub(super) fn take(&self) -> Option<Instance> {
+        let taken = self.shelf.idle.lock().expect("pool lock").pop();
+        if let Some(instance) = &taken {
+            self.shelf.uncount(std::slice::from_ref(instance));
+            self.shelf.instances.metrics.warm_hit();
+        }
+        taken
+    }
+
+    /// Keeps `instance` for a later request unless this pool already holds `max`, or the budget
+    /// has no room for it and this app is no hotter than the coldest one keeping an instance
+    /// (then it is dropped, and counted as evicted).
+    pub(super) fn put(&self, mut instance: Instance, max: usize) {
+        let instances = &self.shelf.instances;
+        instance.bytes = instance.store.data().memory().size();
+        let budget = instances.budget();
+        let hot = self.shelf.heat() + self.shelf.hits.load(Ordering::Relaxed) * HEAT_UNIT
+            > instances.admit_heat.load(Ordering::Relaxed);
+        let room = instances.room(budget, instance.bytes, 0)
+            || (hot && instances.room(budget, instance.bytes, 1));
+        if !room {
+            instances.metrics.idle_evicted(1);
+            return;
+        }
+        let mut idle = self.shelf.idle.lock().expect("pool lock");
+        if idle.len() >= max {
+            return;
+        }
+        instance.idle_since = Instant::now();
+        instances.idle.fetch_add(1, Ordering::Relaxed);
+        instances
+            .idle_bytes
+            .fetch_add(instance.bytes, Ordering::Relaxed);
+        idle.push(instance);
     }
 
     /// Drops every idle instance; returns how many.
     pub(super) fn clear(&self) -> usize {
-        let dropped = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        self.instances
-            .idle
-            .fetch_sub(dropped.len(), Ordering::Relaxed);
+        let dropped = std::mem::take(&mut *self.shelf.idle.lock().expect("pool lock"));
+        self.shelf.uncount(&dropped);
         dropped.len()
     }
 
     /// Idle instances now.
     pub(super) fn len(&self) -> usize {
-        self.idle.lock().expect("pool lock").len()
+        self.shelf.len()
     }
 }
 

@@ -1,8 +1,7 @@
 //! Names → the versions served. Each slot swaps atomically, so requests in flight keep the
 //! version they started with; names being deployed are "pending" and requests wait for them.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -209,6 +208,7 @@ impl Registry {
                 if let Some(access) = access {
                     slot.set_access(access);
                 }
+                deployment.pool.inherit(&slot.current.load().pool);
                 Some(slot.current.swap(deployment))
             }
             None => {
@@ -238,6 +238,7 @@ impl Registry {
         if current.version != expected {
             return false;
         }
+        deployment.pool.inherit(&current.pool);
         let previous = slot
             .current
             .compare_and_swap(&*current, Arc::new(deployment));
@@ -276,40 +277,9 @@ impl Registry {
             .count()
     }
 
-    /// Drops idle instances past their idle timeout; when the process holds as many idle
-    /// instances as it may, drops the longest-idle ones (of any deployment) down to three
-    /// quarters of that, so that busy apps find room again.
+    /// One tick of the idle budget (see [`Instances::rebalance`]): instances past their idle
+    /// timeout leave, and while over budget the coldest apps' instances leave first.
     pub fn sweep(&self, idle_timeout: std::time::Duration) {
-        let deployments: Vec<Arc<Deployment>> = self
-            .slots
-            .read()
-            .expect("registry lock")
-            .values()
-            .map(|slot| slot.deployment())
-            .collect();
-        for deployment in &deployments {
-            deployment.sweep(idle_timeout);
-        }
-        let max = self.instances.max_idle();
-        if self.instances.idle() < max {
-            return;
-        }
-        let target = max - max / 4;
-        // The longest-idle instance of each deployment, oldest first.
-        let mut oldest: BinaryHeap<Reverse<(Instant, usize)>> = deployments
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| d.pool.oldest().map(|t| Reverse((t, i))))
-            .collect();
-        while self.instances.idle() > target
-            && let Some(Reverse((_, i))) = oldest.pop()
-        {
-            let pool = &deployments[i].pool;
-            if pool.evict_oldest()
-                && let Some(next) = pool.oldest()
-            {
-                oldest.push(Reverse((next, i)));
-            }
-        }
+        self.instances.rebalance(idle_timeout);
     }
 }

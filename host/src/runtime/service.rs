@@ -26,12 +26,24 @@ impl Deployment {
                 what: "does not serve HTTP (it is a function)",
             });
         };
-        let (mut store, live) = self.new_store()?;
-        let proxy = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.failure(e, &store))?;
-        Ok(Instance::new(store, proxy, live))
+        // Every slot may be taken: idle instances (the coldest apps') make room, a few times.
+        let mut evictions = 0;
+        loop {
+            let (mut store, live) = self.new_store()?;
+            match pre.instantiate_async(&mut store).await {
+                Ok(proxy) => return Ok(Instance::new(store, proxy, live)),
+                Err(error)
+                    if evictions < 8
+                        && error
+                            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                            .is_some()
+                        && self.instances.evict_coldest() =>
+                {
+                    evictions += 1;
+                }
+                Err(error) => return Err(self.failure(error, &store)),
+            }
+        }
     }
 
     async fn checkout(&self) -> Result<Instance, RunError> {
@@ -64,11 +76,6 @@ impl Deployment {
     fn checkin(&self, mut instance: Instance) {
         instance.served_one();
         self.pool.put(instance, self.spec.max_concurrency);
-    }
-
-    /// Drops instances idle for longer than `idle_timeout`.
-    pub fn sweep(&self, idle_timeout: std::time::Duration) {
-        self.pool.sweep(idle_timeout);
     }
 
     /// Idle instances kept for reuse.

@@ -7,11 +7,12 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 
 use super::super::Sandbox;
 
-/// Memory limit per instance, and how much its memory has grown since it was created.
+/// Memory limit per instance, its memories' size, and how much they have grown since created.
 pub struct MemoryLimiter {
     max: usize,
     hit: bool,
     grown: usize,
+    size: usize,
 }
 
 impl MemoryLimiter {
@@ -21,6 +22,7 @@ impl MemoryLimiter {
             max,
             hit: false,
             grown: 0,
+            size: 0,
         }
     }
 
@@ -38,6 +40,12 @@ impl MemoryLimiter {
     pub fn grown(&self) -> usize {
         self.grown
     }
+
+    /// Bytes of linear memory the instance has now, across its memories: what it may keep
+    /// resident while idle (pages it never touched are shared with its image or never mapped).
+    pub fn size(&self) -> usize {
+        self.size
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -51,6 +59,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.size += desired.saturating_sub(current);
         // A memory being created is asked for from 0; that is its start, not growth.
         if current > 0 {
             self.grown += desired - current;
