@@ -64,7 +64,8 @@ where
     Ok(bytes.freeze())
 }
 
-/// An upload up to `max_upload_mb`.
+/// An upload up to `max_upload_mb`. A declared length far past it is refused before reading; one
+/// a little past it is read (and dropped) so that the client, still sending, reads the 413.
 async fn upload(state: &Arc<App>, request: Request) -> Result<Bytes, ApiError> {
     let limit = state.platform()?.settings.get().max_upload_bytes();
     if let Some(length) = request
@@ -72,7 +73,7 @@ async fn upload(state: &Arc<App>, request: Request) -> Result<Bytes, ApiError> {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        && length > limit
+        && length > limit + DRAIN_BYTES
     {
         return Err(ApiError::PayloadTooLarge(format!(
             "the body is larger than max_upload_mb ({} MiB)",
