@@ -112,14 +112,6 @@ def wrk(url, seconds, script=None):
     return {"rps": rps, "p50": p50, "p99": p99, "errors": int(bad.group(1)) if bad else 0}
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def request(port, method, path, body=None, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     conn.request(method, path, body=body, headers=headers or {})
@@ -181,7 +173,7 @@ def measure(label, pid, url, script, check):
     before = check()
     figures = wrk(url, DURATION, script)
     after = check()
-    figures["rss"] = rss_mib(pid)
+    figures["rss"] = bench.status_mib(pid, "VmRSS")
     figures["peak"] = bench.peak_rss_mib(pid)
     figures["counters"] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     figures["idle"] = after.get('kiln_instances{state="idle"}', 0)

@@ -63,12 +63,7 @@ async fn two_runtimes_in_one_process_count_their_own_instances_and_compiles() {
     let one = App::deployer(&config(one_dir.path())).expect("runtime");
     let other = App::deployer(&config(other_dir.path())).expect("runtime");
     for deployer in [&one, &other] {
-        let spec = RunSpec::new(Isolation::Request, Limits::default());
-        let prepared = deployer
-            .prepare_component(AppKind::Service, "hello", HELLO, spec)
-            .await
-            .expect("deployed");
-        deployer.activate(prepared, None);
+        deploy_hello(deployer, "hello", Isolation::Request).await;
     }
 
     for _ in 0..3 {
@@ -98,12 +93,7 @@ async fn idle_code_leaves_memory_at_a_tick_and_is_mapped_again_by_the_next_reque
         ..config(dir.path())
     };
     let deployer = App::deployer(&config).expect("runtime");
-    let spec = RunSpec::new(Isolation::Reuse, Limits::default());
-    let prepared = deployer
-        .prepare_component(AppKind::Service, "hello", HELLO, spec)
-        .await
-        .expect("deployed");
-    deployer.activate(prepared, None);
+    deploy_hello(&deployer, "hello", Isolation::Reuse).await;
     serve(&deployer).await;
     let deployment = || {
         deployer
@@ -123,8 +113,8 @@ async fn idle_code_leaves_memory_at_a_tick_and_is_mapped_again_by_the_next_reque
     assert_eq!(metric(&text, "kiln_code_loads_total"), "1");
 }
 
-async fn deploy_hello(deployer: &super::Deployer, name: &str) {
-    let spec = RunSpec::new(Isolation::Reuse, Limits::default());
+async fn deploy_hello(deployer: &super::Deployer, name: &str, isolation: Isolation) {
+    let spec = RunSpec::new(isolation, Limits::default());
     let prepared = deployer
         .prepare_component(AppKind::Service, name, HELLO, spec)
         .await
@@ -152,7 +142,7 @@ async fn a_hot_app_keeps_its_instance_under_a_tail_of_cold_ones() {
     };
     let deployer = App::deployer(&config).expect("runtime");
     for name in ["hot", "cold-0", "cold-1", "cold-2"] {
-        deploy_hello(&deployer, name).await;
+        deploy_hello(&deployer, name, Isolation::Reuse).await;
     }
     for _ in 0..5 {
         serve_app(&deployer, "hot").await;
@@ -209,7 +199,7 @@ async fn a_request_finding_every_slot_taken_by_idle_instances_evicts_one_and_is_
         .set_budget(IdleBudget::UNBOUNDED);
     let names: Vec<String> = (0..9).map(|i| format!("app-{i}")).collect();
     for name in &names {
-        deploy_hello(&deployer, name).await;
+        deploy_hello(&deployer, name, Isolation::Reuse).await;
     }
     for name in &names[..8] {
         serve_app(&deployer, name).await;
