@@ -126,6 +126,19 @@ pub struct Occupancy {
     pub idle_budget_bytes: usize,
     /// Bytes of compiled artifacts in the cache directory.
     pub artifact_bytes: u64,
+    /// Bytes that memory slots no instance uses keep resident (released when the code they were
+    /// used by is dropped or renewed).
+    pub unused_slot_bytes: usize,
+    /// Instances created since start (cold starts and fresh instances per request).
+    pub instantiations: u64,
+    /// Requests served by an idle instance kept from an earlier request.
+    pub warm_hits: u64,
+    /// `warm_hits / (warm_hits + instantiations)`: the share of requests that found a warm instance.
+    pub warm_hit_ratio: f64,
+    /// Idle instances dropped, or not kept, to stay within the idle budget.
+    pub idle_evictions: u64,
+    /// CPU seconds spent building snapshots in the background.
+    pub background_cpu_seconds: f64,
 }
 
 /// The counters of one node's runtime, owned by it (not process-wide), so that two runtimes
@@ -146,6 +159,7 @@ pub struct Metrics {
     outgrown: AtomicU64,
     snapshots: AtomicU64,
     engine_builds: AtomicU64,
+    engine_renewals: AtomicU64,
     demotions: AtomicU64,
     unloads: AtomicU64,
     code_loads: AtomicU64,
@@ -175,6 +189,21 @@ impl Metrics {
     /// Records an error answered with `{"error": kind}`.
     pub fn error(&self, kind: ErrorKind) {
         self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Fills the instance counters of `occupancy` (what `/status` shows of them).
+    pub fn fill(&self, occupancy: &mut Occupancy) {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        occupancy.instantiations = get(&self.instantiations);
+        occupancy.warm_hits = get(&self.warm_hits);
+        let served = occupancy.instantiations + occupancy.warm_hits;
+        occupancy.warm_hit_ratio = if served == 0 {
+            0.0
+        } else {
+            occupancy.warm_hits as f64 / served as f64
+        };
+        occupancy.idle_evictions = get(&self.idle_evictions);
+        occupancy.background_cpu_seconds = get(&self.background_cpu_micros) as f64 / 1e6;
     }
 
     /// Records a new instance.
@@ -214,6 +243,11 @@ impl Metrics {
     /// Records a build of the shared JS engine (once per cache directory).
     pub fn engine_built(&self) {
         self.engine_builds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a fresh copy of the shared engine mapped so that the old one's slots are released.
+    pub fn engine_renewed(&self) {
+        self.engine_renewals.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a per-app snapshot swapped in for its bytecode version.
@@ -340,6 +374,7 @@ impl Metrics {
              # HELP kiln_compile_cache_hits_total Deploys served from a cached compiled artifact.\n# TYPE kiln_compile_cache_hits_total counter\nkiln_compile_cache_hits_total {}\n\
              # HELP kiln_compile_cache_misses_total Deploys that had to compile.\n# TYPE kiln_compile_cache_misses_total counter\nkiln_compile_cache_misses_total {}\n\
              # HELP kiln_engine_builds_total Builds of the shared JS engine (cached afterwards).\n# TYPE kiln_engine_builds_total counter\nkiln_engine_builds_total {}\n\
+             # HELP kiln_engine_renewals_total Fresh copies of the shared engine mapped so that memory slots no instance used were released.\n# TYPE kiln_engine_renewals_total counter\nkiln_engine_renewals_total {}\n\
              # HELP kiln_snapshots_total Per-app snapshots built and swapped in.\n# TYPE kiln_snapshots_total counter\nkiln_snapshots_total {}\n\
              # HELP kiln_reuse_refused_total Deployments served with fresh instances because reused ones failed where fresh ones succeeded.\n# TYPE kiln_reuse_refused_total counter\nkiln_reuse_refused_total {}\n\
              # HELP kiln_instances_outgrown_total Reused instances replaced because their memory grew 8 MiB (or a quarter of their limit) after their first request.\n# TYPE kiln_instances_outgrown_total counter\nkiln_instances_outgrown_total {}\n\
@@ -359,6 +394,7 @@ impl Metrics {
             get(&self.cache_hits),
             get(&self.cache_misses),
             get(&self.engine_builds),
+            get(&self.engine_renewals),
             get(&self.snapshots),
             get(&self.reuse_refused),
             get(&self.outgrown),
@@ -381,7 +417,8 @@ impl Metrics {
              # HELP kiln_instances Instances alive, by state.\n# TYPE kiln_instances gauge\nkiln_instances{{state=\"busy\"}} {}\nkiln_instances{{state=\"idle\"}} {}\n\
              # HELP kiln_idle_instance_bytes Bytes of linear memory held by idle instances.\n# TYPE kiln_idle_instance_bytes gauge\nkiln_idle_instance_bytes {}\n\
              # HELP kiln_idle_budget_bytes The idle instances' memory budget.\n# TYPE kiln_idle_budget_bytes gauge\nkiln_idle_budget_bytes {}\n\
-             # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n",
+             # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n\
+             # HELP kiln_unused_slot_bytes Bytes that memory slots no instance uses keep resident.\n# TYPE kiln_unused_slot_bytes gauge\nkiln_unused_slot_bytes {}\n",
             o.apps_deployed,
             o.apps_loaded,
             o.apps_bytecode,
@@ -392,6 +429,7 @@ impl Metrics {
             o.idle_bytes,
             o.idle_budget_bytes,
             o.artifact_bytes,
+            o.unused_slot_bytes,
         );
         out
     }

@@ -95,6 +95,23 @@ fn two_hundred_services_leave_memory_when_idle_and_answer_again() {
     let (_, status) = get_json(&kiln.url("/status"));
     assert_eq!(status["occupancy"]["apps_deployed"], 204, "{status}");
     assert_eq!(status["occupancy"]["apps_loaded"], 0, "{status}");
+    // How often a warm instance was found, and what freed slots keep resident.
+    let occupancy = &status["occupancy"];
+    assert!(
+        occupancy["instantiations"].as_u64().unwrap() >= 200,
+        "{status}"
+    );
+    let ratio = occupancy["warm_hit_ratio"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&ratio), "{status}");
+    assert!(
+        occupancy["unused_slot_bytes"].as_u64().is_some(),
+        "{status}"
+    );
+    assert!(occupancy["idle_evictions"].as_u64().is_some(), "{status}");
+    assert!(
+        occupancy["background_cpu_seconds"].as_f64().is_some(),
+        "{status}"
+    );
 
     // Evicted apps answer their next call correctly, the component's code mapped again.
     let loads = kiln.metric("kiln_code_loads_total");

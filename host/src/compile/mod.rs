@@ -125,9 +125,7 @@ impl Compiler {
     pub async fn base(&self) -> Result<&Component, CompileError> {
         self.base
             .get_or_try_init(|| async {
-                let path = self
-                    .cache_dir
-                    .join(format!("engine-{}.cwasm", &self.engine_id[..16]));
+                let path = self.base_path();
                 if let Some(component) = self.load_precompiled(&path) {
                     return Ok(component);
                 }
@@ -165,6 +163,12 @@ impl Compiler {
                 Ok(component)
             })
             .await
+    }
+
+    /// Where [`Self::base`] keeps the shared engine in this cache directory.
+    pub fn base_path(&self) -> PathBuf {
+        self.cache_dir
+            .join(format!("engine-{}.cwasm", &self.engine_id[..16]))
     }
 
     /// Where the user's cache keeps the shared engine (`None` when that is this cache already).

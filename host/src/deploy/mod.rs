@@ -24,8 +24,8 @@ use crate::config::Tiering;
 use crate::kind::AppKind;
 use crate::runtime::pool::IdleBudget;
 use crate::runtime::{
-    Access, CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, Tier,
-    artifact,
+    Access, CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, SharedCode,
+    Tier, artifact,
 };
 use snapshots::SnapshotJob;
 
@@ -97,12 +97,14 @@ pub struct Deployer {
     compiles: CompilePool,
     tiering: Tiering,
     /// The shared JS engine, linked once for every app served as bytecode.
-    base: tokio::sync::OnceCell<Arc<Linked>>,
+    base: tokio::sync::OnceCell<Arc<SharedCode>>,
     /// Taken (read) while an artifact is between its cache lookup and being served, and (write)
     /// while unused artifacts are removed.
     collecting: Arc<tokio::sync::RwLock<()>>,
     /// Set when an app is removed: the next tiering tick collects garbage.
     collect_soon: std::sync::atomic::AtomicBool,
+    /// The tiering tick at which the shared engine was last renewed.
+    renewed_at: std::sync::atomic::AtomicU64,
 }
 
 /// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
@@ -172,6 +174,7 @@ impl Deployer {
             base: tokio::sync::OnceCell::new(),
             collecting,
             collect_soon: std::sync::atomic::AtomicBool::new(false),
+            renewed_at: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -409,7 +412,7 @@ impl Deployer {
         source: &str,
         kind: AppKind,
         timeout: Duration,
-    ) -> Result<(Vec<u8>, Arc<Linked>), DeployError> {
+    ) -> Result<(Vec<u8>, Arc<SharedCode>), DeployError> {
         let compiler = self.compiler.clone();
         let (file, source) = (file.to_string(), source.to_string());
         let bytecode = self
@@ -420,18 +423,24 @@ impl Deployer {
     }
 
     /// The shared JS engine, built or loaded on first use and linked once.
-    async fn base(&self) -> Result<Arc<Linked>, DeployError> {
+    async fn base(&self) -> Result<Arc<SharedCode>, DeployError> {
         let compiler = self.compiler.clone();
         self.base
             .get_or_try_init(|| async {
-                let linked = self
+                let shared = self
                     .compiles
                     .run(async move {
-                        let base = compiler.base().await?;
-                        Linked::new(base, compiler.linker()).map_err(CompileError::Engine)
+                        compiler.base().await?;
+                        // Its own copy, not the compiler's: renewed when it holds memory idle.
+                        SharedCode::load(
+                            &compiler.base_path(),
+                            compiler.engine(),
+                            compiler.linker(),
+                        )
+                        .map_err(CompileError::Engine)
                     })
                     .await??;
-                Ok::<_, DeployError>(Arc::new(linked))
+                Ok::<_, DeployError>(Arc::new(shared))
             })
             .await
             .cloned()

@@ -210,3 +210,86 @@ async fn a_request_finding_every_slot_taken_by_idle_instances_evicts_one_and_is_
     let text = deployer.registry().metrics().render(&Occupancy::default());
     assert_eq!(metric(&text, "kiln_idle_evictions_total"), "1");
 }
+
+#[tokio::test]
+async fn renewing_shared_code_releases_its_slots_and_retires_instances_of_the_old_copy() {
+    let dir = tempfile::tempdir().expect("dir");
+    let deployer = App::deployer(&config(dir.path())).expect("runtime");
+    let (compiler, registry) = (&deployer.compiler, deployer.registry());
+    let path = dir.path().join("shared.cwasm");
+    let cwasm = compiler
+        .engine()
+        .precompile_component(HELLO)
+        .expect("precompiled");
+    crate::runtime::artifact::write(&path, &cwasm).expect("written");
+    let shared = std::sync::Arc::new(
+        crate::runtime::SharedCode::load(&path, compiler.engine(), compiler.linker())
+            .expect("loaded"),
+    );
+    let parts = crate::runtime::Parts {
+        name: "shared".into(),
+        code: crate::runtime::Code::Shared(shared.clone()),
+        tier: crate::runtime::Tier::Component,
+        artifact: String::new(),
+        stdin: None,
+        js: None,
+    };
+    let spec = RunSpec::new(Isolation::Reuse, Limits::default());
+    let deployment = std::sync::Arc::new(crate::runtime::Deployment::new(
+        parts,
+        compiler.engine(),
+        &spec,
+        registry.instances().clone(),
+    ));
+    let unused = || {
+        let pool = compiler
+            .engine()
+            .pooling_allocator_metrics()
+            .expect("pooling");
+        pool.unused_memory_bytes_resident()
+    };
+    let call = |deployment: std::sync::Arc<crate::runtime::Deployment>| async move {
+        let request = http::Request::builder()
+            .uri("http://localhost/")
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let response = deployment.handle(request).await.expect("served");
+        assert!(response.status().is_success());
+        response.into_body().collect().await.expect("body");
+        // The instance is returned (or dropped) when the guest's call ends, after the body.
+        let pool = registry.instances().clone();
+        for _ in 0..500 {
+            if pool.live() == pool.idle() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+
+    // Two at once: two instances, kept idle; dropped, their slots stay resident.
+    futures_util::future::join(call(deployment.clone()), call(deployment.clone())).await;
+    assert_eq!(deployment.idle_instances(), 2);
+    let before = unused();
+    deployment.unload();
+    assert!(unused() > before, "freed slots keep pages resident");
+
+    // One instance of the old copy is alive when the code is renewed: it serves its request,
+    // then goes instead of back to the pool.
+    call(deployment.clone()).await;
+    assert_eq!(deployment.idle_instances(), 1);
+    shared.renew().expect("renewed");
+    call(deployment.clone()).await;
+    assert_eq!(
+        deployment.idle_instances(),
+        0,
+        "an instance of the old copy is not kept"
+    );
+    // With its last instance gone, the old copy's slots were released.
+    let released = unused();
+    call(deployment.clone()).await;
+    assert_eq!(deployment.idle_instances(), 1, "new instances are kept");
+    assert!(
+        released < before + (64 << 10),
+        "the old copy's slots still hold {released} bytes (before: {before})"
+    );
+}

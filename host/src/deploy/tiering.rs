@@ -21,6 +21,8 @@ use crate::runtime::{Code, Deployment, Parts, Tier, artifact};
 const TICK: Duration = Duration::from_secs(1);
 /// Unused artifacts are looked for every this many ticks (and at the next tick after a removal).
 const COLLECT_EVERY: u64 = 10;
+/// Bytes that memory slots no instance uses may keep resident before the shared engine is renewed.
+const UNUSED_SLOTS_KEPT: usize = 64 << 20;
 
 impl Deployer {
     /// Starts the loop that unloads, promotes, demotes and collects, on a thread of its own.
@@ -72,6 +74,39 @@ impl Deployer {
         }
         if ticks.is_multiple_of(COLLECT_EVERY) || self.collect_soon.swap(false, Ordering::Relaxed) {
             self.collect_garbage().await;
+        }
+        self.release_unused_slots(ticks).await;
+    }
+
+    /// Renews the shared engine when memory slots no instance uses hold more than
+    /// [`UNUSED_SLOTS_KEPT`] (or an eighth of the idle budget) resident, at most once per idle
+    /// timeout: the old copy's slots are released once its last instance has gone. Under steady
+    /// load slots are reused and stay below the bound; after a burst of instances that have
+    /// since gone (many apps called once, then idle) they do not.
+    async fn release_unused_slots(&self, ticks: u64) {
+        let Some(pool) = self.compiler.engine().pooling_allocator_metrics() else {
+            return;
+        };
+        let unused = pool.unused_memory_bytes_resident() + pool.unused_table_bytes_resident();
+        let bound = UNUSED_SLOTS_KEPT.max(self.registry.instances().budget().bytes / 8);
+        let since = ticks - self.renewed_at.load(Ordering::Relaxed);
+        let Some(shared) = self.base.get().cloned() else {
+            return;
+        };
+        if unused <= bound || since < self.tiering.idle_timeout.as_secs().max(1) {
+            return;
+        }
+        self.renewed_at.store(ticks, Ordering::Relaxed);
+        match tokio::task::spawn_blocking(move || shared.renew()).await {
+            Ok(Ok(())) => {
+                self.registry.metrics().engine_renewed();
+                tracing::debug!(
+                    unused_bytes = unused,
+                    "renewed the shared engine to release unused slots"
+                );
+            }
+            Ok(Err(error)) => tracing::warn!(error = %error, "renewing the shared engine failed"),
+            Err(error) => tracing::warn!(error = %error, "renewing the shared engine failed"),
         }
     }
 
@@ -167,6 +202,11 @@ impl Deployer {
         occupancy.idle_bytes = self.registry.instances().idle_bytes();
         occupancy.idle_budget_bytes = self.registry.instances().budget().bytes;
         occupancy.artifact_bytes = artifact::total_bytes(self.compiler.cache_dir());
+        if let Some(pool) = self.compiler.engine().pooling_allocator_metrics() {
+            occupancy.unused_slot_bytes =
+                pool.unused_memory_bytes_resident() + pool.unused_table_bytes_resident();
+        }
+        self.registry.metrics().fill(&mut occupancy);
         occupancy
     }
 }

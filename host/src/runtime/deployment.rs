@@ -6,14 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use super::bindings::FunctionPre;
 use super::caps::{self, Capabilities};
+use super::code::{Code, Linked};
 use super::pool::{Instances, LiveGuard, Pool};
 use super::{Grants, RunError, Sandbox};
 use crate::config::{Isolation, Limits};
@@ -84,92 +81,6 @@ fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// A component linked against Kiln's imports (its `InstancePre`), by what it exports.
-pub struct Linked {
-    pub(super) proxy: Option<ProxyPre<Sandbox>>,
-    pub(super) function: Option<FunctionPre<Sandbox>>,
-}
-
-impl Linked {
-    /// Links `component` once; it must export `wasi:http/incoming-handler` or
-    /// `kiln:function/invoke`.
-    pub fn new(component: &Component, linker: &Linker<Sandbox>) -> anyhow::Result<Self> {
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        let proxy = ProxyPre::new(pre.clone()).ok();
-        let function = FunctionPre::new(pre).ok();
-        if proxy.is_none() && function.is_none() {
-            anyhow::bail!(
-                "the component exports neither wasi:http/incoming-handler nor kiln:function/invoke"
-            );
-        }
-        Ok(Self { proxy, function })
-    }
-}
-
-/// A precompiled artifact in the cache, mapped on first use and dropped again when idle.
-pub struct CachedCode {
-    path: PathBuf,
-    engine: wasmtime::Engine,
-    linker: Arc<Linker<Sandbox>>,
-    loaded: ArcSwapOption<Linked>,
-    loading: tokio::sync::Mutex<()>,
-}
-
-impl CachedCode {
-    /// The artifact at `path` (checked and mapped on first use), or `linked` already in memory.
-    pub fn new(
-        path: PathBuf,
-        engine: &wasmtime::Engine,
-        linker: &Arc<Linker<Sandbox>>,
-        linked: Option<Linked>,
-    ) -> Self {
-        Self {
-            path,
-            engine: engine.clone(),
-            linker: linker.clone(),
-            loaded: ArcSwapOption::new(linked.map(Arc::new)),
-            loading: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// The linked code, mapped first (and counted in `metrics`) if it is not in memory.
-    async fn get(&self, metrics: &crate::metrics::Metrics) -> anyhow::Result<Arc<Linked>> {
-        if let Some(linked) = self.loaded.load_full() {
-            return Ok(linked);
-        }
-        let _loading = self.loading.lock().await;
-        if let Some(linked) = self.loaded.load_full() {
-            return Ok(linked);
-        }
-        let (path, engine, linker) = (self.path.clone(), self.engine.clone(), self.linker.clone());
-        let linked = tokio::task::spawn_blocking(move || {
-            let component = super::artifact::load(&engine, &path).ok_or_else(|| {
-                anyhow::anyhow!("the cached artifact {} is gone or damaged", path.display())
-            })?;
-            Linked::new(&component, &linker)
-        })
-        .await??;
-        let linked = Arc::new(linked);
-        self.loaded.store(Some(linked.clone()));
-        metrics.code_loaded();
-        Ok(linked)
-    }
-
-    fn unload(&self) -> bool {
-        self.loaded.swap(None).is_some()
-    }
-}
-
-/// Where a deployment's code lives.
-pub enum Code {
-    /// Linked once and shared by many deployments (the JS engine serving bytecode).
-    Shared(Arc<Linked>),
-    /// The deployment's own artifact: mapped while it is used.
-    Cached(CachedCode),
-}
-
 /// A JavaScript app's source, kept so that it can move between tiers.
 pub struct JsSource {
     /// Service or function.
@@ -209,7 +120,7 @@ pub struct Deployment {
     pub spec: RunSpec,
     /// The source, for JavaScript (to promote or demote it).
     pub js: Option<Arc<JsSource>>,
-    code: Code,
+    pub(super) code: Code,
     engine: wasmtime::Engine,
     stdin: Option<Bytes>,
     concurrency: Arc<tokio::sync::Semaphore>,
@@ -280,10 +191,10 @@ impl Deployment {
 
     /// The linked code, mapping the artifact first if it was unloaded.
     pub async fn linked(&self) -> Result<Arc<Linked>, RunError> {
-        match &self.code {
-            Code::Shared(linked) => Ok(linked.clone()),
-            Code::Cached(cached) => cached.get(self.metrics()).await.map_err(RunError::Internal),
-        }
+        self.code
+            .get(self.metrics())
+            .await
+            .map_err(RunError::Internal)
     }
 
     /// Counts a request (for tiering and unloading).
@@ -306,26 +217,19 @@ impl Deployment {
 
     /// Its own artifact in the cache, if it has one (snapshots and components).
     pub fn artifact_path(&self) -> Option<&std::path::Path> {
-        match &self.code {
-            Code::Cached(cached) => Some(&cached.path),
-            Code::Shared(_) => None,
-        }
+        self.code.artifact_path()
     }
 
     /// Whether its own code or any instance is in memory.
     pub fn is_loaded(&self) -> bool {
-        self.pool.len() > 0
-            || matches!(&self.code, Code::Cached(cached) if cached.loaded.load().is_some())
+        self.pool.len() > 0 || self.code.is_loaded()
     }
 
     /// Drops its idle instances and unmaps its own code (mapped again on the next request).
     /// Returns whether anything was dropped.
     pub fn unload(&self) -> bool {
         let instances = self.pool.clear() > 0;
-        let code = match &self.code {
-            Code::Cached(cached) => cached.unload(),
-            Code::Shared(_) => false,
-        };
+        let code = self.code.unload();
         instances || code
     }
 

@@ -67,6 +67,10 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
         // copies more. Slots keep these pages, so the idle-instance budget bounds this memory.
         .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(64 << 10)
+        // Freed slots are taken again before untouched ones once this many wait, so that slots
+        // in use plus these bound what stays resident under churn (the shared engine is renewed
+        // to release more after a burst: `deploy/tiering.rs`).
+        .max_unused_warm_slots(32)
         // Never reset from the kernel's page map: it skips dirty pages that are swapped out (or
         // being migrated), so the next instance in the slot, possibly another tenant's, would
         // read the previous one's memory and tables (`security.rs` pages an idle instance out).

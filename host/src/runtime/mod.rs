@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod bindings;
 pub mod caps;
+mod code;
 mod code_cache;
 mod deployment;
 mod engine;
@@ -17,9 +18,8 @@ pub mod registry;
 mod sandbox;
 mod service;
 
-pub use deployment::{
-    CachedCode, Code, Deployment, JsSource, Linked, Parts, Reservation, RunSpec, Tier,
-};
+pub use code::{CachedCode, Code, Linked, SharedCode};
+pub use deployment::{Deployment, JsSource, Parts, Reservation, RunSpec, Tier};
 pub use engine::{EPOCH_TICK, EPOCH_TICK_IDLE, engine, linker};
 pub use registry::{Access, Registry, Slot};
 pub use sandbox::{Grants, Sandbox};

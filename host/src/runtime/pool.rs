@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 
-use super::Sandbox;
+use super::{Linked, Sandbox};
 use crate::metrics::Metrics;
 
 /// Memory a reused instance may grow by after its first request before it is retired (or a
@@ -33,12 +33,19 @@ pub(super) struct Instance {
     idle_since: Instant,
     /// Its memory size when it went idle (what it counts against the idle budget).
     bytes: usize,
+    /// The code it was made from (kept only while that is what new instances are made from).
+    pub(super) linked: Arc<Linked>,
     _live: LiveGuard,
 }
 
 impl Instance {
     /// A fresh instance.
-    pub(super) fn new(store: Store<Sandbox>, proxy: Proxy, live: LiveGuard) -> Self {
+    pub(super) fn new(
+        store: Store<Sandbox>,
+        proxy: Proxy,
+        linked: Arc<Linked>,
+        live: LiveGuard,
+    ) -> Self {
         Self {
             store,
             proxy,
@@ -46,6 +53,7 @@ impl Instance {
             grown_by_first: None,
             idle_since: Instant::now(),
             bytes: 0,
+            linked,
             _live: live,
         }
     }

@@ -31,7 +31,7 @@ impl Deployment {
         loop {
             let (mut store, live) = self.new_store()?;
             match pre.instantiate_async(&mut store).await {
-                Ok(proxy) => return Ok(Instance::new(store, proxy, live)),
+                Ok(proxy) => return Ok(Instance::new(store, proxy, linked.clone(), live)),
                 Err(error)
                     if evictions < 8
                         && error
@@ -62,6 +62,7 @@ impl Deployment {
         if self.effective_isolation() != Isolation::Reuse
             || instance.served + 1 >= self.limits.max_requests_per_instance
             || instance.store.data().hit_memory_limit()
+            || !self.code.is_current(&instance.linked)
         {
             return false;
         }
