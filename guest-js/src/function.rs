@@ -61,7 +61,10 @@ impl invoke::Guest for Component {
                     JsError::engine("the module's default export is not a function")
                 })?;
             let input = ctx.json_parse(input).map_err(|e| errors::catch(ctx, e))?;
-            let result: Value = function.call((input,)).map_err(|e| errors::catch(ctx, e))?;
+            crate::apis::kv::bind(ctx, &app.env).map_err(|e| errors::catch(ctx, e))?;
+            let result: Value = function
+                .call((input, app.env))
+                .map_err(|e| errors::catch(ctx, e))?;
             if is_generator(&result) {
                 let generator = result.into_object().expect("checked by is_generator");
                 return Ok(Outcome::Stream(Generator::new(JsGenerator {

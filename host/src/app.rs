@@ -14,6 +14,8 @@ use crate::config::Config;
 use crate::deploy::Deployer;
 use crate::runtime::{self, Registry};
 use crate::settings::LiveSettings;
+use crate::runtime::caps::kv::KvService;
+use crate::store::kv::KeyValue;
 use crate::store::{PostgresStore, Shared, SqliteStore, Store};
 
 /// A running Kiln: what every request handler sees.
@@ -91,17 +93,20 @@ impl App {
         control: Option<tokio::runtime::Handle>,
     ) -> anyhow::Result<Arc<Self>> {
         let deployer = Self::deployer(&config)?;
-        let (store, shared): (Arc<dyn Store>, Option<Arc<dyn Shared>>) = match &config.database_url
-        {
+        type Opened = (Arc<dyn Store>, Option<Arc<dyn Shared>>, Arc<dyn KeyValue>);
+        let (store, shared, kv): Opened = match &config.database_url {
             Some(url) => {
                 let store = Arc::new(
                     PostgresStore::open(url)
                         .await
                         .context("opening the PostgreSQL store (--database)")?,
                 );
-                (store.clone(), Some(store))
+                (store.clone(), Some(store.clone()), store)
             }
-            None => (Arc::new(SqliteStore::open(&config.data_dir).await?), None),
+            None => {
+                let store = Arc::new(SqliteStore::open(&config.data_dir).await?);
+                (store.clone(), None, store)
+            }
         };
         let (settings, first_start) = LiveSettings::open(
             store.clone(),
@@ -110,6 +115,12 @@ impl App {
         )
         .await?;
         let settings = Arc::new(settings);
+        let kv = {
+            let settings = settings.clone();
+            KvService::new(kv, move || settings.get().kv_quota_bytes())
+        };
+        deployer.set_kv(kv.clone());
+        tokio::spawn(collect_expired_keys(kv));
         let apps = Arc::new(Apps::new(
             store,
             settings.clone(),
@@ -172,5 +183,22 @@ impl App {
     /// Starts unloading, promoting, demoting and collecting in the background.
     pub fn start_tiering(self: &Arc<Self>) -> anyhow::Result<()> {
         self.deployer.start_tiering()
+    }
+}
+
+/// How often expired keys are deleted (they are never read once expired).
+const KV_COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Deletes expired keys in the background, for as long as the server runs.
+async fn collect_expired_keys(kv: Arc<KvService>) {
+    let mut tick = tokio::time::interval(KV_COLLECT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match kv.collect_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(keys = n, "expired keys collected"),
+            Err(error) => tracing::warn!(error = %error, "collecting expired keys failed"),
+        }
     }
 }

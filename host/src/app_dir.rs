@@ -109,7 +109,7 @@ impl AppDir {
             None => Manifest::default(),
         };
         let spec = self
-            .spec(&manifest, config, platform)
+            .spec(&manifest, config, platform, deployer.kv())
             .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?;
         let file = entry
             .file_name()
@@ -154,6 +154,7 @@ impl AppDir {
         manifest: &Manifest,
         config: &Config,
         platform: bool,
+        kv: Option<&std::sync::Arc<crate::runtime::caps::kv::KvService>>,
     ) -> anyhow::Result<crate::runtime::RunSpec> {
         if manifest.jwt_check && !platform {
             anyhow::bail!(
@@ -185,6 +186,8 @@ impl AppDir {
         };
         let isolation = manifest.isolation.unwrap_or(config.isolation);
         Ok(run_spec(
+            AppKind::Service,
+            kv,
             &self.name,
             &permissions,
             &manifest.limits,

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use crate::store::{Store, StoreError};
 
 /// The config keys Kiln knows, with their defaults (`jwt_secret` has none: it is generated).
-pub const KEYS: [(&str, &str); 8] = [
+pub const KEYS: [(&str, &str); 9] = [
     ("main_port", "8000"),
     ("cors_origins", "*"),
     ("jwt_secret", ""),
@@ -18,6 +18,7 @@ pub const KEYS: [(&str, &str); 8] = [
     ("max_upload_mb", "50"),
     ("max_request_mb", "10"),
     ("compile_timeout_ms", "10000"),
+    ("kv_quota_mb", "100"),
 ];
 
 /// What `jwt_secret` looks like when read back.
@@ -66,6 +67,8 @@ pub struct Settings {
     pub max_request_mb: u64,
     /// Deadline of a module's top-level code at upload (timers and awaits included), in ms.
     pub compile_timeout_ms: u64,
+    /// What one app's key-value stores may hold together, in MiB.
+    pub kv_quota_mb: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Settings {
             .field("max_upload_mb", &self.max_upload_mb)
             .field("max_request_mb", &self.max_request_mb)
             .field("compile_timeout_ms", &self.compile_timeout_ms)
+            .field("kv_quota_mb", &self.kv_quota_mb)
             .finish()
     }
 }
@@ -104,6 +108,7 @@ impl Settings {
             max_upload_mb: 50,
             max_request_mb: 10,
             compile_timeout_ms: 10_000,
+            kv_quota_mb: 100,
         }
     }
 
@@ -143,6 +148,10 @@ impl Settings {
             "compile_timeout_ms" => {
                 self.compile_timeout_ms = number(1, 300_000)?;
                 self.compile_timeout_ms.to_string()
+            }
+            "kv_quota_mb" => {
+                self.kv_quota_mb = number(1, 1 << 20)?;
+                self.kv_quota_mb.to_string()
             }
             "cors_origins" => {
                 let origins = value.trim();
@@ -201,6 +210,11 @@ impl Settings {
     /// The largest request body a service or function receives, in bytes.
     pub fn max_request_bytes(&self) -> usize {
         (self.max_request_mb as usize) << 20
+    }
+
+    /// What one app's key-value stores may hold together, in bytes.
+    pub fn kv_quota_bytes(&self) -> i64 {
+        (self.kv_quota_mb as i64) << 20
     }
 
     /// The deadline of a module's top-level code at upload.

@@ -5,6 +5,12 @@ use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
 
 const HANDLER_KEY: &str = "__kilnServeHandler";
 
+/// Whether the app sees a variable: `KILN_*` ones are Kiln's own (the host never passes the
+/// host's; it names the app's granted stores in one, see `apis::kv`).
+fn visible(name: &str) -> bool {
+    !name.to_ascii_uppercase().starts_with("KILN_")
+}
+
 /// Registers `Deno`.
 pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     let deno = Object::new(ctx.clone())?;
@@ -15,11 +21,15 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     let env = Object::new(ctx.clone())?;
     env.set(
         "get",
-        Function::new(ctx.clone(), |name: String| std::env::var(name).ok())?,
+        Function::new(ctx.clone(), |name: String| {
+            visible(&name).then(|| std::env::var(name).ok()).flatten()
+        })?,
     )?;
     env.set(
         "has",
-        Function::new(ctx.clone(), |name: String| std::env::var_os(name).is_some())?,
+        Function::new(ctx.clone(), |name: String| {
+            visible(&name) && std::env::var_os(name).is_some()
+        })?,
     )?;
     env.set("toObject", Function::new(ctx.clone(), to_object)?)?;
     deno.set("env", env)?;
@@ -28,7 +38,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
 
 fn to_object<'js>(ctx: Ctx<'js>) -> Result<Object<'js>> {
     let object = Object::new(ctx)?;
-    for (k, v) in std::env::vars() {
+    for (k, v) in std::env::vars().filter(|(k, _)| visible(k)) {
         object.set(k, v)?;
     }
     Ok(object)

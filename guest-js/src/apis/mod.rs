@@ -9,6 +9,7 @@ pub mod encoding;
 pub mod fetch;
 pub mod file_url;
 pub mod headers;
+pub mod kv;
 pub mod request;
 pub mod response;
 pub mod scripts;

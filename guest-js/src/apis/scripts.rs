@@ -31,6 +31,7 @@ fn lazy_script(group: &str) -> Option<(&'static str, &'static str)> {
         "body" => ("body.js", include_str!("../js/body.js")),
         "crypto" => ("crypto.js", include_str!("../js/crypto.js")),
         "clone" => ("clone.js", include_str!("../js/clone.js")),
+        "kv" => ("kv.js", include_str!("../js/kv.js")),
         _ => return None,
     })
 }
@@ -72,6 +73,14 @@ fn evaluate_group<'js>(ctx: Ctx<'js>, group: String) -> Result<()> {
         ));
     };
     run(&ctx, &internals(&ctx)?, name, source)
+}
+
+/// `internals[group]`, the group's script evaluated first if it was not yet.
+pub fn group<'js>(ctx: &Ctx<'js>, group: &str) -> Result<Object<'js>> {
+    let internals = internals(ctx)?;
+    let load: Function = internals.get("load")?;
+    load.call::<_, ()>((group,))?;
+    internals.get(group)
 }
 
 fn internals<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {

@@ -18,6 +18,7 @@
     body: { deps: ["streams", "blob"], globals: [] },
     crypto: { deps: [], globals: ["CryptoKey", "SubtleCrypto"] },
     clone: { deps: [], globals: ["structuredClone"] },
+    kv: { deps: [], globals: [] },
   };
   const loaded = new Set();
   const load = (group) => {

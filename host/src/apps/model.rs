@@ -24,6 +24,10 @@ pub struct Permissions {
     /// Must be empty: WebAssembly guests cannot start processes.
     #[serde(default)]
     pub run: Vec<String>,
+    /// Key-value stores the app may open (its own namespace): `["default"]` is `env.KV` in
+    /// JavaScript and `open("default")` in `wasi:keyvalue`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv: Vec<String>,
 }
 
 /// Resource limits of an app's instances.

@@ -9,6 +9,7 @@ use super::{Apps, AppsError, Record, frontend, validate};
 use crate::config::{Isolation, Limits};
 use crate::kind::AppKind;
 use crate::runtime::RunSpec;
+use crate::runtime::caps::kv::KvService;
 use crate::runtime::caps::{self, Capabilities, Console};
 
 /// What an app's limits fall back to.
@@ -84,6 +85,8 @@ impl Apps {
         }
         validate::stored_directories(&permissions, &self.guard(&own))?;
         run_spec(
+            kind,
+            self.deployer.kv(),
             &record.name,
             &permissions,
             &record.limits,
@@ -107,8 +110,10 @@ pub(super) fn check_isolation(
 }
 
 /// How the app `name` with these (validated) grants, limits and isolation is run: each grant
-/// becomes its capability part here, once.
+/// becomes its capability part here, once. `kv` is the node's key-value backend, if it has one.
 pub fn run_spec(
+    kind: AppKind,
+    kv: Option<&Arc<KvService>>,
     name: &str,
     permissions: &Permissions,
     limits: &LimitsSpec,
@@ -132,6 +137,10 @@ pub fn run_spec(
                 .find(|dir| frontend::is_assets_dir(dir, name)),
         },
         net: caps::outbound_http::Net::new(net),
+        kv: caps::kv::Kv::new(
+            permissions.kv.clone(),
+            kv.map(|service| service.app(kind, name)),
+        ),
         ..Capabilities::none(Console::Log)
     };
     Ok(RunSpec {

@@ -84,7 +84,8 @@ const SYSTEM_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
 
 /// Checks grants and returns them canonicalised: `run` must be empty; directories must exist,
 /// and neither be `/`, a system directory, nor touch Kiln's data dir; `env` names must not be
-/// Kiln's own; `net` entries must be hosts, `*.domain`, `host:port` or IP literals.
+/// Kiln's own; `net` entries must be hosts, `*.domain`, `host:port` or IP literals; `kv`
+/// entries must be store names.
 pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, AppsError> {
     if !p.run.is_empty() {
         return Err(AppsError::Invalid(format!(
@@ -114,12 +115,25 @@ pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, Ap
         .iter()
         .map(|entry| net_grant(entry).map(|grant| grant.to_string()))
         .collect::<Result<_, _>>()?;
+    let mut kv: Vec<String> = Vec::new();
+    for store in &p.kv {
+        if !crate::runtime::caps::kv::valid_store_name(store) {
+            return Err(AppsError::Invalid(format!(
+                "permissions.kv: '{store}' is not a store name (1-64 of a-z, 0-9, '_' and '-', \
+                 starting with a letter or digit)"
+            )));
+        }
+        if !kv.contains(store) {
+            kv.push(store.clone());
+        }
+    }
     Ok(Permissions {
         read: dirs(&p.read, "read")?,
         write: dirs(&p.write, "write")?,
         env: p.env.clone(),
         net,
         run: Vec::new(),
+        kv,
     })
 }
 

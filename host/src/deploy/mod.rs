@@ -22,6 +22,7 @@ pub use validate::validate_component;
 use crate::compile::{CompileError, Compiler};
 use crate::config::Tiering;
 use crate::kind::AppKind;
+use crate::runtime::caps::kv::KvService;
 use crate::runtime::pool::IdleBudget;
 use crate::runtime::{
     Access, CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, SharedCode,
@@ -105,6 +106,8 @@ pub struct Deployer {
     collect_soon: std::sync::atomic::AtomicBool,
     /// The tiering tick at which the shared engine was last renewed.
     renewed_at: std::sync::atomic::AtomicU64,
+    /// The node's key-value backend, once the store that keeps it is open.
+    kv: std::sync::OnceLock<Arc<KvService>>,
 }
 
 /// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
@@ -175,7 +178,18 @@ impl Deployer {
             collecting,
             collect_soon: std::sync::atomic::AtomicBool::new(false),
             renewed_at: std::sync::atomic::AtomicU64::new(0),
+            kv: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Gives apps deployed from now on their key-value stores in `kv` (set once).
+    pub fn set_kv(&self, kv: Arc<KvService>) {
+        let _ = self.kv.set(kv);
+    }
+
+    /// The node's key-value backend, if the node has a store.
+    pub fn kv(&self) -> Option<&Arc<KvService>> {
+        self.kv.get()
     }
 
     /// How apps move between tiers and out of memory.

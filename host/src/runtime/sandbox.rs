@@ -20,6 +20,7 @@ pub struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     network: NetworkPolicy,
+    kv: caps::kv::Kv,
     memory: MemoryLimiter,
     request: caps::console::RequestTag,
     /// When the current request must be done.
@@ -61,6 +62,7 @@ impl Sandbox {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             network: parts.network,
+            kv: parts.kv,
             memory: MemoryLimiter::new(grants.memory_bytes),
             request,
             deadline: Instant::now() + Duration::from_secs(3600),
@@ -74,6 +76,14 @@ impl Sandbox {
         self.deadline = Instant::now() + timeout;
         self.slices = 0;
         self.request.set(caps::console::current_request());
+    }
+
+    /// What the `wasi:keyvalue` host functions see.
+    pub fn kv_view(&mut self) -> caps::kv::wasi::KvView<'_> {
+        caps::kv::wasi::KvView {
+            kv: &self.kv,
+            table: &mut self.table,
+        }
     }
 
     /// The resource limiter for `Store::limiter`.

@@ -5,6 +5,7 @@
 //! Every write that changes what is served is one transaction: a crash in the middle leaves the
 //! previous version active.
 
+pub mod kv;
 mod postgres;
 mod shared;
 mod sql;

@@ -324,6 +324,14 @@ where
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // An app's key-value stores go with it, at once.
+        for table in ["kv", "kv_usage"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE kind = $1 AND app = $2"))
+                .bind(kind.as_str())
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
         D::forget(&mut *tx, kind, name).await?;
         D::announce(&mut *tx, "app").await?;
         tx.commit().await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Extension, Query, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde::Serialize;
@@ -25,6 +25,8 @@ pub fn router(kind: AppKind) -> Router<Arc<App>> {
         .route("/{name}/component", put(put_component))
         .route("/{name}/versions", get(versions))
         .route("/{name}/rollback", post(rollback))
+        .route("/{name}/kv/{store}", any(super::kv::serve))
+        .route("/{name}/kv/{store}/{*key}", any(super::kv::serve))
         .layer(Extension(kind))
 }
 

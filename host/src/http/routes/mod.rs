@@ -5,6 +5,7 @@ pub mod config;
 pub mod docs;
 pub mod frontend;
 pub mod functions;
+pub mod kv;
 pub mod openapi;
 pub mod public;
 pub mod services;

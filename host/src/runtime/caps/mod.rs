@@ -8,6 +8,7 @@ pub mod connections;
 pub mod console;
 pub mod env;
 pub mod files;
+pub mod kv;
 pub mod limits;
 pub mod net_grant;
 pub mod outbound_http;
@@ -49,6 +50,8 @@ pub struct Capabilities {
     pub files: files::Files,
     /// Outgoing HTTP.
     pub net: outbound_http::Net,
+    /// Key-value stores.
+    pub kv: kv::Kv,
     /// Where `console.*` goes.
     pub console: console::ConsolePart,
 }
@@ -57,6 +60,8 @@ pub struct Capabilities {
 pub struct InstanceCaps {
     /// The outgoing-HTTP policy (the wasi-http hooks).
     pub network: outbound_http::NetworkPolicy,
+    /// The granted key-value stores.
+    pub kv: kv::Kv,
 }
 
 impl Capabilities {
@@ -73,8 +78,10 @@ impl Capabilities {
         self.console.prepare(instance)?;
         self.env.prepare(instance)?;
         self.files.prepare(instance)?;
+        let kv = self.kv.prepare(instance)?;
         Ok(InstanceCaps {
-            network: self.net.prepare(instance)?,
+            network: self.net.prepare(instance)?.with_kv(kv.clone()),
+            kv,
         })
     }
 }

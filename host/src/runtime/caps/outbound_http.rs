@@ -47,6 +47,7 @@ impl Part for Net {
             allow: self.allow.clone(),
             instance: Arc::new(Semaphore::new(PER_INSTANCE)),
             app: self.connections.clone(),
+            kv: None,
         })
     }
 }
@@ -57,6 +58,15 @@ pub struct NetworkPolicy {
     allow: Arc<[NetGrant]>,
     instance: Arc<Semaphore>,
     app: AppConnections,
+    kv: Option<super::kv::Kv>,
+}
+
+impl NetworkPolicy {
+    /// Answers requests to `http://kv.kiln.internal/` from the app's granted stores.
+    pub fn with_kv(mut self, kv: super::kv::Kv) -> Self {
+        self.kv = Some(kv);
+        self
+    }
 }
 
 /// How long connecting (DNS included) may take unless the guest asks for less.
@@ -91,6 +101,11 @@ impl WasiHttpHooks for NetworkPolicy {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
+        if host == super::kv::INTERNAL_HOST
+            && let Some(kv) = &self.kv
+        {
+            return Box::new(super::kv::protocol::serve_guest(kv.clone(), request));
+        }
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         if !self.allow.iter().any(|grant| grant.allows(&host, port)) {
