@@ -34,6 +34,8 @@ components:
     cp components/hello-function/target/wasm32-wasip2/release/hello_function.wasm components/hello-function.wasm
     cd components/fetch-rust && cargo build --release --target wasm32-wasip2
     cp components/fetch-rust/target/wasm32-wasip2/release/fetch_rust.wasm components/fetch-rust.wasm
+    cd components/kv-rust && cargo build --release --target wasm32-wasip2
+    cp components/kv-rust/target/wasm32-wasip2/release/kv_rust.wasm components/kv-rust.wasm
     scripts/artifacts.sh stamp
 
 # Fail if a committed wasm artifact is older than its sources.
@@ -65,6 +67,7 @@ fmt:
     cd components/hello-rust && cargo fmt
     cd components/hello-function && cargo fmt
     cd components/fetch-rust && cargo fmt
+    cd components/kv-rust && cargo fmt
 
 # Lints.
 lint:

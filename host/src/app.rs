@@ -12,9 +12,9 @@ use crate::cluster::Cluster;
 use crate::compile::Compiler;
 use crate::config::Config;
 use crate::deploy::Deployer;
+use crate::runtime::caps::kv::KvService;
 use crate::runtime::{self, Registry};
 use crate::settings::LiveSettings;
-use crate::runtime::caps::kv::KvService;
 use crate::store::kv::KeyValue;
 use crate::store::{PostgresStore, Shared, SqliteStore, Store};
 
@@ -120,7 +120,7 @@ impl App {
             KvService::new(kv, move || settings.get().kv_quota_bytes())
         };
         deployer.set_kv(kv.clone());
-        tokio::spawn(collect_expired_keys(kv));
+        kv.start_collecting(&tokio::runtime::Handle::current());
         let apps = Arc::new(Apps::new(
             store,
             settings.clone(),
@@ -183,22 +183,5 @@ impl App {
     /// Starts unloading, promoting, demoting and collecting in the background.
     pub fn start_tiering(self: &Arc<Self>) -> anyhow::Result<()> {
         self.deployer.start_tiering()
-    }
-}
-
-/// How often expired keys are deleted (they are never read once expired).
-const KV_COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Deletes expired keys in the background, for as long as the server runs.
-async fn collect_expired_keys(kv: Arc<KvService>) {
-    let mut tick = tokio::time::interval(KV_COLLECT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match kv.collect_expired().await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(keys = n, "expired keys collected"),
-            Err(error) => tracing::warn!(error = %error, "collecting expired keys failed"),
-        }
     }
 }

@@ -108,6 +108,20 @@ impl AppDir {
                 .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?,
             None => Manifest::default(),
         };
+        if !manifest.permissions.kv.is_empty() && deployer.kv().is_none() {
+            // A folder served alone keeps its stores in the data dir's database.
+            let runtime = crate::runtime::caps::kv::own_runtime()?;
+            let file = config.data_dir.join("kiln.db");
+            let store = runtime
+                .spawn(crate::store::SqliteStore::open_at(config.data_dir.clone()))
+                .await?
+                .with_context(|| format!("opening {}", file.display()))?;
+            let quota = crate::settings::Settings::default_kv_quota_bytes();
+            let kv =
+                crate::runtime::caps::kv::KvService::new(std::sync::Arc::new(store), move || quota);
+            kv.start_collecting(runtime);
+            deployer.set_kv(kv);
+        }
         let spec = self
             .spec(&manifest, config, platform, deployer.kv())
             .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?;

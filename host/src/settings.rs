@@ -212,6 +212,11 @@ impl Settings {
         (self.max_request_mb as usize) << 20
     }
 
+    /// The default of [`Settings::kv_quota_bytes`] (a folder served alone has no settings).
+    pub fn default_kv_quota_bytes() -> i64 {
+        Self::defaults().kv_quota_bytes()
+    }
+
     /// What one app's key-value stores may hold together, in bytes.
     pub fn kv_quota_bytes(&self) -> i64 {
         (self.kv_quota_mb as i64) << 20

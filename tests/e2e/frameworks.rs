@@ -41,7 +41,7 @@ fn frameworks_dir() -> PathBuf {
 }
 
 /// Bundles `apps/{name}.js` into `{out}/index.js` as one ES module.
-fn bundle(name: &str, out: &Path) -> PathBuf {
+pub fn bundle(name: &str, out: &Path) -> PathBuf {
     let dir = frameworks_dir();
     let target = out.join("index.js");
     succeed(

@@ -14,6 +14,7 @@ mod density;
 mod frameworks;
 mod frontend;
 mod functions;
+mod kv;
 mod limits;
 mod operations;
 mod platform;

@@ -54,7 +54,7 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), DeployError>
         .collect();
     if !foreign.is_empty() {
         return Err(invalid(format!(
-            "the component imports {}, which Kiln does not provide (Kiln provides the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets)",
+            "the component imports {}, which Kiln does not provide (Kiln provides the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets; and wasi:keyvalue@0.2.0-draft)",
             foreign.join(", ")
         )));
     }
@@ -78,8 +78,15 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), DeployError>
     Ok(())
 }
 
-/// Whether Kiln's linker provides an imported interface (any WASI 0.2 package it links).
+/// Whether Kiln's linker provides an imported interface (any WASI 0.2 package it links, and
+/// the key-value draft).
 fn provided(import: &str) -> bool {
+    if ["store", "atomics", "batch"]
+        .iter()
+        .any(|i| import == format!("wasi:keyvalue/{i}@0.2.0-draft"))
+    {
+        return true;
+    }
     [
         "wasi:cli/",
         "wasi:clocks/",
@@ -115,5 +122,7 @@ mod tests {
         assert!(provided("wasi:io/streams@0.2.10"));
         assert!(!provided("wasi:http/types@0.3.0"));
         assert!(!provided("acme:secrets/vault@1.0.0"));
+        assert!(provided("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(!provided("wasi:keyvalue/store@0.2.0-draft2"));
     }
 }

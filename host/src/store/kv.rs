@@ -316,9 +316,7 @@ where
                 .ok()
                 .and_then(|text| text.trim().parse::<i64>().ok())
                 .ok_or_else(|| {
-                    KvError::NotANumber(format!(
-                        "the value of '{key}' is not a decimal integer"
-                    ))
+                    KvError::NotANumber(format!("the value of '{key}' is not a decimal integer"))
                 })?,
         };
         let next = number.checked_add(delta).ok_or_else(|| {

@@ -44,6 +44,11 @@ impl Dialect for SqliteDialect {
 }
 
 impl SqlStore<SqliteDialect> {
+    /// [`SqlStore::open`] for a future that owns its path (one to spawn).
+    pub async fn open_at(data_dir: std::path::PathBuf) -> Result<Self> {
+        Self::open(&data_dir).await
+    }
+
     /// Opens (creating) `{data_dir}/kiln.db` and runs the migrations.
     pub async fn open(data_dir: &Path) -> Result<Self> {
         let options = SqliteConnectOptions::new()

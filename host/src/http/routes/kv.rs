@@ -31,9 +31,10 @@ pub async fn serve(
         .unwrap_or_default();
     // 404 for an app that does not exist.
     app.platform()?.apps.get(kind, &name).await?;
-    let kv = app.deployer.kv().ok_or_else(|| {
-        ApiError::Resource("this node has no key-value store".into())
-    })?;
+    let kv = app
+        .deployer
+        .kv()
+        .ok_or_else(|| ApiError::Resource("this node has no key-value store".into()))?;
     let prefix = format!("/admin-api/v2/{}/{name}/kv", kind.plural());
     let path = uri.path().strip_prefix(&prefix).unwrap_or_default();
     let stores = kv.app(kind, &name);

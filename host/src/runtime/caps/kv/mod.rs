@@ -26,6 +26,8 @@ pub const MAX_VALUE_BYTES: usize = 25 << 20;
 pub const MAX_METADATA_BYTES: usize = 1024;
 /// The most keys one listing returns.
 pub const MAX_LIST: u32 = 1000;
+/// How often expired keys are deleted.
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// Store operations one app runs at once (the rest wait), so that a busy app cannot take every
 /// database connection from the others.
 const PER_APP: usize = 4;
@@ -84,10 +86,38 @@ impl KvService {
         })
     }
 
-    /// Deletes expired keys; how many.
-    pub async fn collect_expired(&self) -> crate::store::Result<u64> {
-        self.backend.collect_expired().await
+    /// Deletes expired keys every [`COLLECT_EVERY`] on `runtime`, for as long as it runs
+    /// (expired keys are never read meanwhile).
+    pub fn start_collecting(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        let kv = self.clone();
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(COLLECT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match kv.backend.collect_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(keys = n, "expired keys collected"),
+                    Err(error) => tracing::warn!(error = %error, "collecting expired keys failed"),
+                }
+            }
+        });
     }
+}
+
+/// A runtime of its own for the stores of a folder served alone (`kiln serve --app`), whose
+/// deploys run on short-lived runtimes: the database pool and the collection live here.
+pub fn own_runtime() -> std::io::Result<&'static tokio::runtime::Handle> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime.handle());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kiln-kv")
+        .enable_all()
+        .build()?;
+    Ok(RUNTIME.get_or_init(|| runtime).handle())
 }
 
 /// Why a key-value operation failed, as the guest or operator is told.
@@ -192,7 +222,10 @@ impl KvApp {
     }
 
     async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
-        self.permits.acquire().await.expect("the semaphore is never closed")
+        self.permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// The live value of `key`.

@@ -260,7 +260,11 @@ async fn answer(
     }
 }
 
-async fn list(stores: &KvApp, store: &str, query: Option<&str>) -> Result<Response<Bytes>, KvFault> {
+async fn list(
+    stores: &KvApp,
+    store: &str,
+    query: Option<&str>,
+) -> Result<Response<Bytes>, KvFault> {
     let prefix = param(query, "prefix")?.unwrap_or_default();
     let cursor = param(query, "cursor")?.filter(|c| !c.is_empty());
     let limit = match param(query, "limit")? {
@@ -277,7 +281,9 @@ async fn list(stores: &KvApp, store: &str, query: Option<&str>) -> Result<Respon
         .await?;
     let complete = keys.len() <= limit as usize;
     keys.truncate(limit as usize);
-    let next = (!complete).then(|| keys.last().map(|k| k.key.clone())).flatten();
+    let next = (!complete)
+        .then(|| keys.last().map(|k| k.key.clone()))
+        .flatten();
     let keys: Vec<serde_json::Value> = keys
         .into_iter()
         .map(|k| {

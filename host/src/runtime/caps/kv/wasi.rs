@@ -158,7 +158,12 @@ impl store::HostBucket for KvView<'_> {
 }
 
 impl atomics::Host for KvView<'_> {
-    async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> Answer<u64> {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Answer<u64> {
         let (app, store) = self.bucket(&bucket)?;
         let Ok(delta) = i64::try_from(delta) else {
             return Ok(Err(store::Error::Other(
