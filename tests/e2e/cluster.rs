@@ -679,3 +679,48 @@ fn a_frontend_hosted_through_one_node_is_served_by_every_node() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_key_written_through_one_node_is_read_on_every_node() {
+    let pg = Postgres::start();
+    let (_dirs, nodes) = nodes(&pg, 2);
+    let jwt = cluster_token(&pg, "admin");
+    let code = "export default { async fetch(request, env) { \
+        const url = new URL(request.url); \
+        if (request.method === 'PUT') { await env.KV.put('k', await request.text()); return new Response('ok'); } \
+        if (url.pathname === '/inc') return new Response(String(await env.KV.increment('n'))); \
+        return new Response(await env.KV.get('k') ?? 'none'); } };";
+    let (s, b) = call(
+        admin(&nodes[0], Method::POST, "/admin-api/v2/services", &jwt)
+            .json(&json!({"name": "shared", "code": code, "permissions": {"kv": ["default"]}})),
+    );
+    assert_eq!(s, 201, "{b}");
+    let all: Vec<&Kiln> = nodes.iter().collect();
+    until_all(&all, "shared", (200, "none"), Duration::from_secs(10));
+    let put = client()
+        .put(nodes[0].url("/api/v2/shared"))
+        .body("from node 1")
+        .send()
+        .unwrap();
+    assert_eq!(put.text().unwrap(), "ok");
+    // Strongly consistent: the very next read on the other node sees it.
+    assert_eq!(get(&nodes[1], "shared"), (200, "from node 1".to_string()));
+    // Increments from both nodes at once lose nothing.
+    let handles: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let url = node.url("/api/v2/shared/inc");
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    let response = client().get(&url).send().unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let last = client().get(nodes[1].url("/api/v2/shared/inc")).send().unwrap();
+    assert_eq!(last.text().unwrap(), "41");
+}
