@@ -149,6 +149,110 @@ admin_docs!(
     ]
 );
 
+/// One key of a listing.
+#[derive(Serialize, ToSchema)]
+pub struct KvKey {
+    /// The key.
+    pub name: String,
+    /// Seconds since the epoch after which it is gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<i64>,
+    /// The metadata given with `put`.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A page of keys, in bytewise order.
+#[derive(Serialize, ToSchema)]
+pub struct KvListing {
+    /// Up to `limit` keys.
+    pub keys: Vec<KvKey>,
+    /// Whether this is the last page.
+    pub list_complete: bool,
+    /// Where the next page starts (`?cursor=`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Documents the key-value routes of one app kind: operators see every store of the app (granted
+/// or not), in the shape the JavaScript engine uses.
+macro_rules! kv_docs {
+    ($mod:ident, $tag:literal, $store:literal, $key:literal,
+     [$list_id:literal, $get_id:literal, $put_id:literal, $delete_id:literal, $increment_id:literal]) => {
+        mod $mod {
+            use super::*;
+
+            /// Lists the keys of one of the app's stores.
+            #[utoipa::path(operation_id = $list_id, get, path = $store, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("store" = String, Path),
+                    ("prefix" = Option<String>, Query, description = "only keys starting with this"),
+                    ("limit" = Option<u32>, Query, description = "1 to 1000 (default 1000)"),
+                    ("cursor" = Option<String>, Query, description = "the `cursor` of the previous page")),
+                responses((status = 200, body = KvListing), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn list() {}
+
+            /// Reads a value: the raw bytes, with `etag` (quoted hex sha256), `kiln-kv-metadata`
+            /// (percent-encoded JSON) and `kiln-kv-expiration` (seconds since the epoch).
+            #[utoipa::path(operation_id = $get_id, get, path = $key, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("store" = String, Path), ("key" = String, Path, description = "percent-encoded")),
+                responses((status = 200, description = "the value", content_type = "application/octet-stream"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn get() {}
+
+            /// Writes a value (the raw body). Headers: `kiln-kv-metadata` (percent-encoded JSON, at
+            /// most 1 KiB), `kiln-kv-expiration` or `kiln-kv-expiration-ttl` (seconds), `if-match`
+            /// (an etag) or `if-none-match: *` for a compare-and-swap.
+            #[utoipa::path(operation_id = $put_id, put, path = $key, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("store" = String, Path), ("key" = String, Path, description = "percent-encoded, at most 512 bytes")),
+                request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+                responses((status = 204, description = "written"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+                    (status = 412, description = "the condition did not hold"), (status = 413, body = ErrorBody, description = "a key, value (25 MiB) or metadata over its limit"),
+                    (status = 507, body = ErrorBody, description = "the app's quota (config kv_quota_mb) is full")))]
+            pub fn put() {}
+
+            /// Deletes a key.
+            #[utoipa::path(operation_id = $delete_id, delete, path = $key, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("store" = String, Path), ("key" = String, Path)),
+                responses((status = 204, description = "deleted (or there was none)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn delete() {}
+
+            /// Adds `increment` to the decimal integer stored under the key (0 when none), atomically.
+            #[utoipa::path(operation_id = $increment_id, post, path = $key, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("store" = String, Path), ("key" = String, Path), ("increment" = i64, Query)),
+                responses((status = 200, description = "the new number", content_type = "text/plain"), (status = 401, body = ErrorBody),
+                    (status = 409, body = ErrorBody, description = "the value is not a decimal integer")))]
+            pub fn increment() {}
+        }
+    };
+}
+
+kv_docs!(
+    service_kv,
+    "services",
+    "/admin-api/v2/services/{name}/kv/{store}",
+    "/admin-api/v2/services/{name}/kv/{store}/{key}",
+    [
+        "listServiceKeys",
+        "getServiceKey",
+        "putServiceKey",
+        "deleteServiceKey",
+        "incrementServiceKey"
+    ]
+);
+kv_docs!(
+    function_kv,
+    "functions",
+    "/admin-api/v2/functions/{name}/kv/{store}",
+    "/admin-api/v2/functions/{name}/kv/{store}/{key}",
+    [
+        "listFunctionKeys",
+        "getFunctionKey",
+        "putFunctionKey",
+        "deleteFunctionKey",
+        "incrementFunctionKey"
+    ]
+);
+
 /// Documents one method of the service route: the request goes to the service's component, which
 /// sees the path below the mount (`/` + rest, query kept) and `x-forwarded-prefix:
 /// /api/v2/{name}`. Services with `jwt_check` need a bearer token signed with the admin secret.
@@ -283,6 +387,8 @@ impl Modify for BearerAuth {
         services::put_component, services::versions, services::rollback,
         functions::list, functions::create, functions::get, functions::update, functions::delete,
         functions::put_component, functions::versions, functions::rollback,
+        service_kv::list, service_kv::get, service_kv::put, service_kv::delete, service_kv::increment,
+        function_kv::list, function_kv::get, function_kv::put, function_kv::delete, function_kv::increment,
         function_call,
         config_list, config_get, config_set, host_frontend, frontend_asset,
     ),
