@@ -105,7 +105,8 @@ impl App {
             }
             None => {
                 let store = Arc::new(SqliteStore::open(&config.data_dir).await?);
-                (store.clone(), None, store)
+                let kv = Arc::new(crate::store::kv_sqlite::SqliteKv::open(&config.data_dir)?);
+                (store, None, kv)
             }
         };
         let (settings, first_start) = LiveSettings::open(

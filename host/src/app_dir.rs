@@ -112,9 +112,12 @@ impl AppDir {
             // A folder served alone keeps its stores in the data dir's database.
             let runtime = crate::runtime::caps::kv::own_runtime()?;
             let file = config.data_dir.join("kiln.db");
-            let store = runtime
+            // The store's migrations make the schema.
+            runtime
                 .spawn(crate::store::SqliteStore::open_at(config.data_dir.clone()))
                 .await?
+                .with_context(|| format!("opening {}", file.display()))?;
+            let store = crate::store::kv_sqlite::SqliteKv::open(&config.data_dir)
                 .with_context(|| format!("opening {}", file.display()))?;
             let quota = crate::settings::Settings::default_kv_quota_bytes();
             let kv =

@@ -721,6 +721,9 @@ fn a_key_written_through_one_node_is_read_on_every_node() {
     for handle in handles {
         handle.join().unwrap();
     }
-    let last = client().get(nodes[1].url("/api/v2/shared/inc")).send().unwrap();
+    let last = client()
+        .get(nodes[1].url("/api/v2/shared/inc"))
+        .send()
+        .unwrap();
     assert_eq!(last.text().unwrap(), "41");
 }

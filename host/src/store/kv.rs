@@ -132,22 +132,82 @@ pub trait KeyValue: Send + Sync {
     async fn collect_expired(&self) -> Result<u64>;
 }
 
+/// What a write does, once the current row is known: `None` when `expect` does not hold, else
+/// the new row's size and how much the app's usage grows; a quota error when it would not fit.
+pub(super) fn plan_put(
+    key: &str,
+    entry: &Entry,
+    current: Option<&Current>,
+    expect: &Expect,
+    used: i64,
+    quota: i64,
+) -> Result<Option<(i64, i64)>, KvError> {
+    let now = now_secs();
+    let found = current.filter(|c| live(c.expires_at, now));
+    let matches = match expect {
+        Expect::Any => true,
+        Expect::Absent => found.is_none(),
+        Expect::Sha256(digest) => {
+            found.is_some_and(|c| <[u8; 32]>::from(sha2::Sha256::digest(&c.value)) == *digest)
+        }
+    };
+    if !matches {
+        return Ok(None);
+    }
+    let size = size_of(key, entry);
+    let delta = size - current.map_or(0, |c| c.size);
+    if delta > 0 && used + delta > quota {
+        return Err(KvError::Quota { used, quota });
+    }
+    Ok(Some((size, delta)))
+}
+
+/// The row `increment` writes: the live number plus `delta`, with its metadata and expiry.
+pub(super) fn incremented(
+    key: &str,
+    current: Option<&Current>,
+    delta: i64,
+) -> Result<(i64, Entry), KvError> {
+    let found = current.filter(|c| live(c.expires_at, now_secs()));
+    let number = match found {
+        None => 0,
+        Some(c) => std::str::from_utf8(&c.value)
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                KvError::NotANumber(format!("the value of '{key}' is not a decimal integer"))
+            })?,
+    };
+    let next = number.checked_add(delta).ok_or_else(|| {
+        KvError::NotANumber(format!("incrementing '{key}' overflows a 64-bit integer"))
+    })?;
+    Ok((
+        next,
+        Entry {
+            value: next.to_string().into_bytes(),
+            metadata: found.and_then(|c| c.metadata.clone()),
+            expires_at: found.and_then(|c| c.expires_at),
+        },
+    ))
+}
+
 /// What a row counts against the quota.
 fn size_of(key: &str, entry: &Entry) -> i64 {
     (key.len() + entry.value.len() + entry.metadata.as_ref().map_or(0, String::len)) as i64
 }
 
-fn live(expires_at: Option<i64>, now: i64) -> bool {
+pub(super) fn live(expires_at: Option<i64>, now: i64) -> bool {
     expires_at.is_none_or(|at| at > now)
 }
 
 /// Locks the app's usage row (creating it) and returns its bytes: the first statement of every
 /// write.
-const LOCK_USAGE: &str = "INSERT INTO kv_usage (kind, app, bytes) VALUES ($1, $2, 0) \
+pub(super) const LOCK_USAGE: &str = "INSERT INTO kv_usage (kind, app, bytes) VALUES ($1, $2, 0) \
                           ON CONFLICT (kind, app) DO UPDATE SET bytes = kv_usage.bytes \
                           RETURNING bytes";
-const ADD_USAGE: &str = "UPDATE kv_usage SET bytes = bytes + $3 WHERE kind = $1 AND app = $2";
-const UPSERT: &str = "INSERT INTO kv (kind, app, store, key, value, metadata, expires_at, size) \
+pub(super) const ADD_USAGE: &str =
+    "UPDATE kv_usage SET bytes = bytes + $3 WHERE kind = $1 AND app = $2";
+pub(super) const UPSERT: &str = "INSERT INTO kv (kind, app, store, key, value, metadata, expires_at, size) \
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                       ON CONFLICT (kind, app, store, key) DO UPDATE SET value = excluded.value, \
                       metadata = excluded.metadata, expires_at = excluded.expires_at, \
@@ -156,11 +216,11 @@ const PK: &str = "kind = $1 AND app = $2 AND store = $3 AND key = $4";
 
 /// A row as a write sees it (expired or not).
 #[derive(sqlx::FromRow)]
-struct Current {
-    value: Vec<u8>,
-    metadata: Option<String>,
-    expires_at: Option<i64>,
-    size: i64,
+pub(super) struct Current {
+    pub(super) value: Vec<u8>,
+    pub(super) metadata: Option<String>,
+    pub(super) expires_at: Option<i64>,
+    pub(super) size: i64,
 }
 
 #[async_trait::async_trait]
@@ -205,7 +265,6 @@ where
         expect: Expect,
         quota: i64,
     ) -> Result<bool, KvError> {
-        let now = now_secs();
         let mut tx = self.pool.begin().await?;
         let (used,): (i64,) = sqlx::query_as(LOCK_USAGE)
             .bind(ns.kind.as_str())
@@ -220,22 +279,10 @@ where
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
-        let found = current.as_ref().filter(|c| live(c.expires_at, now));
-        let matches = match &expect {
-            Expect::Any => true,
-            Expect::Absent => found.is_none(),
-            Expect::Sha256(digest) => {
-                found.is_some_and(|c| <[u8; 32]>::from(sha2::Sha256::digest(&c.value)) == *digest)
-            }
-        };
-        if !matches {
+        let Some((size, delta)) = plan_put(key, &entry, current.as_ref(), &expect, used, quota)?
+        else {
             return Ok(false);
-        }
-        let size = size_of(key, &entry);
-        let delta = size - current.as_ref().map_or(0, |c| c.size);
-        if delta > 0 && used + delta > quota {
-            return Err(KvError::Quota { used, quota });
-        }
+        };
         sqlx::query(UPSERT)
             .bind(ns.kind.as_str())
             .bind(ns.app)
@@ -294,7 +341,6 @@ where
         delta: i64,
         quota: i64,
     ) -> Result<i64, KvError> {
-        let now = now_secs();
         let mut tx = self.pool.begin().await?;
         let (used,): (i64,) = sqlx::query_as(LOCK_USAGE)
             .bind(ns.kind.as_str())
@@ -309,24 +355,7 @@ where
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
-        let found = current.as_ref().filter(|c| live(c.expires_at, now));
-        let number = match found {
-            None => 0,
-            Some(c) => std::str::from_utf8(&c.value)
-                .ok()
-                .and_then(|text| text.trim().parse::<i64>().ok())
-                .ok_or_else(|| {
-                    KvError::NotANumber(format!("the value of '{key}' is not a decimal integer"))
-                })?,
-        };
-        let next = number.checked_add(delta).ok_or_else(|| {
-            KvError::NotANumber(format!("incrementing '{key}' overflows a 64-bit integer"))
-        })?;
-        let entry = Entry {
-            value: next.to_string().into_bytes(),
-            metadata: found.and_then(|c| c.metadata.clone()),
-            expires_at: found.and_then(|c| c.expires_at),
-        };
+        let (next, entry) = incremented(key, current.as_ref(), delta)?;
         let size = size_of(key, &entry);
         let grows = size - current.as_ref().map_or(0, |c| c.size);
         if grows > 0 && used + grows > quota {

@@ -6,6 +6,7 @@
 //! previous version active.
 
 pub mod kv;
+pub mod kv_sqlite;
 mod postgres;
 mod shared;
 mod sql;
@@ -43,6 +44,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The key-value stores' own connection failed.
+    #[error("{0}")]
+    Internal(String),
     /// The schema could not be brought up to date.
     #[error("database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
