@@ -125,7 +125,7 @@ fn abort<'js>(ctx: &Ctx<'js>, id: u64, reason: Value<'js>) -> Result<()> {
     }
 }
 
-fn start(
+pub(crate) fn start(
     method: &str,
     url: &str,
     headers: &[(String, String)],

@@ -1,19 +1,27 @@
 // Key-value stores in the Workers shape: `env.KV.get/getWithMetadata/put/delete/list`, plus
 // `increment` and `compareAndSwap`. Every call is a request to `http://kv.kiln.internal/`, which
-// the host answers from the app's granted stores without leaving the process. Limits are
+// the host answers from the app's granted stores without leaving the process (made by
+// `internals.native.kv`, not `fetch`: an app's own `fetch` never sees it). Limits are
 // RangeErrors (key over 512 bytes, value over 25 MiB, quota full); a store the app was not
 // granted, a bad argument or `increment` of a non-number is a TypeError.
 (function (internals) {
   "use strict";
-  const origin = "http://kv.kiln.internal/";
-  const fetch = globalThis.fetch;
+  const native = internals.native.kv;
   const encode = encodeURIComponent;
   const TYPES = ["text", "json", "arrayBuffer", "stream"];
+  const utf8 = new TextEncoder();
 
-  async function fail(response) {
+  // One request to the host's store, answered at once: `{ status, headers, bytes }`.
+  function request(method, path, headers = {}, body) {
+    const entries = Object.entries(headers);
+    const [status, pairs, bytes] = body === undefined ? native(method, path, entries) : native(method, path, entries, body);
+    return { status, headers: new Map(pairs), bytes, ok: status >= 200 && status < 300 };
+  }
+
+  function fail(response) {
     let message = `the key-value store answered ${response.status}`;
     try {
-      message = (await response.json()).message ?? message;
+      message = JSON.parse(new TextDecoder().decode(response.bytes)).message ?? message;
     } catch {}
     if (response.status === 413 || response.status === 507) throw new RangeError(message);
     if (response.status >= 400 && response.status < 500) throw new TypeError(message);
@@ -29,15 +37,16 @@
   }
 
   function read(response, type) {
+    const bytes = response.bytes;
     switch (type) {
       case "json":
-        return response.text().then((text) => JSON.parse(text));
+        return JSON.parse(new TextDecoder().decode(bytes));
       case "arrayBuffer":
-        return response.arrayBuffer();
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       case "stream":
-        return response.body;
+        return new Response(bytes).body;
       default:
-        return response.text();
+        return new TextDecoder().decode(bytes);
     }
   }
 
@@ -47,9 +56,12 @@
     return key;
   }
 
-  function body(value) {
-    if (typeof value === "string" || value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return value;
-    if (value instanceof ReadableStream) return value;
+  // The bytes of a value to store.
+  async function body(value) {
+    if (typeof value === "string") return utf8.encode(value);
+    if (value instanceof ArrayBuffer) return new Uint8Array(value);
+    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+    if (value instanceof ReadableStream) return new Uint8Array(await new Response(value).arrayBuffer());
     throw new TypeError("a value must be a string, an ArrayBuffer, an ArrayBufferView or a ReadableStream");
   }
 
@@ -79,7 +91,7 @@
 
   function metadataOf(response) {
     const text = response.headers.get("kiln-kv-metadata");
-    return text === null ? null : JSON.parse(decodeURIComponent(text));
+    return text === undefined ? null : JSON.parse(decodeURIComponent(text));
   }
 
   class KVNamespace {
@@ -89,14 +101,14 @@
       this.#store = store;
     }
 
-    #url(key) {
-      return `${origin}${this.#store}/${encode(keyOf(key))}`;
+    #path(key) {
+      return `/${this.#store}/${encode(keyOf(key))}`;
     }
 
-    async #fetchOne(key) {
-      const response = await fetch(this.#url(key));
+    #one(key) {
+      const response = request("GET", this.#path(key));
       if (response.status === 404) return null;
-      if (!response.ok) return fail(response);
+      if (!response.ok) fail(response);
       return response;
     }
 
@@ -108,7 +120,7 @@
         for (const one of key) values.set(one, await this.get(one, type));
         return values;
       }
-      const response = await this.#fetchOne(key);
+      const response = this.#one(key);
       return response === null ? null : read(response, type);
     }
 
@@ -120,7 +132,7 @@
         for (const one of key) values.set(one, await this.getWithMetadata(one, type));
         return values;
       }
-      const response = await this.#fetchOne(key);
+      const response = this.#one(key);
       if (response === null) return { value: null, metadata: null, cacheStatus: null };
       const metadata = metadataOf(response);
       return { value: await read(response, type), metadata, cacheStatus: null };
@@ -128,18 +140,14 @@
 
     /** Stores `value` under `key`, with `{ expiration, expirationTtl, metadata }`. */
     async put(key, value, options) {
-      const response = await fetch(this.#url(key), {
-        method: "PUT",
-        body: body(value),
-        headers: writeHeaders(options),
-      });
-      if (!response.ok) await fail(response);
+      const response = request("PUT", this.#path(key), writeHeaders(options), await body(value));
+      if (!response.ok) fail(response);
     }
 
     /** Removes `key`. */
     async delete(key) {
-      const response = await fetch(this.#url(key), { method: "DELETE" });
-      if (!response.ok) await fail(response);
+      const response = request("DELETE", this.#path(key));
+      if (!response.ok) fail(response);
     }
 
     /** `{ keys: [{ name, expiration?, metadata? }], list_complete, cursor? }`, in key order. */
@@ -148,9 +156,9 @@
       if (options.prefix != null) query.set("prefix", String(options.prefix));
       if (options.limit != null) query.set("limit", String(options.limit));
       if (options.cursor != null) query.set("cursor", String(options.cursor));
-      const response = await fetch(`${origin}${this.#store}?${query}`);
-      if (!response.ok) return fail(response);
-      const page = await response.json();
+      const response = request("GET", `/${this.#store}?${query}`);
+      if (!response.ok) fail(response);
+      const page = read(response, "json");
       page.cacheStatus = null;
       return page;
     }
@@ -158,9 +166,9 @@
     /** Adds `delta` (default 1) to the integer stored under `key` (0 when none), atomically. */
     async increment(key, delta = 1) {
       if (!Number.isSafeInteger(delta)) throw new TypeError("increment takes a safe integer");
-      const response = await fetch(`${this.#url(key)}?increment=${delta}`, { method: "POST" });
-      if (!response.ok) return fail(response);
-      return Number(await response.text());
+      const response = request("POST", `${this.#path(key)}?increment=${delta}`);
+      if (!response.ok) fail(response);
+      return Number(read(response, "text"));
     }
 
     /**
@@ -171,9 +179,9 @@
       const headers = writeHeaders(options);
       if (expected === null || expected === undefined) headers["if-none-match"] = "*";
       else headers["if-match"] = await etagOf(expected);
-      const response = await fetch(this.#url(key), { method: "PUT", body: body(value), headers });
+      const response = request("PUT", this.#path(key), headers, await body(value));
       if (response.status === 412) return false;
-      if (!response.ok) await fail(response);
+      if (!response.ok) fail(response);
       return true;
     }
   }
