@@ -16,7 +16,7 @@ entries=(
   "components/hello-rust.wasm:components/hello-rust"
   "components/hello-function.wasm:components/hello-function wit"
   "components/fetch-rust.wasm:components/fetch-rust"
-  "components/kv-rust.wasm:components/kv-rust wit/deps/keyvalue"
+  "components/kv-rust.wasm:components/kv-rust wit/deps/keyvalue wit/deps/config"
 )
 
 status=0

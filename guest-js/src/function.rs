@@ -61,7 +61,7 @@ impl invoke::Guest for Component {
                     JsError::engine("the module's default export is not a function")
                 })?;
             let input = ctx.json_parse(input).map_err(|e| errors::catch(ctx, e))?;
-            crate::apis::kv::bind(ctx, &app.env).map_err(|e| errors::catch(ctx, e))?;
+            crate::apis::env::bind(ctx, &app.env).map_err(|e| errors::catch(ctx, e))?;
             let result: Value = function
                 .call((input, app.env))
                 .map_err(|e| errors::catch(ctx, e))?;

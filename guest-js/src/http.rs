@@ -79,7 +79,7 @@ fn serve(
     engine::with_app(|ctx, app| {
         let (function, this) = engine::service_handler(ctx, &app.default)
             .ok_or_else(|| JsError::engine("the module has no request handler"))?;
-        crate::apis::kv::bind(ctx, &app.env).map_err(|e| errors::catch(ctx, e))?;
+        crate::apis::env::bind(ctx, &app.env).map_err(|e| errors::catch(ctx, e))?;
         let js_request =
             Request::incoming(method, url, headers, has_body).map_err(|e| errors::catch(ctx, e))?;
         let js_request =

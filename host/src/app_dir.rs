@@ -36,6 +36,10 @@ pub struct Manifest {
     /// Callers need a token of Kiln's (platform mode only).
     #[serde(default)]
     pub jwt_check: bool,
+    /// Plain variables, `{"KEY": "value"}` (a secret is set through the admin API, never kept
+    /// in a file).
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// An app's folder and the name it is served under.
@@ -202,6 +206,17 @@ impl AppDir {
             max_requests_per_instance: config.limits.max_requests_per_instance,
         };
         let isolation = manifest.isolation.unwrap_or(config.isolation);
+        for (key, value) in &manifest.vars {
+            if !crate::apps::vars::valid_key(key) {
+                anyhow::bail!(
+                    "kiln.json: '{key}' is not a variable name (a letter or '_', then letters, digits and '_'; KILN_* is reserved)"
+                );
+            }
+            if value.len() > crate::apps::vars::MAX_VALUE_BYTES || value.contains('\0') {
+                anyhow::bail!("kiln.json: the value of '{key}' is over 32 KiB or holds a NUL");
+            }
+        }
+        let vars = manifest.vars.clone().into_iter().collect();
         Ok(run_spec(
             AppKind::Service,
             kv,
@@ -210,6 +225,7 @@ impl AppDir {
             &manifest.limits,
             isolation,
             &defaults,
+            crate::runtime::caps::vars::Vars::new(vars),
         )?)
     }
 }

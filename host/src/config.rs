@@ -133,6 +133,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Promotion, demotion and unloading.
     pub tiering: Tiering,
+    /// The key apps' secrets are sealed with (none: secrets cannot be set or served).
+    pub secrets: Option<crate::secrets::SecretKey>,
 }
 
 /// The largest request body a service or function receives with `--app` (platform mode: config
@@ -162,6 +164,7 @@ impl Config {
             max_memory_bytes: 512 << 20,
             max_connections: 64,
             tiering: Tiering::default(),
+            secrets: None,
         }
     }
 

@@ -5,6 +5,9 @@
 //! - `POST /{key}`: increments it by one (`atomics`), answers the new number
 //! - `GET /`: every key, one per line (`list-keys`, all pages)
 //! - `POST /_batch`: `set-many` a=1, b=2, then `get-many` [a, b, missing]
+//! - `GET /_config/{key}`: the app's variable through `wasi:config/store` (404 when unset);
+//!   `GET /_config`: every variable's name, one per line; `GET /_env/{key}`: the same variable
+//!   through the environment (`wasi:cli/environment`)
 //!
 //! An error of the host's (a store not granted, a limit) answers 500 with its debug text.
 
@@ -12,7 +15,12 @@ mod bindings {
     wit_bindgen::generate!({ path: "../../wit/deps/keyvalue", world: "wasi:keyvalue/imports" });
 }
 
+mod config {
+    wit_bindgen::generate!({ path: "../../wit/deps/config", world: "wasi:config/imports" });
+}
+
 use bindings::wasi::keyvalue::{atomics, batch, store};
+use config::wasi::config::store as variables;
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -43,6 +51,9 @@ fn answer(request: &IncomingRequest) -> Result<(u16, Vec<u8>), store::Error> {
         .find_map(|p| p.strip_prefix("store="))
         .unwrap_or("default");
     let key = path.trim_start_matches('/').to_string();
+    if let Some(answer) = variable(&key) {
+        return Ok(answer);
+    }
     let bucket = store::open(name)?;
     Ok(match (request.method(), key.as_str()) {
         (Method::Get, "") => {
@@ -93,6 +104,32 @@ fn answer(request: &IncomingRequest) -> Result<(u16, Vec<u8>), store::Error> {
         ),
         _ => (405, b"method not allowed".to_vec()),
     })
+}
+
+/// The answer of a `/_config` or `/_env` path, if it is one.
+fn variable(path: &str) -> Option<(u16, Vec<u8>)> {
+    let found = |value: Option<String>| match value {
+        Some(value) => (200, value.into_bytes()),
+        None => (404, b"not set".to_vec()),
+    };
+    if path == "_config" {
+        return Some(match variables::get_all() {
+            Ok(all) => {
+                let mut names: Vec<String> = all.into_iter().map(|(name, _)| name).collect();
+                names.sort();
+                (200, names.join("\n").into_bytes())
+            }
+            Err(error) => (500, format!("{error:?}").into_bytes()),
+        });
+    }
+    if let Some(key) = path.strip_prefix("_config/") {
+        return Some(match variables::get(key) {
+            Ok(value) => found(value),
+            Err(error) => (500, format!("{error:?}").into_bytes()),
+        });
+    }
+    path.strip_prefix("_env/")
+        .map(|key| found(std::env::var(key).ok()))
 }
 
 impl Guest for Kv {

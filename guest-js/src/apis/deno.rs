@@ -6,7 +6,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
 const HANDLER_KEY: &str = "__kilnServeHandler";
 
 /// Whether the app sees a variable: `KILN_*` ones are Kiln's own (the host never passes the
-/// host's; it names the app's granted stores in one, see `apis::kv`).
+/// host's; it names the app's stores and variables in them, see `apis::env`).
 fn visible(name: &str) -> bool {
     !name.to_ascii_uppercase().starts_with("KILN_")
 }

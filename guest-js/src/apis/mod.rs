@@ -6,6 +6,7 @@ pub mod console;
 pub mod crypto;
 pub mod deno;
 pub mod encoding;
+pub mod env;
 pub mod fetch;
 pub mod file_url;
 pub mod headers;

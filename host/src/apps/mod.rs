@@ -4,7 +4,8 @@
 //!
 //! In rooms by job: [`record`] (a stored row, typed), [`spec`] (how a record runs), [`crud`]
 //! (create, update, replace, roll back, delete), [`sync`] (what this node serves, brought in line
-//! with the store), [`assets`] (hosted frontends' files), [`views`] (what the admin API shows).
+//! with the store), [`assets`] (hosted frontends' files), [`vars`] (variables and secrets),
+//! [`views`] (what the admin API shows).
 
 mod assets;
 mod crud;
@@ -15,6 +16,7 @@ mod seed;
 mod spec;
 mod sync;
 pub mod validate;
+pub mod vars;
 mod views;
 
 use std::collections::HashMap;
@@ -54,6 +56,12 @@ pub enum AppsError {
         /// The name.
         name: String,
     },
+    /// No such variable (or other part of an app).
+    #[error("{0}")]
+    Missing(String),
+    /// The node cannot do this as it is configured.
+    #[error("{0}")]
+    Unavailable(String),
     /// No such version.
     #[error("{kind} '{name}' has no version {version}")]
     NoSuchVersion {
@@ -90,6 +98,8 @@ pub struct Apps {
     /// What each served app was deployed from, so that a change made on another node
     /// redeploys only when it must.
     deployed: Mutex<HashMap<(AppKind, String), sync::Deployed>>,
+    /// The key secrets are sealed with, if this node has one.
+    secrets: Option<crate::secrets::SecretKey>,
 }
 
 impl Apps {
@@ -114,6 +124,7 @@ impl Apps {
             max_memory_mb: (config.max_memory_bytes >> 20) as u64,
             node: NodeDefaults::of(config),
             deployed: Mutex::default(),
+            secrets: config.secrets.clone(),
         }
     }
 

@@ -1,11 +1,12 @@
-//! A stored app, typed: the store keeps grants, limits, isolation and schema as text; they are
-//! decoded once, here, and a value that does not decode is [`AppsError::Corrupt`] naming the app
-//! and the column. A damaged grant never silently becomes "no grants".
+//! A stored app, typed: the store keeps grants, limits, isolation, schema and variables as
+//! text; they are decoded once, here, and a value that does not decode is [`AppsError::Corrupt`]
+//! naming the app and the column. A damaged grant never silently becomes "no grants".
 
 use serde::de::DeserializeOwned;
 
 use super::AppsError;
 use super::model::{LimitsSpec, Permissions};
+use super::vars::StoredVars;
 use crate::config::Isolation;
 use crate::kind::AppKind;
 use crate::runtime::Access;
@@ -30,6 +31,8 @@ pub struct Record {
     pub limits: LimitsSpec,
     /// The app's own isolation (the node's default otherwise).
     pub isolation: Option<Isolation>,
+    /// Variables and secrets (secrets sealed).
+    pub vars: StoredVars,
     /// The version served.
     pub active_version: Option<i64>,
     /// RFC 3339.
@@ -44,6 +47,7 @@ pub struct Shape {
     permissions: Permissions,
     limits: LimitsSpec,
     isolation: Option<Isolation>,
+    vars: StoredVars,
 }
 
 impl Record {
@@ -59,6 +63,7 @@ impl Record {
             schema: None,
             limits: LimitsSpec::default(),
             isolation: None,
+            vars: StoredVars::new(),
             active_version: None,
             created_at: now.clone(),
             updated_at: now,
@@ -85,6 +90,7 @@ impl Record {
             Some("request") => Some(Isolation::Request),
             Some(other) => return Err(column("isolation", &format!("'{other}'"))),
         };
+        let vars = decode(&row.vars).map_err(|e| column("vars", &e))?;
         Ok(Self {
             name: row.name,
             description: row.description,
@@ -94,6 +100,7 @@ impl Record {
             schema,
             limits,
             isolation,
+            vars,
             active_version: row.active_version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -111,6 +118,7 @@ impl Record {
             schema: self.schema.as_ref().map(|s| s.to_string()),
             limits: encode(&self.limits),
             isolation: self.isolation.map(|i| i.as_str().to_string()),
+            vars: encode(&self.vars),
             active_version: self.active_version,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
@@ -131,6 +139,7 @@ impl Record {
             permissions: self.permissions.clone(),
             limits: self.limits.clone(),
             isolation: self.isolation,
+            vars: self.vars.clone(),
         }
     }
 }

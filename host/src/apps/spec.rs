@@ -92,6 +92,7 @@ impl Apps {
             &record.limits,
             self.isolation(kind, record),
             &defaults,
+            caps::vars::Vars::new(self.opened_vars(kind, record)?),
         )
     }
 }
@@ -109,8 +110,9 @@ pub(super) fn check_isolation(
     Ok(())
 }
 
-/// How the app `name` with these (validated) grants, limits and isolation is run: each grant
-/// becomes its capability part here, once. `kv` is the node's key-value backend, if it has one.
+/// How the app `name` with these (validated) grants, limits, isolation and variables is run:
+/// each grant becomes its capability part here, once. `kv` is the node's key-value backend, if
+/// it has one.
 pub fn run_spec(
     kind: AppKind,
     kv: Option<&Arc<KvService>>,
@@ -119,6 +121,7 @@ pub fn run_spec(
     limits: &LimitsSpec,
     isolation: Isolation,
     defaults: &SpecDefaults,
+    vars: caps::vars::Vars,
 ) -> Result<RunSpec, AppsError> {
     let net = permissions
         .net
@@ -141,6 +144,7 @@ pub fn run_spec(
             permissions.kv.clone(),
             kv.map(|service| service.app(kind, name)),
         ),
+        vars,
         ..Capabilities::none(Console::Log)
     };
     Ok(RunSpec {

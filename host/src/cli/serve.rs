@@ -14,6 +14,7 @@ use crate::app_dir::AppDir;
 use crate::config::{Config, Isolation, Limits, Tiering};
 use crate::http::Server;
 use crate::kind::AppKind;
+use crate::secrets::SecretKey;
 use crate::watch::Watched;
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +90,12 @@ pub(super) struct ServeArgs {
     /// ones get 503 meanwhile): seconds, or with a unit (`500ms`, `2m`).
     #[arg(long, env = "KILN_DRAIN_TIMEOUT", default_value = "30s", value_parser = crate::config::parse_duration)]
     drain_timeout: Duration,
+    /// The key apps' secrets are sealed with: a file of 64 hexadecimal digits (`openssl rand -hex
+    /// 32`), the same on every node of a cluster; or its digits in `KILN_SECRETS_KEY` [default,
+    /// one node: `{data-dir}/secrets.key`, made on first start; with --database: none, so
+    /// secrets cannot be set].
+    #[arg(long, env = "KILN_SECRETS_KEY_FILE", conflicts_with = "app")]
+    secrets_key_file: Option<PathBuf>,
 }
 
 /// The clients served at once: `wanted`, or fewer when the descriptor limit `nofile` cannot hold
@@ -110,12 +117,33 @@ fn connection_budget(wanted: usize, nofile: u64) -> usize {
 }
 
 impl ServeArgs {
+    /// The secrets key: the file given, `KILN_SECRETS_KEY`, or on one node the data dir's own.
+    fn secrets(&self, data_dir: &Path) -> anyhow::Result<Option<SecretKey>> {
+        if let Some(file) = &self.secrets_key_file {
+            return SecretKey::read(&absolute(file)?).map(Some);
+        }
+        if let Some(text) = std::env::var("KILN_SECRETS_KEY")
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
+            return SecretKey::parse(&text)
+                .context("KILN_SECRETS_KEY")
+                .map(Some);
+        }
+        if self.app.is_some() || self.database.as_deref().is_some_and(|url| !url.is_empty()) {
+            return Ok(None);
+        }
+        SecretKey::read_or_create(&data_dir.join(crate::secrets::KEY_FILE)).map(Some)
+    }
+
     fn config(&self) -> anyhow::Result<Config> {
+        let data_dir = prepare_data_dir(&self.data_dir)?;
         Ok(Config {
+            secrets: self.secrets(&data_dir)?,
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
-            data_dir: prepare_data_dir(&self.data_dir)?,
+            data_dir,
             database_url: self.database.clone().filter(|url| !url.is_empty()),
             node_address: self.node_address.clone(),
             threads: self

@@ -54,7 +54,7 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), DeployError>
         .collect();
     if !foreign.is_empty() {
         return Err(invalid(format!(
-            "the component imports {}, which Kiln does not provide (Kiln provides the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets; and wasi:keyvalue@0.2.0-draft)",
+            "the component imports {}, which Kiln does not provide (Kiln provides the WASI 0.2 interfaces: wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, wasi:random, wasi:sockets; wasi:keyvalue@0.2.0-draft and wasi:config@0.2.0-rc.1)",
             foreign.join(", ")
         )));
     }
@@ -79,11 +79,12 @@ pub fn validate_component(wasm: &[u8], kind: AppKind) -> Result<(), DeployError>
 }
 
 /// Whether Kiln's linker provides an imported interface (any WASI 0.2 package it links, and
-/// the key-value draft).
+/// the key-value draft, the config candidate).
 fn provided(import: &str) -> bool {
     if ["store", "atomics", "batch"]
         .iter()
         .any(|i| import == format!("wasi:keyvalue/{i}@0.2.0-draft"))
+        || import == "wasi:config/store@0.2.0-rc.1"
     {
         return true;
     }
@@ -124,5 +125,6 @@ mod tests {
         assert!(!provided("acme:secrets/vault@1.0.0"));
         assert!(provided("wasi:keyvalue/store@0.2.0-draft"));
         assert!(!provided("wasi:keyvalue/store@0.2.0-draft2"));
+        assert!(provided("wasi:config/store@0.2.0-rc.1"));
     }
 }

@@ -227,6 +227,8 @@ impl From<AppsError> for ApiError {
             AppsError::TooLarge(message) => ApiError::PayloadTooLarge(message),
             AppsError::Internal(error) => ApiError::Internal(error),
             AppsError::Corrupt(message) => ApiError::Stored(message),
+            AppsError::Missing(message) => ApiError::NotFound(message),
+            AppsError::Unavailable(message) => ApiError::Conflict(message),
             AppsError::NotFound { .. } | AppsError::NoSuchVersion { .. } => {
                 ApiError::NotFound(error.to_string())
             }

@@ -111,14 +111,16 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("spawning the epoch thread");
 }
 
-/// The linker with every interface a Kiln guest may import: WASI 0.2, `wasi:http` and
-/// `wasi:keyvalue`.
+/// The linker with every interface a Kiln guest may import: WASI 0.2, `wasi:http`,
+/// `wasi:keyvalue` and `wasi:config`.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     super::caps::kv::wasi::add_to_linker(&mut linker, Sandbox::kv_view)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, Sandbox::config_view)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }

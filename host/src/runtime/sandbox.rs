@@ -21,6 +21,7 @@ pub struct Sandbox {
     http: WasiHttpCtx,
     network: NetworkPolicy,
     kv: caps::kv::Kv,
+    config: Arc<wasmtime_wasi_config::WasiConfigVariables>,
     memory: MemoryLimiter,
     request: caps::console::RequestTag,
     /// When the current request must be done.
@@ -63,6 +64,7 @@ impl Sandbox {
             http: WasiHttpCtx::new(),
             network: parts.network,
             kv: parts.kv,
+            config: parts.config,
             memory: MemoryLimiter::new(grants.memory_bytes),
             request,
             deadline: Instant::now() + Duration::from_secs(3600),
@@ -84,6 +86,11 @@ impl Sandbox {
             kv: &self.kv,
             table: &mut self.table,
         }
+    }
+
+    /// What the `wasi:config/store` host functions see.
+    pub fn config_view(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
+        wasmtime_wasi_config::WasiConfig::from(&*self.config)
     }
 
     /// The resource limiter for `Store::limiter`.

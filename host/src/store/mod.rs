@@ -74,6 +74,8 @@ pub struct AppRow {
     pub limits: String,
     /// `reuse` | `request`, or the default.
     pub isolation: Option<String>,
+    /// Variables and secrets (secrets sealed), as JSON.
+    pub vars: String,
     /// The version served.
     pub active_version: Option<i64>,
     /// RFC 3339.
@@ -95,6 +97,7 @@ impl AppRow {
             schema: None,
             limits: "{}".into(),
             isolation: None,
+            vars: "{}".into(),
             active_version: None,
             created_at: now.clone(),
             updated_at: now,

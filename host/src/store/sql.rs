@@ -85,7 +85,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
 }
 
 const APP_COLUMNS: &str = "SELECT name, description, enabled, jwt_check, permissions, schema, \
-                           limits, isolation, active_version, created_at, updated_at FROM apps";
+                           limits, isolation, vars, active_version, created_at, updated_at FROM apps";
 
 #[async_trait::async_trait]
 impl<D: Dialect> Store for SqlStore<D>
@@ -204,8 +204,8 @@ where
             Save::Create => {
                 sqlx::query(
                     "INSERT INTO apps (kind, name, description, enabled, jwt_check, permissions, \
-                     schema, limits, isolation, active_version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11)",
+                     schema, limits, isolation, vars, active_version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)",
                 )
                 .bind(kind.as_str())
                 .bind(app.name.clone())
@@ -216,6 +216,7 @@ where
                 .bind(app.schema.clone())
                 .bind(app.limits.clone())
                 .bind(app.isolation.clone())
+                .bind(app.vars.clone())
                 .bind(app.created_at.clone())
                 .bind(app.updated_at.clone())
                 .execute(&mut *tx)
@@ -232,8 +233,8 @@ where
                 // The row lock also serialises version numbers between nodes.
                 let sql = format!(
                     "UPDATE apps SET description = $1, enabled = $2, jwt_check = $3, \
-                     permissions = $4, schema = $5, limits = $6, isolation = $7, \
-                     updated_at = $8{} WHERE kind = $9 AND name = $10",
+                     permissions = $4, schema = $5, limits = $6, isolation = $7, vars = $8, \
+                     updated_at = $9{} WHERE kind = $10 AND name = $11",
                     D::BUMP
                 );
                 let updated = sqlx::query(&sql)
@@ -244,6 +245,7 @@ where
                     .bind(app.schema.clone())
                     .bind(app.limits.clone())
                     .bind(app.isolation.clone())
+                    .bind(app.vars.clone())
                     .bind(app.updated_at.clone())
                     .bind(kind.as_str())
                     .bind(app.name.clone())

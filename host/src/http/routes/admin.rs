@@ -27,6 +27,13 @@ pub fn router(kind: AppKind) -> Router<Arc<App>> {
         .route("/{name}/rollback", post(rollback))
         .route("/{name}/kv/{store}", any(super::kv::serve))
         .route("/{name}/kv/{store}/{*key}", any(super::kv::serve))
+        .route("/{name}/vars", get(super::vars::list))
+        .route(
+            "/{name}/vars/{key}",
+            get(super::vars::one)
+                .put(super::vars::set)
+                .delete(super::vars::delete),
+        )
         .layer(Extension(kind))
 }
 

@@ -9,6 +9,7 @@ pub mod kv;
 pub mod openapi;
 pub mod public;
 pub mod services;
+pub mod vars;
 
 use std::time::{Duration, Instant};
 

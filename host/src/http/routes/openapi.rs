@@ -253,6 +253,71 @@ kv_docs!(
     ]
 );
 
+/// Documents the variable routes of one app kind (secrets are write-only: shown as `********`).
+macro_rules! vars_docs {
+    ($mod:ident, $tag:literal, $list:literal, $one:literal,
+     [$list_id:literal, $get_id:literal, $put_id:literal, $delete_id:literal]) => {
+        mod $mod {
+            use super::*;
+            use crate::apps::vars::{SetVar, VarView, VarsView};
+
+            /// Lists the app's variables; a secret's value is `********`.
+            #[utoipa::path(operation_id = $list_id, get, path = $list, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path)),
+                responses((status = 200, body = VarsView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn list() {}
+
+            /// One variable; a secret's value is `********`.
+            #[utoipa::path(operation_id = $get_id, get, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("key" = String, Path)),
+                responses((status = 200, body = VarView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn get() {}
+
+            /// Sets a variable (a secret is stored encrypted and never shown again). The version
+            /// served is redeployed with it on every node: new requests see the new value, requests
+            /// in flight finish with the old one. Variables are not versioned: a rollback keeps them.
+            #[utoipa::path(operation_id = $put_id, put, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("key" = String, Path, description = "a letter or `_`, then letters, digits and `_` (at most 128); not `KILN_*`")),
+                request_body = SetVar,
+                responses((status = 200, body = VarView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+                    (status = 409, body = ErrorBody, description = "a secret, on a node without a secrets key"),
+                    (status = 413, body = ErrorBody, description = "a value over 32 KiB, or more than 100 variables")))]
+            pub fn put() {}
+
+            /// Deletes a variable.
+            #[utoipa::path(operation_id = $delete_id, delete, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), ("key" = String, Path)),
+                responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn delete() {}
+        }
+    };
+}
+
+vars_docs!(
+    service_vars,
+    "services",
+    "/admin-api/v2/services/{name}/vars",
+    "/admin-api/v2/services/{name}/vars/{key}",
+    [
+        "listServiceVars",
+        "getServiceVar",
+        "setServiceVar",
+        "deleteServiceVar"
+    ]
+);
+vars_docs!(
+    function_vars,
+    "functions",
+    "/admin-api/v2/functions/{name}/vars",
+    "/admin-api/v2/functions/{name}/vars/{key}",
+    [
+        "listFunctionVars",
+        "getFunctionVar",
+        "setFunctionVar",
+        "deleteFunctionVar"
+    ]
+);
+
 /// Documents one method of the service route: the request goes to the service's component, which
 /// sees the path below the mount (`/` + rest, query kept) and `x-forwarded-prefix:
 /// /api/v2/{name}`. Services with `jwt_check` need a bearer token signed with the admin secret.
@@ -389,6 +454,8 @@ impl Modify for BearerAuth {
         functions::put_component, functions::versions, functions::rollback,
         service_kv::list, service_kv::get, service_kv::put, service_kv::delete, service_kv::increment,
         function_kv::list, function_kv::get, function_kv::put, function_kv::delete, function_kv::increment,
+        service_vars::list, service_vars::get, service_vars::put, service_vars::delete,
+        function_vars::list, function_vars::get, function_vars::put, function_vars::delete,
         function_call,
         config_list, config_get, config_set, host_frontend, frontend_asset,
     ),

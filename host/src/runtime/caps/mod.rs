@@ -12,6 +12,7 @@ pub mod kv;
 pub mod limits;
 pub mod net_grant;
 pub mod outbound_http;
+pub mod vars;
 
 use std::sync::Arc;
 
@@ -52,6 +53,8 @@ pub struct Capabilities {
     pub net: outbound_http::Net,
     /// Key-value stores.
     pub kv: kv::Kv,
+    /// The app's variables and secrets.
+    pub vars: vars::Vars,
     /// Where `console.*` goes.
     pub console: console::ConsolePart,
 }
@@ -62,6 +65,8 @@ pub struct InstanceCaps {
     pub network: outbound_http::NetworkPolicy,
     /// The granted key-value stores.
     pub kv: kv::Kv,
+    /// What `wasi:config/store` answers from.
+    pub config: Arc<wasmtime_wasi_config::WasiConfigVariables>,
 }
 
 impl Capabilities {
@@ -77,11 +82,13 @@ impl Capabilities {
     pub fn prepare(&self, instance: &mut InstanceBuilder<'_>) -> anyhow::Result<InstanceCaps> {
         self.console.prepare(instance)?;
         self.env.prepare(instance)?;
+        let config = self.vars.prepare(instance)?;
         self.files.prepare(instance)?;
         let kv = self.kv.prepare(instance)?;
         Ok(InstanceCaps {
             network: self.net.prepare(instance)?.with_kv(kv.clone()),
             kv,
+            config,
         })
     }
 }
