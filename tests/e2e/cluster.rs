@@ -727,3 +727,68 @@ fn a_key_written_through_one_node_is_read_on_every_node() {
         .unwrap();
     assert_eq!(last.text().unwrap(), "41");
 }
+
+#[test]
+fn a_rotated_secret_is_seen_by_the_next_request_on_every_node() {
+    let pg = Postgres::start();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let keyed = |data: &tempfile::TempDir| {
+        Kiln::start(
+            data.path(),
+            &["--database", &pg.url(), "--promote-rps", "0"],
+            &[("KILN_SECRETS_KEY", crate::support::SECRETS_KEY)],
+        )
+        .unwrap_or_else(|log| panic!("the node did not start:\n{log}"))
+    };
+    let nodes: Vec<Kiln> = dirs.iter().map(keyed).collect();
+    let all: Vec<&Kiln> = nodes.iter().collect();
+    let jwt = cluster_token(&pg, "admin");
+    create(
+        &nodes[0],
+        &jwt,
+        "keyed",
+        "export default { fetch(request, env) { return new Response(env.API_KEY ?? 'unset'); } };",
+    );
+    until_all(&all, "keyed", (200, "unset"), Duration::from_secs(10));
+    let set = |node: &Kiln, value: &str| {
+        let (s, b) = call(
+            admin(node, Method::PUT, "/admin-api/v2/services/keyed/vars/API_KEY", &jwt)
+                .json(&json!({"value": value, "secret": true})),
+        );
+        assert_eq!(s, 200, "{b}");
+    };
+    // Set through node 1, rotated through node 2: within a second both serve the new value,
+    // and no request in between fails.
+    let mut before = "unset";
+    for (through, value) in [(0, "first-secret"), (1, "rotated-secret")] {
+        set(&nodes[through], value);
+        let started = Instant::now();
+        loop {
+            let answers: Vec<_> = all.iter().map(|n| get(n, "keyed")).collect();
+            for (status, body) in &answers {
+                assert!(
+                    *status == 200 && (body == before || body == value),
+                    "while '{before}' became '{value}' a node answered {status} {body:?}"
+                );
+            }
+            if answers.iter().all(|(_, body)| body == value) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "after a second the nodes answer {answers:?}"
+            );
+        }
+        eprintln!("'{value}' served by every node after {:?}", started.elapsed());
+        before = value;
+    }
+    // A node without the cluster's key cannot set a secret, and says why.
+    let lone = tempfile::tempdir().unwrap();
+    let keyless = node(&pg, &lone);
+    let (s, b) = call(
+        admin(&keyless, Method::PUT, "/admin-api/v2/services/keyed/vars/OTHER", &jwt)
+            .json(&json!({"value": "x", "secret": true})),
+    );
+    assert_eq!(s, 409, "{b}");
+    assert!(b.to_string().contains("KILN_SECRETS_KEY"), "{b}");
+}

@@ -21,6 +21,7 @@ mod platform;
 mod readme;
 mod security;
 mod typescript;
+mod vars;
 mod warmup;
 mod web_apis;
 mod web_platform;

@@ -107,6 +107,10 @@ pub fn prewarm(data: &Path) {
 /// The admin secret of [`Kiln::platform`] servers.
 pub const SECRET: &str = "kiln-end-to-end-test-secret";
 
+/// The secrets key of test servers on PostgreSQL, as the nodes of a cluster share one (on SQLite
+/// each server makes its own in its data dir).
+pub const SECRETS_KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+
 /// A running `kiln serve`, killed on drop.
 pub struct Kiln {
     child: Child,
@@ -194,6 +198,12 @@ impl Kiln {
             .arg(data)
             .args(database.iter().flat_map(|url| ["--database", url.as_str()]))
             .args(args)
+            .envs(
+                database
+                    .as_ref()
+                    .filter(|_| !env.iter().any(|(k, _)| *k == "KILN_SECRETS_KEY"))
+                    .map(|_| ("KILN_SECRETS_KEY", SECRETS_KEY)),
+            )
             .envs(env.iter().copied())
             .env_remove("KILN_LISTEN")
             .env("RUST_LOG", "info")
