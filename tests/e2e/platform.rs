@@ -711,6 +711,9 @@ fn openapi_describes_every_route_and_service_docs_come_from_the_stored_schema() 
         ("/admin-api/v2/services/{name}/kv/{store}", "get"),
         ("/admin-api/v2/services/{name}/kv/{store}/{key}", "put"),
         ("/admin-api/v2/functions/{name}/kv/{store}/{key}", "post"),
+        ("/admin-api/v2/services/{name}/vars", "get"),
+        ("/admin-api/v2/services/{name}/vars/{key}", "put"),
+        ("/admin-api/v2/functions/{name}/vars/{key}", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
