@@ -218,9 +218,8 @@ impl AppDir {
         }
         let vars = manifest.vars.clone().into_iter().collect();
         Ok(run_spec(
-            AppKind::Service,
-            kv,
             &self.name,
+            kv.map(|kv| kv.app(AppKind::Service, &self.name)),
             &permissions,
             &manifest.limits,
             isolation,

@@ -98,7 +98,11 @@ impl SecretKey {
                 &mut sealed,
             )
             .expect("sealing fits in memory");
-        format!("{SEALED_PREFIX}{}{}", hex::encode(nonce), hex::encode(sealed))
+        format!(
+            "{SEALED_PREFIX}{}{}",
+            hex::encode(nonce),
+            hex::encode(sealed)
+        )
     }
 
     /// What [`SecretKey::seal`] sealed for `context`.
@@ -137,19 +141,22 @@ mod tests {
 
     #[test]
     fn a_sealed_value_opens_only_with_its_key_and_context() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SecretKey::read_or_create(&dir.path().join(KEY_FILE)).unwrap();
-        let again = SecretKey::read_or_create(&dir.path().join(KEY_FILE)).unwrap();
+        let dir = tempfile::tempdir().expect("test");
+        let key = SecretKey::read_or_create(&dir.path().join(KEY_FILE)).expect("test");
+        let again = SecretKey::read_or_create(&dir.path().join(KEY_FILE)).expect("test");
         assert_eq!(key.fingerprint(), again.fingerprint());
         let sealed = key.seal("service/shop/API_KEY", "s3cret");
         assert!(!sealed.contains("s3cret"));
         assert_ne!(sealed, key.seal("service/shop/API_KEY", "s3cret"));
-        assert_eq!(again.open("service/shop/API_KEY", &sealed).unwrap(), "s3cret");
+        assert_eq!(
+            again.open("service/shop/API_KEY", &sealed).expect("test"),
+            "s3cret"
+        );
         assert!(key.open("service/other/API_KEY", &sealed).is_err());
-        let other = SecretKey::parse(&"ab".repeat(32)).unwrap();
+        let other = SecretKey::parse(&"ab".repeat(32)).expect("test");
         assert!(other.open("service/shop/API_KEY", &sealed).is_err());
         let mut damaged = sealed.clone();
-        let last = damaged.pop().unwrap();
+        let last = damaged.pop().expect("test");
         damaged.push(if last == '0' { '1' } else { '0' });
         assert!(key.open("service/shop/API_KEY", &damaged).is_err());
         assert!(SecretKey::parse("short").is_err());
@@ -157,7 +164,7 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-                .unwrap()
+                .expect("test")
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);

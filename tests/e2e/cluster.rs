@@ -752,8 +752,13 @@ fn a_rotated_secret_is_seen_by_the_next_request_on_every_node() {
     until_all(&all, "keyed", (200, "unset"), Duration::from_secs(10));
     let set = |node: &Kiln, value: &str| {
         let (s, b) = call(
-            admin(node, Method::PUT, "/admin-api/v2/services/keyed/vars/API_KEY", &jwt)
-                .json(&json!({"value": value, "secret": true})),
+            admin(
+                node,
+                Method::PUT,
+                "/admin-api/v2/services/keyed/vars/API_KEY",
+                &jwt,
+            )
+            .json(&json!({"value": value, "secret": true})),
         );
         assert_eq!(s, 200, "{b}");
     };
@@ -779,15 +784,23 @@ fn a_rotated_secret_is_seen_by_the_next_request_on_every_node() {
                 "after a second the nodes answer {answers:?}"
             );
         }
-        eprintln!("'{value}' served by every node after {:?}", started.elapsed());
+        eprintln!(
+            "'{value}' served by every node after {:?}",
+            started.elapsed()
+        );
         before = value;
     }
     // A node without the cluster's key cannot set a secret, and says why.
     let lone = tempfile::tempdir().unwrap();
     let keyless = node(&pg, &lone);
     let (s, b) = call(
-        admin(&keyless, Method::PUT, "/admin-api/v2/services/keyed/vars/OTHER", &jwt)
-            .json(&json!({"value": "x", "secret": true})),
+        admin(
+            &keyless,
+            Method::PUT,
+            "/admin-api/v2/services/keyed/vars/OTHER",
+            &jwt,
+        )
+        .json(&json!({"value": "x", "secret": true})),
     );
     assert_eq!(s, 409, "{b}");
     assert!(b.to_string().contains("KILN_SECRETS_KEY"), "{b}");

@@ -175,7 +175,10 @@ fn variables_and_secrets_reach_the_app_and_secrets_nothing_else() {
 
     // Neither the log nor any file in the data dir (the database included) holds a secret.
     let log = kiln.log();
-    assert!(!log.contains(SECRET_VALUE) && !log.contains(ROTATED_VALUE), "{log}");
+    assert!(
+        !log.contains(SECRET_VALUE) && !log.contains(ROTATED_VALUE),
+        "{log}"
+    );
     drop(kiln);
     if test_database(data.path()).is_none() {
         let bytes = data_bytes(data.path());
@@ -329,5 +332,8 @@ fn a_folder_names_its_variables_in_kiln_json() {
     )
     .unwrap();
     let refused = Kiln::refused_app(app.path(), data.path(), &[]);
-    assert!(refused.contains("'KILN_X' is not a variable name"), "{refused}");
+    assert!(
+        refused.contains("'KILN_X' is not a variable name"),
+        "{refused}"
+    );
 }

@@ -9,7 +9,7 @@ use super::{Apps, AppsError, Record, frontend, validate};
 use crate::config::{Isolation, Limits};
 use crate::kind::AppKind;
 use crate::runtime::RunSpec;
-use crate::runtime::caps::kv::KvService;
+use crate::runtime::caps::kv::KvApp;
 use crate::runtime::caps::{self, Capabilities, Console};
 
 /// What an app's limits fall back to.
@@ -85,9 +85,8 @@ impl Apps {
         }
         validate::stored_directories(&permissions, &self.guard(&own))?;
         run_spec(
-            kind,
-            self.deployer.kv(),
             &record.name,
+            self.deployer.kv().map(|kv| kv.app(kind, &record.name)),
             &permissions,
             &record.limits,
             self.isolation(kind, record),
@@ -111,12 +110,11 @@ pub(super) fn check_isolation(
 }
 
 /// How the app `name` with these (validated) grants, limits, isolation and variables is run:
-/// each grant becomes its capability part here, once. `kv` is the node's key-value backend, if
-/// it has one.
+/// each grant becomes its capability part here, once. `stores` are the app's key-value stores,
+/// if the node has a backend.
 pub fn run_spec(
-    kind: AppKind,
-    kv: Option<&Arc<KvService>>,
     name: &str,
+    stores: Option<Arc<KvApp>>,
     permissions: &Permissions,
     limits: &LimitsSpec,
     isolation: Isolation,
@@ -140,10 +138,7 @@ pub fn run_spec(
                 .find(|dir| frontend::is_assets_dir(dir, name)),
         },
         net: caps::outbound_http::Net::new(net),
-        kv: caps::kv::Kv::new(
-            permissions.kv.clone(),
-            kv.map(|service| service.app(kind, name)),
-        ),
+        kv: caps::kv::Kv::new(permissions.kv.clone(), stores),
         vars,
         ..Capabilities::none(Console::Log)
     };

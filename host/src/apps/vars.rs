@@ -67,9 +67,7 @@ pub struct VarsView {
 /// `KILN_*` is Kiln's own.
 pub fn valid_key(key: &str) -> bool {
     (1..=128).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !key.as_bytes()[0].is_ascii_digit()
         && !key.to_ascii_uppercase().starts_with("KILN_")
 }
@@ -247,7 +245,15 @@ mod tests {
         for good in ["API_KEY", "_x", "Greeting2"] {
             assert!(valid_key(good), "{good}");
         }
-        for bad in ["", "2FA", "A-B", "KILN_TOKEN", "kiln_x", "A B", &"A".repeat(129)] {
+        for bad in [
+            "",
+            "2FA",
+            "A-B",
+            "KILN_TOKEN",
+            "kiln_x",
+            "A B",
+            &"A".repeat(129),
+        ] {
             assert!(!valid_key(bad), "{bad}");
         }
     }
@@ -265,7 +271,7 @@ mod tests {
         };
         assert_eq!(view("K", &plain).value, "hello");
         assert_eq!(
-            serde_json::to_string(&plain).unwrap(),
+            serde_json::to_string(&plain).expect("test"),
             r#"{"value":"hello"}"#
         );
     }

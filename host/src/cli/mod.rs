@@ -42,7 +42,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve apps over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a token (JWT, HS256) signed with the configured secret.
     Token {
         /// Subject of the token.

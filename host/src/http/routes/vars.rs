@@ -39,7 +39,10 @@ pub async fn set(
     JsonBody(body): JsonBody<SetVar>,
 ) -> Result<Json<VarView>, ApiError> {
     Ok(Json(
-        app.platform()?.apps.set_var(kind, &name, &key, body).await?,
+        app.platform()?
+            .apps
+            .set_var(kind, &name, &key, body)
+            .await?,
     ))
 }
 
