@@ -34,6 +34,28 @@ fn put_var(kiln: &Kiln, jwt: &str, path: &str, body: Value) -> (u16, Value) {
     call(kiln.admin(Method::PUT, path, jwt).json(&body))
 }
 
+/// Creates the app `name` of `kind` (`services` | `functions`) from `code`.
+fn create(kiln: &Kiln, jwt: &str, kind: &str, name: &str, code: &str) {
+    let (status, body) = call(
+        kiln.admin(Method::POST, &format!("/admin-api/v2/{kind}"), jwt)
+            .json(&json!({"name": name, "code": code})),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Sets each `(key, value, secret)` on `/admin-api/v2/{app}/vars/{key}` (`app`: `services/shop`).
+fn set_all(kiln: &Kiln, jwt: &str, app: &str, vars: &[(&str, &str, bool)]) {
+    for (key, value, secret) in vars {
+        let (status, body) = put_var(
+            kiln,
+            jwt,
+            &format!("/admin-api/v2/{app}/vars/{key}"),
+            json!({"value": value, "secret": secret}),
+        );
+        assert_eq!(status, 200, "{key}: {body}");
+    }
+}
+
 fn seen(kiln: &Kiln) -> Value {
     let (status, body) = call(client().get(kiln.url("/api/v2/shop")));
     assert_eq!(status, 200, "{body}");
@@ -61,11 +83,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 fn variables_and_secrets_reach_the_app_and_secrets_nothing_else() {
     let data = tempfile::tempdir().unwrap();
     let (kiln, jwt) = platform(data.path());
-    let (status, body) = call(
-        kiln.admin(Method::POST, "/admin-api/v2/services", &jwt)
-            .json(&json!({"name": "shop", "code": APP})),
-    );
-    assert_eq!(status, 201, "{body}");
+    create(&kiln, &jwt, "services", "shop", APP);
     assert_eq!(seen(&kiln)["greeting"], Value::Null);
 
     let vars = "/admin-api/v2/services/shop/vars";
@@ -192,18 +210,13 @@ fn secrets_survive_a_restart_and_a_node_with_another_key_refuses_to_serve_them()
     let data = tempfile::tempdir().unwrap();
     {
         let (kiln, jwt) = platform(data.path());
-        let (status, body) = call(
-            kiln.admin(Method::POST, "/admin-api/v2/services", &jwt)
-                .json(&json!({"name": "shop", "code": APP})),
-        );
-        assert_eq!(status, 201, "{body}");
-        let (status, _) = put_var(
+        create(&kiln, &jwt, "services", "shop", APP);
+        set_all(
             &kiln,
             &jwt,
-            "/admin-api/v2/services/shop/vars/API_KEY",
-            json!({"value": SECRET_VALUE, "secret": true}),
+            "services/shop",
+            &[("API_KEY", SECRET_VALUE, true)],
         );
-        assert_eq!(status, 200);
     }
     {
         let kiln = Kiln::platform(data.path());
@@ -241,23 +254,19 @@ fn secrets_survive_a_restart_and_a_node_with_another_key_refuses_to_serve_them()
 fn functions_get_variables_on_env() {
     let data = tempfile::tempdir().unwrap();
     let (kiln, jwt) = platform(data.path());
-    let (status, body) = call(
-        kiln.admin(Method::POST, "/admin-api/v2/functions", &jwt)
-            .json(&json!({
-                "name": "greet",
-                "code": "export default function (input, env) { return { text: `${env.GREETING}, ${input.name}`, token: env.TOKEN }; }",
-            })),
+    create(
+        &kiln,
+        &jwt,
+        "functions",
+        "greet",
+        "export default function (input, env) { return { text: `${env.GREETING}, ${input.name}`, token: env.TOKEN }; }",
     );
-    assert_eq!(status, 201, "{body}");
-    for (key, value, secret) in [("GREETING", "Hello", false), ("TOKEN", "t0k3n", true)] {
-        let (status, body) = put_var(
-            &kiln,
-            &jwt,
-            &format!("/admin-api/v2/functions/greet/vars/{key}"),
-            json!({"value": value, "secret": secret}),
-        );
-        assert_eq!(status, 200, "{body}");
-    }
+    set_all(
+        &kiln,
+        &jwt,
+        "functions/greet",
+        &[("GREETING", "Hello", false), ("TOKEN", "t0k3n", true)],
+    );
     let (status, body) = call(
         client()
             .post(kiln.url("/functions/v2/greet"))
@@ -285,15 +294,12 @@ fn a_component_reads_its_variables_through_wasi_config_and_the_environment() {
         (response.status().as_u16(), response.text().unwrap())
     };
     assert_eq!(get("/_config/REGION"), (404, "not set".to_string()));
-    for (key, value, secret) in [("REGION", "eu-west", false), ("DB_PASSWORD", "pw-9", true)] {
-        let (status, body) = put_var(
-            &kiln,
-            &jwt,
-            &format!("/admin-api/v2/services/cfg/vars/{key}"),
-            json!({"value": value, "secret": secret}),
-        );
-        assert_eq!(status, 200, "{body}");
-    }
+    set_all(
+        &kiln,
+        &jwt,
+        "services/cfg",
+        &[("REGION", "eu-west", false), ("DB_PASSWORD", "pw-9", true)],
+    );
     assert_eq!(get("/_config/REGION"), (200, "eu-west".to_string()));
     assert_eq!(get("/_config/DB_PASSWORD"), (200, "pw-9".to_string()));
     assert_eq!(get("/_env/DB_PASSWORD"), (200, "pw-9".to_string()));
