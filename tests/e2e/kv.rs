@@ -169,6 +169,13 @@ fn javascript_apps_keep_values_with_metadata_expiry_listing_and_atomics() {
     assert_eq!(value(&kiln, "notes", "get?key=hits"), "42");
     let (name, message) = thrown(&kiln, "notes", "nan");
     assert_eq!(name, "TypeError", "{message}");
+    // Below zero and back, once per call (the direct path counts in u64 and hands such numbers
+    // to the full one, which must not count them twice).
+    assert_eq!(value(&kiln, "notes", "inc?key=debt&by=-5"), -5);
+    assert_eq!(value(&kiln, "notes", "inc?key=debt&by=2"), -3);
+    assert_eq!(value(&kiln, "notes", "inc?key=debt&by=3"), 0);
+    assert_eq!(value(&kiln, "notes", "inc?key=debt"), 1);
+    assert_eq!(value(&kiln, "notes", "get?key=debt"), "1");
     assert_eq!(value(&kiln, "notes", "cas?key=lock&value=a"), true);
     assert_eq!(value(&kiln, "notes", "cas?key=lock&value=b"), false);
     assert_eq!(
@@ -438,6 +445,21 @@ fn a_component_uses_wasi_keyvalue_on_its_granted_stores() {
         .send()
         .unwrap();
     assert_eq!(response.text().unwrap(), "2");
+    // `increment` counts in u64: a number that would go below zero is refused, unchanged.
+    let put = kiln
+        .admin(Method::PUT, "/admin-api/v2/services/kvc/kv/default/debt", &jwt)
+        .body("-5")
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let (status, body) = send(Method::POST, "/debt", "");
+    assert_eq!(status, 500);
+    assert!(body.contains("would be negative"), "{body}");
+    let response = kiln
+        .admin(Method::GET, "/admin-api/v2/services/kvc/kv/default/debt", &jwt)
+        .send()
+        .unwrap();
+    assert_eq!(response.text().unwrap(), "-5");
 }
 
 #[test]

@@ -55,3 +55,77 @@ pub fn call<'js>(
     answer.set(2, rquickjs::TypedArray::<u8>::new(ctx.clone(), received)?)?;
     Ok(answer)
 }
+
+/// The common operations (`get`, `put` without options, `delete`, `increment` by a non-negative
+/// amount) straight through `wasi:keyvalue`: one host call each, where the request to
+/// `kv.kiln.internal` costs a dozen. Each returns `undefined` when the store refused or failed:
+/// nothing was written, and `js/kv.js` asks the full path again, which says why (as a
+/// `TypeError` or `RangeError`).
+pub mod direct {
+    use std::cell::RefCell;
+
+    use rquickjs::{Ctx, Function, Object, Result, TypedArray, Value};
+
+    use crate::bindings::wasi::keyvalue::{atomics, store};
+
+    thread_local! {
+        /// The stores this instance opened, by name (opened on first use, never in a snapshot).
+        static BUCKETS: RefCell<Vec<(String, store::Bucket)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Runs `op` on the open store `name`; `None` when it cannot be opened.
+    fn with_bucket<T>(name: &str, op: impl FnOnce(&store::Bucket) -> Option<T>) -> Option<T> {
+        BUCKETS.with(|buckets| {
+            let mut buckets = buckets.borrow_mut();
+            let at = match buckets.iter().position(|(n, _)| n == name) {
+                Some(at) => at,
+                None => {
+                    let bucket = store::open(name).ok()?;
+                    buckets.push((name.to_string(), bucket));
+                    buckets.len() - 1
+                }
+            };
+            op(&buckets[at].1)
+        })
+    }
+
+    /// `get(store, key)`: the bytes, `null` when there is none, `undefined` on a refusal.
+    fn get<'js>(ctx: Ctx<'js>, name: String, key: String) -> Result<Value<'js>> {
+        match with_bucket(&name, |b| b.get(&key).ok()) {
+            Some(Some(bytes)) => Ok(TypedArray::<u8>::new(ctx, bytes)?.into_value()),
+            Some(None) => Ok(Value::new_null(ctx)),
+            None => Ok(Value::new_undefined(ctx)),
+        }
+    }
+
+    /// `set(store, key, bytes)`: whether it was stored.
+    fn set(name: String, key: String, value: TypedArray<'_, u8>) -> bool {
+        let bytes = value.as_bytes().unwrap_or_default();
+        with_bucket(&name, |b| b.set(&key, bytes).ok()).is_some()
+    }
+
+    /// `delete(store, key)`: whether it was done.
+    fn delete(name: String, key: String) -> bool {
+        with_bucket(&name, |b| b.delete(&key).ok()).is_some()
+    }
+
+    /// `increment(store, key, delta)` for `0 <= delta <= 2^53`: the new number, `undefined` on a
+    /// refusal (a value that is not a number or would be negative is refused before writing).
+    fn increment<'js>(ctx: Ctx<'js>, name: String, key: String, delta: f64) -> Result<Value<'js>> {
+        let done = with_bucket(&name, |b| atomics::increment(b, &key, delta as u64).ok());
+        Ok(match done {
+            Some(n) => Value::new_number(ctx, n as f64),
+            None => Value::new_undefined(ctx),
+        })
+    }
+
+    /// The object `internals.native.kvDirect`.
+    pub fn natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
+        let natives = Object::new(ctx.clone())?;
+        natives.set("get", Function::new(ctx.clone(), get)?)?;
+        natives.set("set", Function::new(ctx.clone(), set)?)?;
+        natives.set("delete", Function::new(ctx.clone(), delete)?)?;
+        natives.set("increment", Function::new(ctx.clone(), increment)?)?;
+        Ok(natives)
+    }
+}

@@ -47,6 +47,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     native.set("fs", super::deno::fs_natives(ctx)?)?;
     native.set("evaluate", Function::new(ctx.clone(), evaluate_group)?)?;
     native.set("kv", Function::new(ctx.clone(), super::kv::call)?)?;
+    native.set("kvDirect", super::kv::direct::natives(ctx)?)?;
     internals.set("native", native)?;
     INTERNALS.with(|slot| *slot.borrow_mut() = Some(Persistent::save(ctx, internals.clone())));
     for (name, source) in EAGER {

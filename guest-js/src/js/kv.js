@@ -7,9 +7,13 @@
 (function (internals) {
   "use strict";
   const native = internals.native.kv;
+  // get, put without options, delete and increment go straight through `wasi:keyvalue`; when
+  // that refuses (nothing written), the request above is made to learn why.
+  const direct = internals.native.kvDirect;
   const encode = encodeURIComponent;
   const TYPES = ["text", "json", "arrayBuffer", "stream"];
   const utf8 = new TextEncoder();
+  const decoder = new TextDecoder();
 
   // One request to the host's store, answered at once: `{ status, headers, bytes }`.
   function request(method, path, headers = {}, body) {
@@ -21,7 +25,7 @@
   function fail(response) {
     let message = `the key-value store answered ${response.status}`;
     try {
-      message = JSON.parse(new TextDecoder().decode(response.bytes)).message ?? message;
+      message = JSON.parse(decoder.decode(response.bytes)).message ?? message;
     } catch {}
     if (response.status === 413 || response.status === 507) throw new RangeError(message);
     if (response.status >= 400 && response.status < 500) throw new TypeError(message);
@@ -40,13 +44,13 @@
     const bytes = response.bytes;
     switch (type) {
       case "json":
-        return JSON.parse(new TextDecoder().decode(bytes));
+        return JSON.parse(decoder.decode(bytes));
       case "arrayBuffer":
         return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       case "stream":
         return new Response(bytes).body;
       default:
-        return new TextDecoder().decode(bytes);
+        return decoder.decode(bytes);
     }
   }
 
@@ -120,6 +124,9 @@
         for (const one of key) values.set(one, await this.get(one, type));
         return values;
       }
+      const bytes = direct.get(this.#store, keyOf(key));
+      if (bytes === null) return null;
+      if (bytes !== undefined) return read({ bytes }, type);
       const response = this.#one(key);
       return response === null ? null : read(response, type);
     }
@@ -140,12 +147,16 @@
 
     /** Stores `value` under `key`, with `{ expiration, expirationTtl, metadata }`. */
     async put(key, value, options) {
-      const response = request("PUT", this.#path(key), writeHeaders(options), await body(value));
+      const headers = writeHeaders(options);
+      const bytes = await body(value);
+      if (options == null && direct.set(this.#store, keyOf(key), bytes)) return;
+      const response = request("PUT", this.#path(key), headers, bytes);
       if (!response.ok) fail(response);
     }
 
     /** Removes `key`. */
     async delete(key) {
+      if (direct.delete(this.#store, keyOf(key))) return;
       const response = request("DELETE", this.#path(key));
       if (!response.ok) fail(response);
     }
@@ -166,6 +177,10 @@
     /** Adds `delta` (default 1) to the integer stored under `key` (0 when none), atomically. */
     async increment(key, delta = 1) {
       if (!Number.isSafeInteger(delta)) throw new TypeError("increment takes a safe integer");
+      if (delta >= 0) {
+        const next = direct.increment(this.#store, keyOf(key), delta);
+        if (next !== undefined) return next;
+      }
       const response = request("POST", `${this.#path(key)}?increment=${delta}`);
       if (!response.ok) fail(response);
       return Number(read(response, "text"));

@@ -113,6 +113,7 @@ pub trait KeyValue: Send + Sync {
         ns: Namespace<'_>,
         key: &str,
         delta: i64,
+        unsigned: bool,
         quota: i64,
     ) -> Result<i64, KvError>;
 
@@ -167,6 +168,7 @@ pub(super) fn incremented(
     key: &str,
     current: Option<&Current>,
     delta: i64,
+    unsigned: bool,
 ) -> Result<(i64, Entry), KvError> {
     let found = current.filter(|c| live(c.expires_at, now_secs()));
     let number = match found {
@@ -181,6 +183,11 @@ pub(super) fn incremented(
     let next = number.checked_add(delta).ok_or_else(|| {
         KvError::NotANumber(format!("incrementing '{key}' overflows a 64-bit integer"))
     })?;
+    if unsigned && next < 0 {
+        return Err(KvError::NotANumber(format!(
+            "the value of '{key}' would be negative ({next})"
+        )));
+    }
     Ok((
         next,
         Entry {
@@ -339,6 +346,7 @@ where
         ns: Namespace<'_>,
         key: &str,
         delta: i64,
+        unsigned: bool,
         quota: i64,
     ) -> Result<i64, KvError> {
         let mut tx = self.pool.begin().await?;
@@ -355,7 +363,7 @@ where
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
-        let (next, entry) = incremented(key, current.as_ref(), delta)?;
+        let (next, entry) = incremented(key, current.as_ref(), delta, unsigned)?;
         let size = size_of(key, &entry);
         let grows = size - current.as_ref().map_or(0, |c| c.size);
         if grows > 0 && used + grows > quota {

@@ -53,6 +53,7 @@ enum Write {
         ns: OwnedNs,
         key: String,
         delta: i64,
+        unsigned: bool,
         quota: i64,
         done: oneshot::Sender<Result<i64, KvError>>,
     },
@@ -236,11 +237,12 @@ fn increment(
     ns: &OwnedNs,
     key: &str,
     delta: i64,
+    unsigned: bool,
     quota: i64,
 ) -> Result<i64, KvError> {
     let used = lock_usage(tx, ns.kind, &ns.app)?;
     let current = current(tx, ns, key)?;
-    let (next, entry) = incremented(key, current.as_ref(), delta)?;
+    let (next, entry) = incremented(key, current.as_ref(), delta, unsigned)?;
     let Some((size, grows)) = plan_put(key, &entry, current.as_ref(), &Expect::Any, used, quota)?
     else {
         unreachable!("an unconditional write always applies");
@@ -271,19 +273,25 @@ fn collect(tx: &Connection) -> Result<u64, KvError> {
     Ok(freed.len() as u64)
 }
 
+/// Runs `sql`, a statement without parameters or rows, kept prepared.
+fn run(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// Runs one write in a savepoint: undone alone when it fails.
 fn in_savepoint<T>(
     connection: &Connection,
     write: impl FnOnce(&Connection) -> Result<T, KvError>,
 ) -> Result<T, KvError> {
-    connection.execute_batch("SAVEPOINT one")?;
+    run(connection, "SAVEPOINT one")?;
     match write(connection) {
         Ok(value) => {
-            connection.execute_batch("RELEASE one")?;
+            run(connection, "RELEASE one")?;
             Ok(value)
         }
         Err(error) => {
-            connection.execute_batch("ROLLBACK TO one; RELEASE one")?;
+            run(connection, "ROLLBACK TO one")?;
+            run(connection, "RELEASE one")?;
             Err(error)
         }
     }
@@ -320,7 +328,7 @@ fn write_loop(connection: Connection, queue: std::sync::mpsc::Receiver<Write>) {
             }
         }
         let mut replies = Vec::with_capacity(batch.len());
-        let begun = connection.execute_batch("BEGIN IMMEDIATE");
+        let begun = run(&connection, "BEGIN IMMEDIATE");
         for write in batch {
             replies.push(match write {
                 Write::Put {
@@ -345,12 +353,15 @@ fn write_loop(connection: Connection, queue: std::sync::mpsc::Receiver<Write>) {
                     ns,
                     key,
                     delta,
+                    unsigned,
                     quota,
                     done,
                 } => Reply::Number(
                     done,
                     started(&begun).and_then(|()| {
-                        in_savepoint(&connection, |c| increment(c, &ns, &key, delta, quota))
+                        in_savepoint(&connection, |c| {
+                            increment(c, &ns, &key, delta, unsigned, quota)
+                        })
                     }),
                 ),
                 Write::Collect { done } => Reply::Count(
@@ -360,7 +371,7 @@ fn write_loop(connection: Connection, queue: std::sync::mpsc::Receiver<Write>) {
             });
         }
         let commit = match &begun {
-            Ok(()) => connection.execute_batch("COMMIT").map_err(|e| {
+            Ok(()) => run(&connection, "COMMIT").map_err(|e| {
                 let _ = connection.execute_batch("ROLLBACK");
                 format!("key-value store: {e}")
             }),
@@ -440,6 +451,7 @@ impl KeyValue for SqliteKv {
         ns: Namespace<'_>,
         key: &str,
         delta: i64,
+        unsigned: bool,
         quota: i64,
     ) -> Result<i64, KvError> {
         let (done, answer) = oneshot::channel();
@@ -447,6 +459,7 @@ impl KeyValue for SqliteKv {
             ns: ns.into(),
             key: key.to_string(),
             delta,
+            unsigned,
             quota,
             done,
         };
@@ -551,7 +564,7 @@ mod tests {
                         .await;
                     assert!(matches!(refused, Err(KvError::Quota { .. })), "{refused:?}");
                 } else {
-                    kv.increment(ns("a"), "n", 1, 1024).await.unwrap();
+                    kv.increment(ns("a"), "n", 1, false, 1024).await.unwrap();
                 }
             }));
         }

@@ -29,8 +29,14 @@ pub const MAX_LIST: u32 = 1000;
 /// How often expired keys are deleted.
 const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// Store operations one app runs at once (the rest wait), so that a busy app cannot take every
-/// database connection from the others.
-const PER_APP: usize = 4;
+/// database connection from the others. Writes wait for their commit holding one, so this is
+/// also how many of an app's writes one commit can take.
+const PER_APP: usize = 32;
+/// Of those, writes of values over [`LARGE_VALUE`] at once: what an app's writes in flight hold
+/// stays under ~`PER_APP` MiB plus this many of the largest values.
+const LARGE_AT_ONCE: usize = 2;
+/// A value from which a write counts as large.
+const LARGE_VALUE: usize = 1 << 20;
 
 /// Whether `name` is a valid store name: 1–64 of `a-z 0-9 _ -`, starting with a letter or digit.
 pub fn valid_store_name(name: &str) -> bool {
@@ -83,6 +89,7 @@ impl KvService {
             kind,
             name: name.into(),
             permits: Semaphore::new(PER_APP),
+            large: Semaphore::new(LARGE_AT_ONCE),
         })
     }
 
@@ -205,6 +212,7 @@ pub struct KvApp {
     kind: AppKind,
     name: Arc<str>,
     permits: Semaphore,
+    large: Semaphore,
 }
 
 impl KvApp {
@@ -247,6 +255,10 @@ impl KvApp {
         let ns = self.ns(store)?;
         check_key(key)?;
         check_entry(&entry)?;
+        let _large = match entry.value.len() > LARGE_VALUE {
+            true => Some(self.large.acquire().await.expect("never closed")),
+            false => None,
+        };
         let _permit = self.permit().await;
         let quota = (self.service.quota)();
         Ok(self
@@ -264,8 +276,15 @@ impl KvApp {
         Ok(self.service.backend.delete(ns, key).await?)
     }
 
-    /// Adds `delta` to the number under `key`.
-    pub async fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, KvFault> {
+    /// Adds `delta` to the number under `key`; when `unsigned`, refuses (writing nothing) a
+    /// result below zero.
+    pub async fn increment(
+        &self,
+        store: &str,
+        key: &str,
+        delta: i64,
+        unsigned: bool,
+    ) -> Result<i64, KvFault> {
         let ns = self.ns(store)?;
         check_key(key)?;
         let _permit = self.permit().await;
@@ -273,7 +292,7 @@ impl KvApp {
         Ok(self
             .service
             .backend
-            .increment(ns, key, delta, quota)
+            .increment(ns, key, delta, unsigned, quota)
             .await?)
     }
 

@@ -247,7 +247,7 @@ async fn answer(
             let delta = delta.trim().parse::<i64>().map_err(|_| {
                 KvFault::Invalid(format!("increment must be an integer, got '{delta}'"))
             })?;
-            let number = stores.increment(store, &key, delta).await?;
+            let number = stores.increment(store, &key, delta, false).await?;
             Ok(Response::builder()
                 .status(StatusCode::OK)
                 .header(http::header::CONTENT_TYPE, "text/plain")

@@ -2,7 +2,7 @@
 //! that a component written for another host's key-value interface runs unchanged. `open` of a
 //! store the app was not granted is `access-denied`; limits and a full quota are `other` with
 //! the reason. Numbers written by `increment` are stored as decimal text (what JavaScript's
-//! `get` reads back).
+//! `get` reads back); one that would make a number negative is refused, writing nothing.
 
 use std::sync::Arc;
 
@@ -170,10 +170,9 @@ impl atomics::Host for KvView<'_> {
                 "the increment does not fit a 64-bit signed integer".into(),
             )));
         };
-        Ok(match app.increment(&store, &key, delta).await {
-            Ok(n) => u64::try_from(n).map_err(|_| {
-                store::Error::Other(format!("the value of '{key}' is negative ({n})"))
-            }),
+        // Unsigned: a result below zero is refused before anything is written.
+        Ok(match app.increment(&store, &key, delta, true).await {
+            Ok(n) => Ok(n.unsigned_abs()),
             Err(fault) => Err(error(fault)),
         })
     }
