@@ -8,6 +8,8 @@ server's RSS after each phase, and data-dir bytes per service.
     KILN_DENSITY_SERVICES=1000   services to deploy
     KILN_DENSITY_IDLE=60         seconds to wait between the two rounds of calls
     KILN_DENSITY_ARGS=""         extra `kiln serve` flags (e.g. "--max-idle-instances 32")
+    KILN_DENSITY_KV=1            each service is granted a key-value store and increments a
+                                 counter in it on every call (what 1,000 apps with a store cost)
 """
 
 import http.client
@@ -24,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = int(os.environ.get("KILN_DENSITY_SERVICES", "1000"))
 IDLE = int(os.environ.get("KILN_DENSITY_IDLE", "60"))
 EXTRA = os.environ.get("KILN_DENSITY_ARGS", "").split()
+KV = os.environ.get("KILN_DENSITY_KV", "") not in ("", "0")
 CLIENTS = 4
 SECRET = "bench-density-secret-" + os.urandom(8).hex()
 
@@ -143,8 +146,13 @@ def main():
         base_disk = dir_bytes(data)
 
         def create(client, i):
-            code = f"export default {{ fetch(req) {{ return new Response('tenant {i} ' + new URL(req.url).pathname); }} }};"
-            body = json.dumps({"name": f"tenant-{i}", "code": code})
+            if KV:
+                code = (f"export default {{ async fetch(req, env) {{ const n = await env.KV.increment('calls'); "
+                        f"return new Response('tenant {i} ' + new URL(req.url).pathname + ' ' + n); }} }};")
+                body = json.dumps({"name": f"tenant-{i}", "code": code, "permissions": {"kv": ["default"]}})
+            else:
+                code = f"export default {{ fetch(req) {{ return new Response('tenant {i} ' + new URL(req.url).pathname); }} }};"
+                body = json.dumps({"name": f"tenant-{i}", "code": code})
             status, data_, ms = client.request("POST", "/admin-api/v2/services", body, auth)
             if status != 201:
                 raise RuntimeError(f"create answered {status}: {data_[:200]!r}")
@@ -171,7 +179,8 @@ def main():
         disk = dir_bytes(data)
         artifact_bytes = metric(port, "kiln_artifact_bytes")
 
-        print(f"{SERVICES} JS services, {CLIENTS} concurrent clients, {IDLE} s idle between rounds")
+        what = "JS services, each counting its calls in a key-value store" if KV else "JS services"
+        print(f"{SERVICES} {what}, {CLIENTS} concurrent clients, {IDLE} s idle between rounds")
         print()
         print("| figure | value |")
         print("|---|---|")
