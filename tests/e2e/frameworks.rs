@@ -52,6 +52,8 @@ pub fn bundle(name: &str, out: &Path) -> PathBuf {
                 "--format=esm",
                 "--platform=neutral",
                 "--log-level=warning",
+                // What bundlers for the edge define (React reads it).
+                "--define:process.env.NODE_ENV=\"production\"",
             ])
             .arg(format!("--outfile={}", target.display())),
     );
@@ -298,4 +300,29 @@ fn an_itty_router_app_answers_as_it_does_under_node() {
     ];
     let differences = compare(&kiln, &node, &cases);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn a_react_19_page_streams_as_it_does_under_node() {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let bundle = bundle("react", &app);
+    let node = Node::serve(&bundle);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    let cases = vec![
+        get("/"),
+        get("/?name=%3Cb%3EKiln%3C%2Fb%3E"),
+        get("/channel?name=ada"),
+    ];
+    let differences = compare(&kiln, &node, &cases);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let page = client()
+        .get(kiln.url("/?name=ada"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("<p class=\"slow\">loaded ada</p>"), "{page}");
 }

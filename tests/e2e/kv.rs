@@ -447,7 +447,11 @@ fn a_component_uses_wasi_keyvalue_on_its_granted_stores() {
     assert_eq!(response.text().unwrap(), "2");
     // `increment` counts in u64: a number that would go below zero is refused, unchanged.
     let put = kiln
-        .admin(Method::PUT, "/admin-api/v2/services/kvc/kv/default/debt", &jwt)
+        .admin(
+            Method::PUT,
+            "/admin-api/v2/services/kvc/kv/default/debt",
+            &jwt,
+        )
         .body("-5")
         .send()
         .unwrap();
@@ -456,7 +460,11 @@ fn a_component_uses_wasi_keyvalue_on_its_granted_stores() {
     assert_eq!(status, 500);
     assert!(body.contains("would be negative"), "{body}");
     let response = kiln
-        .admin(Method::GET, "/admin-api/v2/services/kvc/kv/default/debt", &jwt)
+        .admin(
+            Method::GET,
+            "/admin-api/v2/services/kvc/kv/default/debt",
+            &jwt,
+        )
         .send()
         .unwrap();
     assert_eq!(response.text().unwrap(), "-5");

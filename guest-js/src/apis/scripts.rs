@@ -32,6 +32,7 @@ fn lazy_script(group: &str) -> Option<(&'static str, &'static str)> {
         "crypto" => ("crypto.js", include_str!("../js/crypto.js")),
         "clone" => ("clone.js", include_str!("../js/clone.js")),
         "kv" => ("kv.js", include_str!("../js/kv.js")),
+        "messaging" => ("messaging.js", include_str!("../js/messaging.js")),
         _ => return None,
     })
 }

@@ -19,6 +19,7 @@
     crypto: { deps: [], globals: ["CryptoKey", "SubtleCrypto"] },
     clone: { deps: [], globals: ["structuredClone"] },
     kv: { deps: [], globals: [] },
+    messaging: { deps: [], globals: ["MessageChannel", "MessagePort", "MessageEvent"] },
   };
   const loaded = new Set();
   const load = (group) => {
