@@ -326,3 +326,47 @@ fn a_react_19_page_streams_as_it_does_under_node() {
         .unwrap();
     assert!(page.contains("<p class=\"slow\">loaded ada</p>"), "{page}");
 }
+
+#[test]
+fn hono_compress_encodes_answers_with_compression_stream() {
+    use std::io::Read as _;
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    bundle("hono-compress", &app);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    let fetch = |path: &str, encoding: &str| {
+        let response = client()
+            .get(kiln.url(path))
+            .header("accept-encoding", encoding)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string());
+        (header, response.bytes().unwrap().to_vec())
+    };
+    let (encoding, body) = fetch("/big", "gzip");
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "Kiln serves compressed answers. ".repeat(400));
+    assert!(body.len() < text.len() / 20, "{} bytes", body.len());
+    let (encoding, body) = fetch("/json", "deflate");
+    assert_eq!(encoding.as_deref(), Some("deflate"));
+    let mut json = String::new();
+    flate2::read::ZlibDecoder::new(&body[..])
+        .read_to_string(&mut json)
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["items"][299]["name"], "item 299");
+    // Without an accepted encoding, the answer is as it was.
+    let (encoding, body) = fetch("/small", "identity");
+    assert_eq!(encoding, None);
+    assert_eq!(body, b"tiny");
+}

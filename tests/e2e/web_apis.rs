@@ -141,3 +141,47 @@ fn url_search_params_headers_text_encoding_request_and_response_follow_the_stand
     assert_eq!(out["floatRandom"], true);
     assert_eq!(out["tags"], json!(["[object Headers]", "a=1", "http://h/"]));
 }
+
+/// Where Node 20 departs from the Compression Standard, Kiln follows it (the rest is compared
+/// with Node by `tests/web/compression.js`).
+const COMPRESSION: &str = r#"
+const through = async (chunks, transform) => {
+  const source = new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } });
+  return new Uint8Array(await new Response(source.pipeThrough(transform)).arrayBuffer());
+};
+const failure = (promise) => promise.then(() => "no error", (e) => `${e.name}: ${e.message}`);
+export default {
+  async fetch() {
+    const zlib = await through([new TextEncoder().encode("kiln ".repeat(100))], new CompressionStream("deflate"));
+    return Response.json({
+      trailing: await failure(through([zlib, new Uint8Array([1])], new DecompressionStream("deflate"))),
+      truncated: await failure(through([zlib.subarray(0, 5)], new DecompressionStream("deflate"))),
+      corrupt: await failure(through([new Uint8Array(16).fill(0xff)], new DecompressionStream("gzip"))),
+      notBytes: await failure(through(["text"], new CompressionStream("gzip"))),
+      format: await failure((async () => new CompressionStream("br"))()),
+    });
+  },
+};
+"#;
+
+#[test]
+fn compression_streams_error_as_the_standard_says() {
+    let app = js_app(COMPRESSION);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(app.path(), data.path(), &[]);
+    let (status, out) = get_json(&kiln.url("/"));
+    assert_eq!(status, 200, "{out}");
+    for (case, message) in [
+        ("trailing", "data after the end"),
+        ("truncated", "ends too early"),
+        ("corrupt", "not gzip"),
+        ("notBytes", "not a BufferSource"),
+        ("format", "Unsupported compression format"),
+    ] {
+        let got = out[case].as_str().unwrap();
+        assert!(
+            got.starts_with("TypeError: ") && got.contains(message),
+            "{case}: {got}"
+        );
+    }
+}

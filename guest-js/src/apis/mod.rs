@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod brand;
+pub mod compression;
 pub mod console;
 pub mod crypto;
 pub mod deno;

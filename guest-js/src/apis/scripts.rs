@@ -33,6 +33,7 @@ fn lazy_script(group: &str) -> Option<(&'static str, &'static str)> {
         "clone" => ("clone.js", include_str!("../js/clone.js")),
         "kv" => ("kv.js", include_str!("../js/kv.js")),
         "messaging" => ("messaging.js", include_str!("../js/messaging.js")),
+        "compression" => ("compression.js", include_str!("../js/compression.js")),
         _ => return None,
     })
 }
@@ -49,6 +50,7 @@ pub fn register(ctx: &Ctx<'_>) -> Result<()> {
     native.set("evaluate", Function::new(ctx.clone(), evaluate_group)?)?;
     native.set("kv", Function::new(ctx.clone(), super::kv::call)?)?;
     native.set("kvDirect", super::kv::direct::natives(ctx)?)?;
+    native.set("compression", super::compression::natives(ctx)?)?;
     internals.set("native", native)?;
     INTERNALS.with(|slot| *slot.borrow_mut() = Some(Persistent::save(ctx, internals.clone())));
     for (name, source) in EAGER {

@@ -20,6 +20,7 @@
     clone: { deps: [], globals: ["structuredClone"] },
     kv: { deps: [], globals: [] },
     messaging: { deps: [], globals: ["MessageChannel", "MessagePort", "MessageEvent"] },
+    compression: { deps: ["streams"], globals: ["CompressionStream", "DecompressionStream"] },
   };
   const loaded = new Set();
   const load = (group) => {
