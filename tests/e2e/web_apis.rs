@@ -39,6 +39,8 @@ export default {
     out.response = [r.status, r.ok, r.headers.get("x"), r.headers.get("content-type"), r.bodyUsed];
     const rj = Response.json({ a: 1 });
     out.responseJson = [rj.headers.get("content-type"), rj.status];
+    const re = Response.error();
+    out.responseError = [re.status, re.type, re.ok, re.body, [...re.headers].length, re.statusText, new Response("x").type];
     const req = new Request("https://example.com/p?q=1", { method: "post", headers: { "x-r": "1" }, body: "data" });
     out.request = [req.method, req.url, req.headers.get("x-r")];
     const [t, rt, j] = await Promise.all([r.text(), req.text(), rj.json()]);
@@ -52,7 +54,9 @@ export default {
     out.uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid) && uuid !== crypto.randomUUID();
     const random = crypto.getRandomValues(new Uint32Array(8));
     out.random = random.length === 8 && random.some((v) => v !== 0) && random instanceof Uint32Array;
-    try { crypto.getRandomValues(new Float32Array(2)); out.floatRandom = "no error"; } catch (e) { out.floatRandom = e instanceof TypeError; }
+    const randomError = (view) => { try { crypto.getRandomValues(view); return "no error"; } catch (e) { return [e.name, e instanceof DOMException, e.code]; } };
+    out.randomErrors = [randomError(new Float32Array(2)), randomError(new DataView(new ArrayBuffer(4))), randomError(new Uint8Array(65537)), randomError(new Uint32Array(16384))];
+    try { crypto.getRandomValues({}); out.notAView = "no error"; } catch (e) { out.notAView = e instanceof TypeError; }
     out.tags = [String(new Headers()), String(new URLSearchParams("a=1")), String(new URL("http://h"))];
     return Response.json(out);
   },
@@ -138,7 +142,21 @@ fn url_search_params_headers_text_encoding_request_and_response_follow_the_stand
     assert_eq!(out["atobError"], "InvalidCharacterError");
     assert_eq!(out["uuid"], true, "randomUUID gives distinct v4 UUIDs");
     assert_eq!(out["random"], true);
-    assert_eq!(out["floatRandom"], true);
+    assert_eq!(
+        out["randomErrors"],
+        json!([
+            ["TypeMismatchError", true, 17],
+            ["TypeMismatchError", true, 17],
+            ["QuotaExceededError", true, 22],
+            "no error"
+        ])
+    );
+    assert_eq!(out["notAView"], true);
+    // What Node 20 answers too.
+    assert_eq!(
+        out["responseError"],
+        json!([0, "error", false, null, 0, "", "default"])
+    );
     assert_eq!(out["tags"], json!(["[object Headers]", "a=1", "http://h/"]));
 }
 

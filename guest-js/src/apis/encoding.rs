@@ -102,16 +102,23 @@ fn atob<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
     Ok(bytes.into_iter().map(char::from).collect())
 }
 
+/// `crypto.getRandomValues(view)`: what is not an ArrayBufferView is a `TypeError`, a view that is
+/// not an integer typed array a `TypeMismatchError` and one over 65536 bytes a
+/// `QuotaExceededError` (Web Cryptography API, both `DOMException`s).
 fn get_random_values<'js>(ctx: Ctx<'js>, array: Value<'js>) -> Result<Value<'js>> {
-    let object = array.as_object().ok_or_else(|| {
-        Exception::throw_type(&ctx, "getRandomValues: an integer typed array is required")
-    })?;
-    let length: usize = object.get("byteLength")?;
-    if length > 65_536 {
-        return Err(Exception::throw_message(
+    let not_a_view = || {
+        Exception::throw_type(
             &ctx,
-            "getRandomValues: at most 65536 bytes can be requested",
-        ));
+            "Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.",
+        )
+    };
+    let object = array.as_object().ok_or_else(not_a_view)?;
+    let view_of: Function = ctx
+        .globals()
+        .get::<_, Object>("ArrayBuffer")?
+        .get("isView")?;
+    if !view_of.call::<_, bool>((array.clone(),))? {
+        return Err(not_a_view());
     }
     let kind: String = object.get::<_, Object>("constructor")?.get("name")?;
     if !matches!(
@@ -126,9 +133,18 @@ fn get_random_values<'js>(ctx: Ctx<'js>, array: Value<'js>) -> Result<Value<'js>
             | "BigInt64Array"
             | "BigUint64Array"
     ) {
-        return Err(Exception::throw_type(
+        return Err(crate::errors::throw_dom(
             &ctx,
+            "TypeMismatchError",
             &format!("getRandomValues: {kind} is not an integer typed array"),
+        ));
+    }
+    let length: usize = object.get("byteLength")?;
+    if length > 65_536 {
+        return Err(crate::errors::throw_dom(
+            &ctx,
+            "QuotaExceededError",
+            &format!("getRandomValues: {length} bytes were requested, at most 65536 can be"),
         ));
     }
     let random = get_random_bytes(length as u64);

@@ -89,6 +89,12 @@ impl<'js> Response<'js> {
 
     /// Takes status, headers and body out of the response for sending.
     pub fn into_parts(&mut self, ctx: &Ctx<'js>) -> Result<Parts> {
+        if self.status == 0 {
+            return Err(Exception::throw_type(
+                ctx,
+                "the handler answered with a network error (Response.error()), which cannot be sent",
+            ));
+        }
         let body = self.body.into_payload(ctx)?;
         Ok(Parts {
             status: self.status,
@@ -163,6 +169,17 @@ impl<'js> Response<'js> {
         })
     }
 
+    /// `Response.error()`: a network error (status 0, type `"error"`, no body).
+    #[qjs(static)]
+    pub fn error(ctx: Ctx<'js>) -> Result<Self> {
+        Ok(Self {
+            status: 0,
+            status_text: String::new(),
+            headers: Class::instance(ctx, Headers::default())?,
+            body: Body::Empty,
+        })
+    }
+
     /// The status code.
     #[qjs(get)]
     pub fn status(&self) -> u16 {
@@ -193,10 +210,10 @@ impl<'js> Response<'js> {
         false
     }
 
-    /// `"default"` for responses made by scripts.
+    /// `"error"` for [`Response::error`], else `"default"` (responses made by scripts).
     #[qjs(get, rename = "type")]
     pub fn kind(&self) -> &'static str {
-        "default"
+        if self.status == 0 { "error" } else { "default" }
     }
 
     /// A copy of this response.
