@@ -60,6 +60,19 @@ pub fn bundle(name: &str, out: &Path) -> PathBuf {
     target
 }
 
+/// `apps/{name}.js` bundled and served by Kiln (`serve --app`) and by Node; the folders live as
+/// long as the first value.
+fn served(name: &str) -> ([tempfile::TempDir; 2], Kiln, Node) {
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let bundle = bundle(name, &app);
+    let node = Node::serve(&bundle);
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    ([work, data], kiln, node)
+}
+
 /// Node 20 serving a bundle through `serve-node.mjs`.
 struct Node {
     child: Child,
@@ -196,13 +209,7 @@ fn multipart() -> Vec<u8> {
 
 #[test]
 fn a_hono_app_answers_as_it_does_under_node() {
-    let work = tempfile::tempdir().unwrap();
-    let app = work.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    let bundle = bundle("hono", &app);
-    let node = Node::serve(&bundle);
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    let (_dirs, kiln, node) = served("hono");
 
     let origin = "https://app.example";
     let (_, _, signed) = send(&kiln.url(""), &get("/jwt/sign"));
@@ -281,13 +288,7 @@ fn a_hono_app_answers_as_it_does_under_node() {
 
 #[test]
 fn an_itty_router_app_answers_as_it_does_under_node() {
-    let work = tempfile::tempdir().unwrap();
-    let app = work.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    let bundle = bundle("itty", &app);
-    let node = Node::serve(&bundle);
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    let (_dirs, kiln, node) = served("itty");
     let cases = vec![
         get("/"),
         get("/items/42?sort=desc"),
@@ -304,13 +305,7 @@ fn an_itty_router_app_answers_as_it_does_under_node() {
 
 #[test]
 fn a_react_19_page_streams_as_it_does_under_node() {
-    let work = tempfile::tempdir().unwrap();
-    let app = work.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    let bundle = bundle("react", &app);
-    let node = Node::serve(&bundle);
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    let (_dirs, kiln, node) = served("react");
     let cases = vec![
         get("/"),
         get("/?name=%3Cb%3EKiln%3C%2Fb%3E"),
@@ -330,12 +325,7 @@ fn a_react_19_page_streams_as_it_does_under_node() {
 #[test]
 fn hono_compress_encodes_answers_with_compression_stream() {
     use std::io::Read as _;
-    let work = tempfile::tempdir().unwrap();
-    let app = work.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    bundle("hono-compress", &app);
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    let (_dirs, kiln, _node) = served("hono-compress");
     let fetch = |path: &str, encoding: &str| {
         let response = client()
             .get(kiln.url(path))
