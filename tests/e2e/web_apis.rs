@@ -39,6 +39,8 @@ export default {
     out.response = [r.status, r.ok, r.headers.get("x"), r.headers.get("content-type"), r.bodyUsed];
     const rj = Response.json({ a: 1 });
     out.responseJson = [rj.headers.get("content-type"), rj.status];
+    const bad = [fetch("not a url"), fetch("http://h/", { method: "bad method" }), fetch("http://h/", { headers: { "bad name": "x" } })];
+    out.fetchRejects = await Promise.all(bad.map((p) => p instanceof Promise ? p.then(() => "resolved", (e) => e instanceof TypeError) : "threw"));
     const re = Response.error();
     out.responseError = [re.status, re.type, re.ok, re.body, [...re.headers].length, re.statusText, new Response("x").type];
     const req = new Request("https://example.com/p?q=1", { method: "post", headers: { "x-r": "1" }, body: "data" });
@@ -152,6 +154,7 @@ fn url_search_params_headers_text_encoding_request_and_response_follow_the_stand
         ])
     );
     assert_eq!(out["notAView"], true);
+    assert_eq!(out["fetchRejects"], json!([true, true, true]));
     // What Node 20 answers too.
     assert_eq!(
         out["responseError"],

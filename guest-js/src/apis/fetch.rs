@@ -56,7 +56,21 @@ fn method_of(name: &str) -> Method {
     }
 }
 
+/// `fetch(input, init)`: whatever goes wrong before the request is sent (a bad URL, method or
+/// header) rejects the promise, as the standard says, rather than throwing.
 fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
+    match send(ctx.clone(), input, init) {
+        Err(rquickjs::Error::Exception) => {
+            let reason = ctx.catch();
+            let (promise, _, reject) = ctx.promise()?;
+            reject.call::<_, ()>((reason,))?;
+            Ok(promise)
+        }
+        sent => sent,
+    }
+}
+
+fn send<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
     let mut request = Request::new(ctx.clone(), input, init)?;
     let signal = request.given_signal();
     if let Some(stream) = request.live_stream(&ctx)? {
