@@ -250,6 +250,8 @@ fn deleting_a_service_removes_the_artifacts_nothing_else_uses() {
     };
     delete("single");
     wait_for_count(before - 1);
+    // The file goes first, then the counter counts it.
+    kiln.wait_for_metric("kiln_artifacts_collected_total", 1.0);
     assert!(kiln.metric("kiln_artifact_bytes") < bytes);
 
     // The twins share one artifact: it stays while one of them is deployed.
