@@ -202,69 +202,52 @@ fn open(ctx: Ctx<'_>, format: String, decompress: bool) -> Result<u32> {
     }))
 }
 
-/// Runs `f` on coder `id`, which is kept unless it was the `last` call or `f` failed.
-fn with_coder(
-    ctx: &Ctx<'_>,
-    id: u32,
-    last: bool,
-    f: impl FnOnce(&mut Coder) -> std::result::Result<Vec<u8>, String>,
-) -> Result<Vec<u8>> {
-    let mut taken = CODERS.with(|coders| coders.borrow_mut().1.remove(&id));
-    let Some(coder) = taken.as_mut() else {
-        return Err(throw(ctx, "the stream is closed".into()));
-    };
-    let result = f(coder);
-    if !last && result.is_ok() {
-        CODERS.with(|coders| coders.borrow_mut().1.insert(id, taken.expect("taken")));
-    }
-    result.map_err(|message| throw(ctx, message))
+/// Takes coder `id` out (`push` puts it back when it succeeded; `finish` and an error end it).
+fn take(ctx: &Ctx<'_>, id: u32) -> Result<Coder> {
+    CODERS
+        .with(|coders| coders.borrow_mut().1.remove(&id))
+        .ok_or_else(|| throw(ctx, "the stream is closed".into()))
 }
 
-fn drained(buffer: &mut Vec<u8>) -> Vec<u8> {
-    std::mem::take(buffer)
+/// Writes `input` to an encoder and takes what it produced so far.
+fn encode<W: Write>(
+    encoder: &mut W,
+    output: impl FnOnce(&mut W) -> &mut Vec<u8>,
+    input: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    encoder.write_all(input).map_err(|e| e.to_string())?;
+    Ok(std::mem::take(output(encoder)))
 }
 
 /// `push(id, chunk)`: what coding `chunk` gave.
 fn push<'js>(ctx: Ctx<'js>, id: u32, chunk: TypedArray<'js, u8>) -> Result<TypedArray<'js, u8>> {
     let input = chunk.as_bytes().unwrap_or_default();
-    let out = with_coder(&ctx, id, false, |coder| {
-        let io = |e: std::io::Error| e.to_string();
-        Ok(match coder {
-            Coder::Gzip(e) => {
-                e.write_all(input).map_err(io)?;
-                drained(e.get_mut())
-            }
-            Coder::Zlib(e) => {
-                e.write_all(input).map_err(io)?;
-                drained(e.get_mut())
-            }
-            Coder::Raw(e) => {
-                e.write_all(input).map_err(io)?;
-                drained(e.get_mut())
-            }
-            Coder::Inflate(d) => {
-                let mut out = Vec::new();
-                d.push(input, &mut out)?;
-                out
-            }
-        })
-    })?;
+    let mut coder = take(&ctx, id)?;
+    let out = match &mut coder {
+        Coder::Gzip(e) => encode(e, GzEncoder::get_mut, input),
+        Coder::Zlib(e) => encode(e, ZlibEncoder::get_mut, input),
+        Coder::Raw(e) => encode(e, DeflateEncoder::get_mut, input),
+        Coder::Inflate(d) => {
+            let mut out = Vec::new();
+            d.push(input, &mut out).map(|()| out)
+        }
+    }
+    .map_err(|message| throw(&ctx, message))?;
+    CODERS.with(|coders| coders.borrow_mut().1.insert(id, coder));
     TypedArray::new(ctx, out)
 }
 
 /// `finish(id)`: the last bytes; the coder is gone afterwards.
 fn finish<'js>(ctx: Ctx<'js>, id: u32) -> Result<TypedArray<'js, u8>> {
-    let out = with_coder(&ctx, id, true, |coder| {
-        let io = |e: std::io::Error| e.to_string();
-        let taken = std::mem::replace(coder, Coder::Inflate(Inflater::new("deflate-raw")));
-        Ok(match taken {
-            Coder::Gzip(e) => e.finish().map_err(io)?,
-            Coder::Zlib(e) => e.finish().map_err(io)?,
-            Coder::Raw(e) => e.finish().map_err(io)?,
-            Coder::Inflate(d) if d.ended => Vec::new(),
-            Coder::Inflate(_) => return Err("the compressed data ends too early".into()),
-        })
-    })?;
+    let io = |e: std::io::Error| e.to_string();
+    let out = match take(&ctx, id)? {
+        Coder::Gzip(e) => e.finish().map_err(io),
+        Coder::Zlib(e) => e.finish().map_err(io),
+        Coder::Raw(e) => e.finish().map_err(io),
+        Coder::Inflate(d) if d.ended => Ok(Vec::new()),
+        Coder::Inflate(_) => Err("the compressed data ends too early".into()),
+    }
+    .map_err(|message| throw(&ctx, message))?;
     TypedArray::new(ctx, out)
 }
 

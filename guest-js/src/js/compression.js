@@ -44,27 +44,23 @@
     return stream;
   }
 
-  class CompressionStream {
-    #stream;
-    constructor(format) {
-      if (arguments.length === 0) throw new TypeError("Failed to construct 'CompressionStream': 1 argument required, but only 0 present.");
-      this.#stream = coder(format, false);
-    }
-    get readable() { return this.#stream.readable; }
-    get writable() { return this.#stream.writable; }
+  // The two classes differ only in their name and the coder's direction.
+  function streamClass(name, decompress) {
+    const cls = class {
+      #stream;
+      constructor(format) {
+        if (arguments.length === 0) throw new TypeError(`Failed to construct '${name}': 1 argument required, but only 0 present.`);
+        this.#stream = coder(format, decompress);
+      }
+      get readable() { return this.#stream.readable; }
+      get writable() { return this.#stream.writable; }
+    };
+    Object.defineProperty(cls, "name", { value: name });
+    Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: name, configurable: true });
+    return cls;
   }
-  Object.defineProperty(CompressionStream.prototype, Symbol.toStringTag, { value: "CompressionStream", configurable: true });
-
-  class DecompressionStream {
-    #stream;
-    constructor(format) {
-      if (arguments.length === 0) throw new TypeError("Failed to construct 'DecompressionStream': 1 argument required, but only 0 present.");
-      this.#stream = coder(format, true);
-    }
-    get readable() { return this.#stream.readable; }
-    get writable() { return this.#stream.writable; }
-  }
-  Object.defineProperty(DecompressionStream.prototype, Symbol.toStringTag, { value: "DecompressionStream", configurable: true });
+  const CompressionStream = streamClass("CompressionStream", false);
+  const DecompressionStream = streamClass("DecompressionStream", true);
 
   for (const [name, value] of Object.entries({ CompressionStream, DecompressionStream })) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });

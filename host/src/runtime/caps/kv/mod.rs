@@ -255,9 +255,10 @@ impl KvApp {
         let ns = self.ns(store)?;
         check_key(key)?;
         check_entry(&entry)?;
-        let _large = match entry.value.len() > LARGE_VALUE {
-            true => Some(self.large.acquire().await.expect("never closed")),
-            false => None,
+        let _large = if entry.value.len() > LARGE_VALUE {
+            Some(self.large.acquire().await.expect("never closed"))
+        } else {
+            None
         };
         let _permit = self.permit().await;
         let quota = (self.service.quota)();
