@@ -139,13 +139,15 @@ impl App {
             apps,
             cluster,
         };
-        Ok(Arc::new(Self::assemble(
+        let app = Arc::new(Self::assemble(
             config,
             deployer,
             Some(platform),
             None,
             control,
-        )))
+        ));
+        crate::http::calls::install(&app);
+        Ok(app)
     }
 
     fn assemble(

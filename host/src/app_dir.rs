@@ -130,7 +130,7 @@ impl AppDir {
             deployer.set_kv(kv);
         }
         let spec = self
-            .spec(&manifest, config, platform, deployer.kv())
+            .spec(&manifest, config, platform, deployer)
             .with_context(|| format!("{}", self.dir.join(MANIFEST).display()))?;
         let file = entry
             .file_name()
@@ -175,7 +175,7 @@ impl AppDir {
         manifest: &Manifest,
         config: &Config,
         platform: bool,
-        kv: Option<&std::sync::Arc<crate::runtime::caps::kv::KvService>>,
+        deployer: &crate::deploy::Deployer,
     ) -> anyhow::Result<crate::runtime::RunSpec> {
         if manifest.jwt_check && !platform {
             anyhow::bail!(
@@ -219,7 +219,8 @@ impl AppDir {
         let vars = manifest.vars.clone().into_iter().collect();
         Ok(run_spec(
             &self.name,
-            kv.map(|kv| kv.app(AppKind::Service, &self.name)),
+            deployer,
+            AppKind::Service,
             &permissions,
             &manifest.limits,
             isolation,

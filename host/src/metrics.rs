@@ -2,6 +2,7 @@
 //! path) by each runtime's [`Metrics`], rendered as Prometheus text at `GET /metrics`.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -169,7 +170,12 @@ pub struct Metrics {
     outbound_reused: AtomicU64,
     guest_log_dropped: AtomicU64,
     responses_cut: AtomicU64,
+    /// Calls between apps, by caller and callee (`name` or `fn:name`).
+    app_calls: std::sync::Mutex<std::collections::BTreeMap<(Arc<str>, String), u64>>,
 }
+
+/// The most caller–callee pairs counted apart; calls of further pairs are counted as `other`.
+const MAX_CALL_PAIRS: usize = 10_000;
 
 impl Metrics {
     /// Records one answered request.
@@ -297,6 +303,21 @@ impl Metrics {
         self.responses_cut.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one call of `caller` to the app `callee` of `kind`.
+    pub fn app_call(&self, caller: &Arc<str>, kind: crate::kind::AppKind, callee: &str) {
+        let callee = match kind {
+            crate::kind::AppKind::Service => callee.to_string(),
+            crate::kind::AppKind::Function => format!("fn:{callee}"),
+        };
+        let mut calls = self.app_calls.lock().expect("metrics lock");
+        let key = if calls.len() < MAX_CALL_PAIRS || calls.contains_key(&(caller.clone(), callee.clone())) {
+            (caller.clone(), callee)
+        } else {
+            (Arc::from("other"), "other".to_string())
+        };
+        *calls.entry(key).or_default() += 1;
+    }
+
     /// Records a compiled-artifact cache lookup.
     pub fn cache(&self, hit: bool) {
         if hit {
@@ -408,6 +429,13 @@ impl Metrics {
             get(&self.guest_log_dropped),
             get(&self.responses_cut),
         );
+        out.push_str("# HELP kiln_app_calls_total Calls between apps in the process, by caller and callee (fn:name for a function).\n# TYPE kiln_app_calls_total counter\n");
+        for ((caller, callee), n) in self.app_calls.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "kiln_app_calls_total{{caller=\"{caller}\",callee=\"{callee}\"}} {n}"
+            );
+        }
         let o = occupancy;
         let _ = write!(
             out,

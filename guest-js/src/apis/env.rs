@@ -1,7 +1,8 @@
 //! The `env` a handler is given (Workers' second argument): the host names the app's granted
 //! key-value stores in `KILN_KV_STORES` (`KV=default,SESSIONS=sessions`), each bound to a
-//! `KVNamespace` (`js/kv.js`), and its variables and secrets in `KILN_VARS` (`GREETING,API_KEY`),
-//! each bound to its value as a string. Bound by the first request an instance serves, never
+//! `KVNamespace` (`js/kv.js`), the apps it may call in `KILN_SERVICES` (`USERS=users`), each
+//! bound to a `Fetcher` (`js/services.js`), and its variables and secrets in `KILN_VARS`
+//! (`GREETING,API_KEY`), each bound to its value as a string. Bound by the first request an instance serves, never
 //! during pre-initialisation, so a snapshot holds no binding or secret of its own.
 
 use std::cell::Cell;
@@ -12,6 +13,8 @@ use crate::bindings::wasi::cli::environment;
 
 /// The variable the host names the granted stores in.
 const STORES: &str = "KILN_KV_STORES";
+/// The variable the host names the apps it may call in.
+const SERVICES: &str = "KILN_SERVICES";
 /// The variable the host names the app's variables in.
 const VARS: &str = "KILN_VARS";
 
@@ -41,11 +44,19 @@ pub fn bind<'js>(ctx: &Ctx<'js>, env: &Object<'js>) -> Result<()> {
             }
         }
     }
-    let Some(stores) = value(STORES) else {
-        return Ok(());
-    };
+    for (variable, group) in [(STORES, "kv"), (SERVICES, "services")] {
+        if let Some(list) = value(variable) {
+            let bind: Function = super::scripts::group(ctx, group)?.get("bind")?;
+            bind.call::<_, ()>((env.clone(), pairs(ctx, list)?))?;
+        }
+    }
+    Ok(())
+}
+
+/// `[[binding, name], …]` of a list `BINDING=name,…`.
+fn pairs<'js>(ctx: &Ctx<'js>, list: &str) -> Result<Array<'js>> {
     let pairs = Array::new(ctx.clone())?;
-    for (i, pair) in stores
+    for (i, pair) in list
         .split(',')
         .filter_map(|p| p.split_once('='))
         .enumerate()
@@ -55,7 +66,5 @@ pub fn bind<'js>(ctx: &Ctx<'js>, env: &Object<'js>) -> Result<()> {
         entry.set(1, pair.1)?;
         pairs.set(i, entry)?;
     }
-    let kv = super::scripts::group(ctx, "kv")?;
-    let bind: Function = kv.get("bind")?;
-    bind.call::<_, ()>((env.clone(), pairs))
+    Ok(pairs)
 }

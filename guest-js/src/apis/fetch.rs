@@ -5,7 +5,7 @@
 //! signal's reason.
 
 use rquickjs::function::Opt;
-use rquickjs::{Class, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
+use rquickjs::{Class, Ctx, Exception, Function, Persistent, Promise, Result, Value};
 
 use crate::apis::body::Body;
 use crate::apis::headers::Headers;
@@ -58,7 +58,7 @@ fn method_of(name: &str) -> Method {
 
 /// `fetch(input, init)`: whatever goes wrong before the request is sent (a bad URL, method or
 /// header) rejects the promise, as the standard says, rather than throwing.
-fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
+fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Value<'js>>) -> Result<Promise<'js>> {
     match send(ctx.clone(), input, init) {
         Err(rquickjs::Error::Exception) => {
             let reason = ctx.catch();
@@ -70,7 +70,7 @@ fn fetch<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Resul
     }
 }
 
-fn send<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Promise<'js>> {
+fn send<'js>(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Value<'js>>) -> Result<Promise<'js>> {
     let mut request = Request::new(ctx.clone(), input, init)?;
     let signal = request.given_signal();
     if let Some(stream) = request.live_stream(&ctx)? {
@@ -199,6 +199,7 @@ fn describe(code: ErrorCode) -> String {
         ErrorCode::HttpRequestDenied => {
             "the request was refused: this app has no network grant for that host".into()
         }
+        ErrorCode::InternalError(Some(message)) => message,
         other => format!("{other:?}"),
     }
 }

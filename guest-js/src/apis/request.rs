@@ -140,8 +140,8 @@ fn is_abort_signal<'js>(ctx: &Ctx<'js>, object: &Object<'js>) -> Result<bool> {
 impl<'js> Request<'js> {
     /// `new Request(input, init?)`.
     #[qjs(constructor)]
-    pub fn new(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Object<'js>>) -> Result<Self> {
-        let init = init.0;
+    pub fn new(ctx: Ctx<'js>, input: Value<'js>, init: Opt<Value<'js>>) -> Result<Self> {
+        let init = super::response::init_object(&ctx, init, "Request")?;
         let (mut method, url, mut headers, mut body, mut signal) = if let Some(other) = input
             .as_object()
             .and_then(super::brand::downcast::<Request>)

@@ -104,7 +104,13 @@ impl<'js> Response<'js> {
     }
 }
 
-fn init_object<'js>(ctx: &Ctx<'js>, init: Opt<Value<'js>>) -> Result<Option<Object<'js>>> {
+/// A WebIDL dictionary argument: absent, `undefined` and `null` are none; anything else but an
+/// object is a `TypeError` naming `what`.
+pub(crate) fn init_object<'js>(
+    ctx: &Ctx<'js>,
+    init: Opt<Value<'js>>,
+    what: &str,
+) -> Result<Option<Object<'js>>> {
     match init.0 {
         None => Ok(None),
         Some(v) if v.is_undefined() || v.is_null() => Ok(None),
@@ -112,7 +118,7 @@ fn init_object<'js>(ctx: &Ctx<'js>, init: Opt<Value<'js>>) -> Result<Option<Obje
             Some(o) => Ok(Some(o)),
             None => Err(Exception::throw_type(
                 ctx,
-                "Response init must be an object",
+                &format!("{what} init must be an object"),
             )),
         },
     }
@@ -130,7 +136,7 @@ impl<'js> Response<'js> {
     #[qjs(constructor)]
     pub fn new(ctx: Ctx<'js>, body: Opt<Value<'js>>, init: Opt<Value<'js>>) -> Result<Self> {
         let body = body.0.unwrap_or_else(|| Value::new_null(ctx.clone()));
-        let init = init_object(&ctx, init)?;
+        let init = init_object(&ctx, init, "Response")?;
         Self::build(&ctx, body, init, None)
     }
 
@@ -143,7 +149,7 @@ impl<'js> Response<'js> {
                 "Response.json: the data is not JSON-serialisable",
             ));
         };
-        let init = init_object(&ctx, init)?;
+        let init = init_object(&ctx, init, "Response")?;
         Self::build(&ctx, text.into_value(), init, Some("application/json"))
     }
 

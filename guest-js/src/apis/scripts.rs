@@ -32,6 +32,7 @@ fn lazy_script(group: &str) -> Option<(&'static str, &'static str)> {
         "crypto" => ("crypto.js", include_str!("../js/crypto.js")),
         "clone" => ("clone.js", include_str!("../js/clone.js")),
         "kv" => ("kv.js", include_str!("../js/kv.js")),
+        "services" => ("services.js", include_str!("../js/services.js")),
         "messaging" => ("messaging.js", include_str!("../js/messaging.js")),
         "compression" => ("compression.js", include_str!("../js/compression.js")),
         _ => return None,

@@ -19,6 +19,7 @@
     crypto: { deps: [], globals: ["CryptoKey", "SubtleCrypto"] },
     clone: { deps: [], globals: ["structuredClone"] },
     kv: { deps: [], globals: [] },
+    services: { deps: [], globals: [] },
     messaging: { deps: [], globals: ["MessageChannel", "MessagePort", "MessageEvent"] },
     compression: { deps: ["streams"], globals: ["CompressionStream", "DecompressionStream"] },
   };

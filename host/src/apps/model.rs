@@ -28,6 +28,11 @@ pub struct Permissions {
     /// JavaScript and `open("default")` in `wasi:keyvalue`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kv: Vec<String>,
+    /// Apps the app may call in the process: `["users"]` is `http://users.kiln.internal/` (the
+    /// service) and `http://users.fn.kiln.internal/` (the function), and `env.USERS` in
+    /// JavaScript.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
 }
 
 /// Resource limits of an app's instances.

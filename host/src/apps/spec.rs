@@ -9,7 +9,7 @@ use super::{Apps, AppsError, Record, frontend, validate};
 use crate::config::{Isolation, Limits};
 use crate::kind::AppKind;
 use crate::runtime::RunSpec;
-use crate::runtime::caps::kv::KvApp;
+use crate::deploy::Deployer;
 use crate::runtime::caps::{self, Capabilities, Console};
 
 /// What an app's limits fall back to.
@@ -86,7 +86,8 @@ impl Apps {
         validate::stored_directories(&permissions, &self.guard(&own))?;
         run_spec(
             &record.name,
-            self.deployer.kv().map(|kv| kv.app(kind, &record.name)),
+            &self.deployer,
+            kind,
             &permissions,
             &record.limits,
             self.isolation(kind, record),
@@ -110,11 +111,12 @@ pub(super) fn check_isolation(
 }
 
 /// How the app `name` with these (validated) grants, limits, isolation and variables is run:
-/// each grant becomes its capability part here, once. `stores` are the app's key-value stores,
-/// if the node has a backend.
+/// each grant becomes its capability part here, once, with what the node gives it from
+/// `deployer` (the key-value backend, the calls between apps).
 pub fn run_spec(
     name: &str,
-    stores: Option<Arc<KvApp>>,
+    deployer: &Deployer,
+    kind: AppKind,
     permissions: &Permissions,
     limits: &LimitsSpec,
     isolation: Isolation,
@@ -138,7 +140,11 @@ pub fn run_spec(
                 .find(|dir| frontend::is_assets_dir(dir, name)),
         },
         net: caps::outbound_http::Net::new(net),
-        kv: caps::kv::Kv::new(permissions.kv.clone(), stores),
+        kv: caps::kv::Kv::new(
+            permissions.kv.clone(),
+            deployer.kv().map(|kv| kv.app(kind, name)),
+        ),
+        services: caps::services::Services::new(&permissions.services, deployer.dispatch()),
         vars,
         ..Capabilities::none(Console::Log)
     };

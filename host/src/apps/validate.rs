@@ -85,7 +85,7 @@ const SYSTEM_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
 /// Checks grants and returns them canonicalised: `run` must be empty; directories must exist,
 /// and neither be `/`, a system directory, nor touch Kiln's data dir; `env` names must not be
 /// Kiln's own; `net` entries must be hosts, `*.domain`, `host:port` or IP literals; `kv`
-/// entries must be store names.
+/// entries must be store names; `services` entries app names whose bindings are not a store's.
 pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, AppsError> {
     if !p.run.is_empty() {
         return Err(AppsError::Invalid(format!(
@@ -127,6 +127,7 @@ pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, Ap
             kv.push(store.clone());
         }
     }
+    let services = services(&p.services, &kv)?;
     Ok(Permissions {
         read: dirs(&p.read, "read")?,
         write: dirs(&p.write, "write")?,
@@ -134,7 +135,39 @@ pub fn permissions(p: &Permissions, guard: &Guard<'_>) -> Result<Permissions, Ap
         net,
         run: Vec::new(),
         kv,
+        services,
     })
+}
+
+/// The `services` grant, without repeats: app names, none of them `kv` (the key-value host)
+/// and none bound to the same name in `env` as a granted store.
+fn services(granted: &[String], stores: &[String]) -> Result<Vec<String>, AppsError> {
+    use crate::runtime::caps::{kv, services};
+    let mut names: Vec<String> = Vec::new();
+    for service in granted {
+        name(service).map_err(|_| {
+            AppsError::Invalid(format!(
+                "permissions.services: '{service}' is not an app name (1-63 of a-z, 0-9 and '-', \
+                 starting with a letter or digit)"
+            ))
+        })?;
+        if format!("{service}{}", services::DOMAIN) == kv::INTERNAL_HOST {
+            return Err(AppsError::Invalid(format!(
+                "permissions.services: '{service}' cannot be bound: {} is the key-value stores' host",
+                kv::INTERNAL_HOST
+            )));
+        }
+        let binding = services::binding_name(service);
+        if let Some(store) = stores.iter().find(|s| kv::binding_name(s) == binding) {
+            return Err(AppsError::Invalid(format!(
+                "permissions.services: '{service}' and the store '{store}' would both be env.{binding}"
+            )));
+        }
+        if !names.contains(service) {
+            names.push(service.clone());
+        }
+    }
+    Ok(names)
 }
 
 /// Checks the directory grants of a stored app again before it is served: what Kiln protects may

@@ -23,6 +23,7 @@ use crate::compile::{CompileError, Compiler};
 use crate::config::Tiering;
 use crate::kind::AppKind;
 use crate::runtime::caps::kv::KvService;
+use crate::runtime::caps::services::Dispatch;
 use crate::runtime::pool::IdleBudget;
 use crate::runtime::{
     Access, CachedCode, Code, Deployment, JsSource, Linked, Parts, Registry, RunSpec, SharedCode,
@@ -108,6 +109,8 @@ pub struct Deployer {
     renewed_at: std::sync::atomic::AtomicU64,
     /// The node's key-value backend, once the store that keeps it is open.
     kv: std::sync::OnceLock<Arc<KvService>>,
+    /// Where apps' calls to other apps go, once the server that serves them is assembled.
+    dispatch: std::sync::OnceLock<Arc<dyn Dispatch>>,
 }
 
 /// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
@@ -179,6 +182,7 @@ impl Deployer {
             collect_soon: std::sync::atomic::AtomicBool::new(false),
             renewed_at: std::sync::atomic::AtomicU64::new(0),
             kv: std::sync::OnceLock::new(),
+            dispatch: std::sync::OnceLock::new(),
         }))
     }
 
@@ -190,6 +194,16 @@ impl Deployer {
     /// The node's key-value backend, if the node has a store.
     pub fn kv(&self) -> Option<&Arc<KvService>> {
         self.kv.get()
+    }
+
+    /// Sends the calls between apps deployed from now on to `dispatch` (set once).
+    pub fn set_dispatch(&self, dispatch: Arc<dyn Dispatch>) {
+        let _ = self.dispatch.set(dispatch);
+    }
+
+    /// Where calls between apps go, if the server serves several apps.
+    pub fn dispatch(&self) -> Option<Arc<dyn Dispatch>> {
+        self.dispatch.get().cloned()
     }
 
     /// How apps move between tiers and out of memory.

@@ -2,6 +2,7 @@
 //! current-thread runtime per core. Only this layer knows status codes.
 
 pub mod body_limit;
+pub mod calls;
 pub mod cors;
 mod error;
 pub mod extract;

@@ -117,12 +117,22 @@ async fn on_control(State(app): State<Arc<App>>, request: Request, next: Next) -
 
 /// Counts every request, records its latency by route kind, gives it an id and logs its line.
 async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    observed(&app, request, |request| next.run(request)).await
+}
+
+/// What [`observe`] does around `serve`: for the routes' own requests and for calls between
+/// apps, which reach the routes without the router.
+pub(super) async fn observed<F: Future<Output = Response>>(
+    app: &App,
+    request: Request,
+    serve: impl FnOnce(Request) -> F,
+) -> Response {
     let started = Instant::now();
-    let kind = route_kind(&app, request.uri().path());
+    let kind = route_kind(app, request.uri().path());
     app.requests_total.fetch_add(1, Ordering::Relaxed);
     let id = request_log::request_id(request.headers());
     let line = request_log::Started::new(id.clone(), kind, &request);
-    let response = REQUEST_ID.scope(id, next.run(request)).await;
+    let response = REQUEST_ID.scope(id, serve(request)).await;
     let metrics = app.registry.metrics();
     metrics.request(kind, response.status().as_u16(), started.elapsed());
     if let Some(error) = response.extensions().get::<ErrorKind>() {

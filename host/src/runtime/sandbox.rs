@@ -72,12 +72,21 @@ impl Sandbox {
         })
     }
 
-    /// Starts a request: it must be done within `timeout`, it starts with a fresh CPU share, and
-    /// its console lines carry the id of the request the current task serves.
+    /// Starts a request: it must be done within `timeout` (and its caller's deadline, for a call
+    /// from another app), it starts with a fresh CPU share, and its console lines carry the id of
+    /// the request the current task serves.
     pub fn start_request(&mut self, timeout: Duration) {
-        self.deadline = Instant::now() + timeout;
+        let inbound = caps::services::Inbound::current();
+        let own = Instant::now() + timeout;
+        self.deadline = inbound.deadline.map_or(own, |caller| caller.min(own));
+        let request = caps::console::current_request();
+        self.network.begin(caps::services::Inbound {
+            deadline: Some(self.deadline),
+            trace: request.clone(),
+            ..inbound
+        });
         self.slices = 0;
-        self.request.set(caps::console::current_request());
+        self.request.set(request);
     }
 
     /// What the `wasi:keyvalue` host functions see.

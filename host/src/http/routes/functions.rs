@@ -18,6 +18,7 @@ use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
 use crate::metrics::Metrics;
 use crate::runtime::RunError;
+use crate::runtime::caps::services::Inbound;
 use crate::runtime::function::{Pulled, Started, Steps};
 
 /// Calls a function with the JSON body (empty = `{}`).
@@ -26,7 +27,8 @@ pub async fn call(
     PathParam(name): PathParam<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (slot, _) =
+    let inbound = Inbound::current();
+    let (slot, verified) =
         super::services::admit(&app, AppKind::Function, &name, request.headers()).await?;
     let limit = app.max_request_bytes();
     body_limit::check_length(request.headers(), limit)?;
@@ -49,8 +51,12 @@ pub async fn call(
             .map_err(|_| ApiError::Validation("the body is not UTF-8".into()))?
     };
     let served = Served::new(AppKind::Function, &deployment);
-    let mut response = match crate::runtime::function::start(deployment, reservation, input).await?
-    {
+    let inbound = Inbound {
+        claims: verified.or(inbound.claims.clone()),
+        ..inbound
+    };
+    let started = inbound.scope(crate::runtime::function::start(deployment, reservation, input));
+    let mut response = match started.await? {
         Started::Value(json) => (
             [(
                 http::header::CONTENT_TYPE,

@@ -13,6 +13,7 @@ use crate::http::request_log::Served;
 use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
 use crate::runtime::Slot;
+use crate::runtime::caps::services::{CALLER_HEADER, Inbound};
 
 /// Serves `request` with the deployment of `slot`, its body bounded to `limit` bytes while it
 /// streams: a declared length over it is 413 before the guest runs, and a body that goes past
@@ -34,24 +35,28 @@ async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, 
 
 /// Whether a request may reach the app `name` of `kind`, decided the same way for every route
 /// that leads to it (its handler, a service's `/dist` assets): the token first (for `jwt_check`
-/// apps: 401 without a valid one, 403 for another scope), then unknown → 404, disabled → 503.
-/// Returns the app's slot and the token's verified claims, if it needed one.
+/// apps: 401 without a valid one, 403 for another scope; a call from another app may instead
+/// carry the claims its caller's token was verified with), then unknown → 404, disabled → 503.
+/// Returns the app's slot and the verified claims, if it needed them.
 pub async fn admit(
     app: &App,
     kind: AppKind,
     name: &str,
     headers: &http::HeaderMap,
-) -> Result<(Arc<Slot>, Option<crate::auth::Claims>), ApiError> {
+) -> Result<(Arc<Slot>, Option<Arc<crate::auth::Claims>>), ApiError> {
     let slot = app
         .registry
         .find(kind, name, super::deploy_deadline())
         .await?;
     let claims = match &slot {
-        Some(slot) if slot.jwt_check() => Some(crate::auth::authorize(
-            headers,
-            &app.platform()?.settings.get().jwt_secret,
-            crate::auth::Scope::Invoke,
-        )?),
+        Some(slot) if slot.jwt_check() => match Inbound::current().claims {
+            Some(inherited) => Some(inherited),
+            None => Some(Arc::new(crate::auth::authorize(
+                headers,
+                &app.platform()?.settings.get().jwt_secret,
+                crate::auth::Scope::Invoke,
+            )?)),
+        },
         _ => None,
     };
     let what = kind.as_str();
@@ -62,13 +67,16 @@ pub async fn admit(
     Ok((slot, claims))
 }
 
-/// The request goes to the service's handler, once [`admit`]ted.
+/// The request goes to the service's handler, once [`admit`]ted. Kiln's own headers are set by
+/// Kiln only: `x-kiln-caller` names the app that called (none for a client), `x-kiln-claims`
+/// holds the verified claims that came with the request, if any.
 pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path();
     let below = path.strip_prefix("/api/v2/").unwrap_or_default();
     let (name, rest) = below.split_once('/').unwrap_or((below, ""));
     let (name, rest) = (name.to_string(), rest.to_string());
-    let (slot, claims) = admit(&app, AppKind::Service, &name, request.headers()).await?;
+    let inbound = Inbound::current();
+    let (slot, verified) = admit(&app, AppKind::Service, &name, request.headers()).await?;
     let mut target = format!("/{rest}");
     if let Some(query) = request.uri().query() {
         target.push('?');
@@ -81,21 +89,38 @@ pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<R
         .map_err(|_| ApiError::Validation("invalid service name".into()))?;
     let headers = request.headers_mut();
     headers.insert("x-forwarded-prefix", prefix);
+    headers.remove(CALLER_HEADER);
+    headers.remove(CLAIMS_HEADER);
+    if let Some(caller) = &inbound.caller {
+        headers.insert(
+            CALLER_HEADER,
+            HeaderValue::from_str(caller).map_err(anyhow::Error::from)?,
+        );
+    }
     // A `jwt_check` service gets the verified claims, never Kiln's token itself (it may be an
     // admin token); other services get the request's headers as they came.
-    if let Some(claims) = claims {
+    if verified.is_some() {
         headers.remove(http::header::AUTHORIZATION);
-        let json = serde_json::to_string(&claims).map_err(anyhow::Error::from)?;
+    }
+    let claims = verified.or(inbound.claims.clone());
+    if let Some(claims) = &claims {
+        let json = serde_json::to_string(&**claims).map_err(anyhow::Error::from)?;
         headers.insert(
-            "x-kiln-claims",
+            CLAIMS_HEADER,
             HeaderValue::from_str(&json).map_err(anyhow::Error::from)?,
         );
     }
     if !headers.contains_key(http::header::HOST) {
         headers.insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
-    serve(&slot, request, app.max_request_bytes()).await
+    let limit = app.max_request_bytes();
+    Inbound { claims, ..inbound }
+        .scope(serve(&slot, request, limit))
+        .await
 }
+
+/// The verified claims of a request's token, as JSON, for a service.
+const CLAIMS_HEADER: &str = "x-kiln-claims";
 
 /// The app of `kiln serve --app`, at `/` (every path but `/health` and `/healthz`).
 pub async fn root(State(app): State<Arc<App>>, mut request: Request) -> Result<Response, ApiError> {

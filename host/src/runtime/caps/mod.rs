@@ -12,6 +12,7 @@ pub mod kv;
 pub mod limits;
 pub mod net_grant;
 pub mod outbound_http;
+pub mod services;
 pub mod vars;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct Capabilities {
     pub kv: kv::Kv,
     /// The app's variables and secrets.
     pub vars: vars::Vars,
+    /// The apps it may call in the process.
+    pub services: services::Services,
     /// Where `console.*` goes.
     pub console: console::ConsolePart,
 }
@@ -86,7 +89,11 @@ impl Capabilities {
         self.files.prepare(instance)?;
         let kv = self.kv.prepare(instance)?;
         Ok(InstanceCaps {
-            network: self.net.prepare(instance)?.with_kv(kv.clone()),
+            network: self
+                .net
+                .prepare(instance)?
+                .with_kv(kv.clone())
+                .with_services(self.services.prepare(instance)?),
             kv,
             config,
         })

@@ -48,6 +48,7 @@ impl Part for Net {
             instance: Arc::new(Semaphore::new(PER_INSTANCE)),
             app: self.connections.clone(),
             kv: None,
+            services: None,
         })
     }
 }
@@ -59,6 +60,7 @@ pub struct NetworkPolicy {
     instance: Arc<Semaphore>,
     app: AppConnections,
     kv: Option<super::kv::Kv>,
+    services: Option<super::services::Calls>,
 }
 
 impl NetworkPolicy {
@@ -66,6 +68,20 @@ impl NetworkPolicy {
     pub fn with_kv(mut self, kv: super::kv::Kv) -> Self {
         self.kv = Some(kv);
         self
+    }
+
+    /// Sends requests to `http://{name}.kiln.internal/` to the granted apps.
+    pub fn with_services(mut self, services: Option<super::services::Calls>) -> Self {
+        self.services = services;
+        self
+    }
+
+    /// The instance starts serving the request of `inbound` (its calls to other apps go out
+    /// as part of it).
+    pub fn begin(&mut self, inbound: super::services::Inbound) {
+        if let Some(services) = &mut self.services {
+            services.begin(inbound);
+        }
     }
 }
 
@@ -105,6 +121,11 @@ impl WasiHttpHooks for NetworkPolicy {
             && let Some(kv) = &self.kv
         {
             return Box::new(super::kv::protocol::serve_guest(kv.clone(), request));
+        }
+        if let Some(services) = &self.services
+            && let Some((kind, name)) = services.target(&host)
+        {
+            return services.call(kind, name, request);
         }
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });

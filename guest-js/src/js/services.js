@@ -1,0 +1,48 @@
+// Service bindings in the Workers shape: `env.USERS.fetch(input, init)` is a `fetch` to
+// `http://users.kiln.internal` with the path and query of `input` (a Request, an absolute URL
+// whose host is ignored, or a path), which the host serves in the process from the app `users`.
+(function (internals) {
+  "use strict";
+
+  class Fetcher {
+    #origin;
+
+    constructor(origin) {
+      this.#origin = origin;
+    }
+
+    /** Calls the bound app; resolves to its Response, as `fetch` does. */
+    fetch(input, init) {
+      try {
+        const isRequest = input instanceof Request;
+        const text = isRequest ? input.url : String(input);
+        const url = new URL(text.startsWith("/") ? this.#origin + text : text);
+        const target = this.#origin + url.pathname + url.search;
+        if (!isRequest && init === undefined) return fetch(target);
+        const source = new Request(isRequest ? input : target, init);
+        const { method, headers, body, redirect, signal } = source;
+        return fetch(target, { method, headers, body, redirect, signal });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+
+    connect() {
+      throw new TypeError("connect() is not supported on a Kiln service binding");
+    }
+  }
+
+  Object.defineProperty(Fetcher.prototype, Symbol.toStringTag, { value: "Fetcher" });
+
+  internals.services = {
+    /** Adds `[binding, app]` pairs to `env`, keeping what the app set itself. */
+    bind(env, pairs) {
+      for (const [binding, app] of pairs) {
+        if (!Object.prototype.hasOwnProperty.call(env, binding)) {
+          const fetcher = new Fetcher(`http://${app}.kiln.internal`);
+          Object.defineProperty(env, binding, { value: fetcher, enumerable: true, configurable: true, writable: true });
+        }
+      }
+    },
+  };
+})

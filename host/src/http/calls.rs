@@ -1,0 +1,113 @@
+//! Calls between apps (service bindings): what a guest sends to `http://{name}.kiln.internal/…`
+//! is served by the service route (`/api/v2/{name}/…`), and what it sends to
+//! `http://{name}.fn.kiln.internal/` by the function route (`/functions/v2/{name}`), in the
+//! process: the request and response bodies are handed over as they stream, nothing is parsed
+//! as HTTP, and no socket is opened. The callee is served as a client's request would be (its
+//! `enabled`, `jwt_check` and limits apply, it is logged and counted), under the [`Inbound`] of
+//! the call: its caller, depth, deadline and claims.
+
+use std::sync::{Arc, Weak};
+
+use axum::extract::{Request, State};
+use axum::response::IntoResponse;
+use http::HeaderValue;
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::Error;
+
+use super::extract::PathParam;
+use super::request_log::REQUEST_ID;
+use super::routes::{functions, services};
+use crate::app::App;
+use crate::kind::AppKind;
+use crate::runtime::caps::services::{CallFuture, DOMAIN, Dispatch, Inbound};
+
+/// Serves calls between the apps of `app`.
+struct Calls {
+    app: Weak<App>,
+}
+
+/// Sends the calls between apps deployed from now on to `app`'s own routes.
+pub fn install(app: &Arc<App>) {
+    app.deployer.set_dispatch(Arc::new(Calls {
+        app: Arc::downgrade(app),
+    }));
+}
+
+impl Dispatch for Calls {
+    fn call(
+        &self,
+        kind: AppKind,
+        name: &str,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        inbound: Inbound,
+    ) -> CallFuture {
+        let app = self.app.upgrade();
+        let name = name.to_string();
+        Box::new(async move {
+            let app = app.ok_or_else(|| Error::InternalError(Some("Kiln is stopping".into())))?;
+            let request = route(kind, &name, request, &inbound)?;
+            if let Some(caller) = &inbound.caller {
+                app.registry.metrics().app_call(caller, kind, &name);
+            }
+            let response = inbound
+                .scope(super::router::observed(&app, request, |request| {
+                    serve(app.clone(), kind, name, request)
+                }))
+                .await;
+            let response = response.map(|body| {
+                body.map_err(|e| Error::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            });
+            let done: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+/// The request as the route of the app `name` of `kind` takes it: its path below the route,
+/// its host the app's internal name unless the guest set one, its request id the caller's.
+fn route(
+    kind: AppKind,
+    name: &str,
+    request: http::Request<wasmtime_wasi_http::WasiBody>,
+    inbound: &Inbound,
+) -> Result<Request, Error> {
+    let (mut parts, body) = request.into_parts();
+    let below = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = match kind {
+        AppKind::Service => format!("/api/v2/{name}{below}"),
+        AppKind::Function => format!("/functions/v2/{name}"),
+    };
+    let host = match kind {
+        AppKind::Service => format!("{name}{DOMAIN}"),
+        AppKind::Function => format!("{name}.fn{DOMAIN}"),
+    };
+    parts.uri = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+    let headers = &mut parts.headers;
+    if !headers.contains_key(http::header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&host)
+    {
+        headers.insert(http::header::HOST, host);
+    }
+    if let Some(trace) = &inbound.trace
+        && !headers.contains_key(REQUEST_ID)
+        && let Ok(id) = HeaderValue::from_str(trace)
+    {
+        headers.insert(REQUEST_ID, id);
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::new(body)))
+}
+
+async fn serve(
+    app: Arc<App>,
+    kind: AppKind,
+    name: String,
+    request: Request,
+) -> axum::response::Response {
+    match kind {
+        AppKind::Service => services::call(State(app), request).await.into_response(),
+        AppKind::Function => functions::call(State(app), PathParam(name), request)
+            .await
+            .into_response(),
+    }
+}
