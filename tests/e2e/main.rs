@@ -5,6 +5,7 @@
 mod support;
 
 mod apps;
+mod bindings;
 mod attacks;
 mod cache;
 mod cluster;
