@@ -73,6 +73,11 @@ fmt:
 lint:
     cargo clippy --release --workspace --all-targets -- -D warnings
 
+# What a call between apps costs: through a binding and over HTTP, against the callee alone
+# (see scripts/bench-calls.py).
+bench-calls:
+    python3 scripts/bench-calls.py
+
 # A thousand tenants busy at once under a Zipf load, beside workerd (see scripts/bench-tenants.py).
 bench-tenants:
     python3 scripts/bench-tenants.py

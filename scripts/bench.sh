@@ -14,6 +14,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 echo
+echo "Calls between apps (service bindings):"
+KILN_BENCH_BIN="$PWD/target/release/kiln" python3 scripts/bench-calls.py
+
+echo
 echo "Fair CPU (a healthy service while a neighbour spins):"
 scripts/bench-fairness.sh "$kiln"
 

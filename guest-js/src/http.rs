@@ -170,6 +170,14 @@ fn send(out: ResponseOutparam, parts: Parts) {
         Payload::Bytes(bytes) => {
             let _ = write_all(&stream, &bytes);
         }
+        Payload::Fetched(fetched) => {
+            if !fetched.splice_into(&stream) {
+                // Unfinished, as below: the fetched body broke off or the client went away.
+                drop(stream);
+                drop(body);
+                return;
+            }
+        }
         Payload::Stream(readable) => {
             if let Err(error) = send_stream(&stream, readable) {
                 // Dropping the body unfinished tells the client the response is incomplete.

@@ -13,7 +13,7 @@ use rquickjs::{
 use crate::apis::scripts::{self, Helper};
 use crate::apis::url::UrlSearchParams;
 use crate::bindings::wasi::http::types::{IncomingBody, IncomingResponse};
-use crate::bindings::wasi::io::streams::{InputStream, StreamError};
+use crate::bindings::wasi::io::streams::{InputStream, OutputStream, StreamError};
 use crate::scope;
 
 /// Which incoming body a [`Body::Incoming`] reads.
@@ -130,9 +130,13 @@ impl<'js> Body<'js> {
 
     /// The body for sending: its bytes, or the stream to read chunk by chunk.
     pub fn into_payload(&mut self, ctx: &Ctx<'js>) -> Result<Payload> {
-        // A fetched body is passed on as it arrives.
-        if matches!(self, Body::Incoming(id) if *id != REQUEST_BODY) {
-            self.stream(ctx)?;
+        // A fetched body JS never touched is passed on as it arrives, by the host.
+        if let Body::Incoming(id) = *self
+            && id != REQUEST_BODY
+            && let Some(fetched) = take_fetched(id)
+        {
+            *self = Body::Used;
+            return Ok(Payload::Fetched(fetched));
         }
         let Body::Stream(stream) = self else {
             return self.consume(ctx).map(Payload::Bytes);
@@ -213,6 +217,46 @@ pub enum Payload {
     Bytes(Vec<u8>),
     /// A `ReadableStream` to send chunk by chunk as JS enqueues them.
     Stream(Persistent<Object<'static>>),
+    /// A `fetch` response's body, spliced on by the host as it arrives.
+    Fetched(Fetched),
+}
+
+/// The body of a `fetch` response, taken from this request's bodies to be passed on whole.
+pub struct Fetched(Incoming);
+
+impl Fetched {
+    /// Copies the body to `out` as it arrives (host to host, through no JS); false when reading
+    /// it failed or `out` was closed before its end.
+    pub fn splice_into(mut self, out: &OutputStream) -> bool {
+        let incoming = &mut self.0;
+        let stream = match incoming.stream.take() {
+            Some(stream) => stream,
+            None => match incoming.body.as_ref().map(IncomingBody::stream) {
+                Some(Ok(stream)) => stream,
+                _ => return false,
+            },
+        };
+        let ended = loop {
+            match out.blocking_splice(&stream, 64 * 1024) {
+                Ok(_) => {}
+                Err(StreamError::Closed) => break true,
+                Err(StreamError::LastOperationFailed(_)) => break false,
+            }
+        };
+        drop(stream);
+        if let Some(body) = incoming.body.take() {
+            drop(IncomingBody::finish(body));
+        }
+        ended
+    }
+}
+
+/// Takes fetched body `id` out of this request's bodies, if it is still there unread.
+fn take_fetched(id: IncomingId) -> Option<Fetched> {
+    scope::with(|incomings: &mut Incomings| {
+        let at = incomings.slots.iter().position(|(at, _)| *at == id)?;
+        Some(Fetched(incomings.slots.swap_remove(at).1))
+    })
 }
 
 /// The bytes of an untouched stream that `body` made from bytes (taking it), if it is one.
