@@ -310,7 +310,9 @@ impl Metrics {
             crate::kind::AppKind::Function => format!("fn:{callee}"),
         };
         let mut calls = self.app_calls.lock().expect("metrics lock");
-        let key = if calls.len() < MAX_CALL_PAIRS || calls.contains_key(&(caller.clone(), callee.clone())) {
+        let key = if calls.len() < MAX_CALL_PAIRS
+            || calls.contains_key(&(caller.clone(), callee.clone()))
+        {
             (caller.clone(), callee)
         } else {
             (Arc::from("other"), "other".to_string())

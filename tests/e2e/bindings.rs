@@ -95,7 +95,12 @@ fn update(kiln: &Kiln, jwt: &str, name: &str, body: Value) {
 
 /// `users`, and `orders` granted to call it (and `double`, a function).
 fn shop(kiln: &Kiln, jwt: &str, orders_limits: Value) {
-    deploy(kiln, jwt, "services", json!({"name": "users", "code": USERS}));
+    deploy(
+        kiln,
+        jwt,
+        "services",
+        json!({"name": "users", "code": USERS}),
+    );
     deploy(
         kiln,
         jwt,
@@ -125,10 +130,16 @@ fn an_app_calls_a_granted_app_by_binding_and_by_url_and_the_callee_knows_its_cal
         "{body}"
     );
     let (_, body) = get(&kiln, "/api/v2/orders/request");
-    assert_eq!(body["body"]["echoed"], "hi", "a Request's body is sent: {body}");
+    assert_eq!(
+        body["body"]["echoed"], "hi",
+        "a Request's body is sent: {body}"
+    );
     assert_eq!(body["body"]["path"], "/echo", "{body}");
     let (_, body) = get(&kiln, "/api/v2/orders/missing");
-    assert_eq!(body["status"], 404, "the callee's status is the caller's to read: {body}");
+    assert_eq!(
+        body["status"], 404,
+        "the callee's status is the caller's to read: {body}"
+    );
 
     // The request id of the client's request is the call's.
     let (_, body) = call(
@@ -160,12 +171,20 @@ fn an_app_calls_a_granted_app_by_binding_and_by_url_and_the_callee_knows_its_cal
 fn a_call_without_a_grant_is_refused_and_the_grant_is_validated() {
     let (_data, kiln, jwt) = platform();
     shop(&kiln, &jwt, json!({}));
-    deploy(&kiln, &jwt, "services", json!({"name": "billing", "code": USERS}));
+    deploy(
+        &kiln,
+        &jwt,
+        "services",
+        json!({"name": "billing", "code": USERS}),
+    );
     let (status, body) = get(&kiln, "/api/v2/orders/ungranted");
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["thrown"], "TypeError", "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("no network grant"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no network grant"),
         "{body}"
     );
     // `users` has no grant at all: it reaches no app, not even the one that called it.
@@ -176,7 +195,12 @@ fn a_call_without_a_grant_is_refused_and_the_grant_is_validated() {
         json!({"name": "sneaky", "code": "export default { fetch: () => fetch('http://orders.kiln.internal/binding') }"}),
     );
     assert_eq!(get(&kiln, "/api/v2/sneaky").0, 500);
-    for bad in [json!(["kv"]), json!(["Not A Name"]), json!([""]), json!("users")] {
+    for bad in [
+        json!(["kv"]),
+        json!(["Not A Name"]),
+        json!([""]),
+        json!("users"),
+    ] {
         let (status, answer) = call(
             kiln.admin(Method::PUT, "/admin-api/v2/services/orders", &jwt)
                 .json(&json!({"permissions": {"services": bad}})),
@@ -196,7 +220,12 @@ fn a_callee_is_served_as_a_client_would_be_disabled_or_behind_a_token() {
     assert_eq!(body["status"], 503, "{body}");
 
     // A `jwt_check` callee refuses a call that came without a token...
-    update(&kiln, &jwt, "users", json!({"enabled": true, "jwt_check": true}));
+    update(
+        &kiln,
+        &jwt,
+        "users",
+        json!({"enabled": true, "jwt_check": true}),
+    );
     let (_, body) = get(&kiln, "/api/v2/orders/binding");
     assert_eq!(body["status"], 401, "{body}");
     // ...and takes one made while serving a client whose token was verified, with its claims.
@@ -207,7 +236,11 @@ fn a_callee_is_served_as_a_client_would_be_disabled_or_behind_a_token() {
             .get(kiln.url("/api/v2/orders/binding"))
             .bearer_auth(&invoke),
     );
-    assert_eq!((status, body["status"].clone()), (200, json!(200)), "{body}");
+    assert_eq!(
+        (status, body["status"].clone()),
+        (200, json!(200)),
+        "{body}"
+    );
     assert_eq!(body["body"]["claims"]["sub"], "ada", "{body}");
     assert_eq!(get(&kiln, "/api/v2/orders/binding").0, 401);
 }
@@ -299,9 +332,7 @@ fn an_app_calls_a_function_and_a_component_calls_a_javascript_service() {
     let fetch = || {
         let mut text = String::new();
         client()
-            .get(kiln.url(
-                "/api/v2/fetcher?url=http://users.kiln.internal/users/1",
-            ))
+            .get(kiln.url("/api/v2/fetcher?url=http://users.kiln.internal/users/1"))
             .send()
             .unwrap()
             .read_to_string(&mut text)

@@ -5,8 +5,8 @@
 mod support;
 
 mod apps;
-mod bindings;
 mod attacks;
+mod bindings;
 mod cache;
 mod cluster;
 mod compile;

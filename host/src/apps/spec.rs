@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::model::{LimitsSpec, Permissions};
 use super::{Apps, AppsError, Record, frontend, validate};
 use crate::config::{Isolation, Limits};
+use crate::deploy::Deployer;
 use crate::kind::AppKind;
 use crate::runtime::RunSpec;
-use crate::deploy::Deployer;
 use crate::runtime::caps::{self, Capabilities, Console};
 
 /// What an app's limits fall back to.
@@ -113,6 +113,7 @@ pub(super) fn check_isolation(
 /// How the app `name` with these (validated) grants, limits, isolation and variables is run:
 /// each grant becomes its capability part here, once, with what the node gives it from
 /// `deployer` (the key-value backend, the calls between apps).
+#[allow(clippy::too_many_arguments)] // one per part of the spec; a struct for them is the next step
 pub fn run_spec(
     name: &str,
     deployer: &Deployer,

@@ -58,7 +58,8 @@ impl Dispatch for Calls {
                 body.map_err(|e| Error::InternalError(Some(e.to_string())))
                     .boxed_unsync()
             });
-            let done: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
+            let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                Box::new(async { Ok(()) });
             Ok((response, done))
         })
     }

@@ -55,7 +55,11 @@ pub async fn call(
         claims: verified.or(inbound.claims.clone()),
         ..inbound
     };
-    let started = inbound.scope(crate::runtime::function::start(deployment, reservation, input));
+    let started = inbound.scope(crate::runtime::function::start(
+        deployment,
+        reservation,
+        input,
+    ));
     let mut response = match started.await? {
         Started::Value(json) => (
             [(

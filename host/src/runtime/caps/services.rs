@@ -107,7 +107,10 @@ impl Services {
     /// A part granting calls to `granted` (validated app names), sent to `dispatch`.
     pub fn new(granted: &[String], dispatch: Option<Arc<dyn Dispatch>>) -> Self {
         Self {
-            granted: granted.iter().map(|name| Arc::from(name.as_str())).collect(),
+            granted: granted
+                .iter()
+                .map(|name| Arc::from(name.as_str()))
+                .collect(),
             dispatch,
         }
     }
