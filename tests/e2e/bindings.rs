@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Kiln, admin_token, call, client, repo, token};
+use crate::support::{Kiln, call, client, create_app, platform, repo, token};
 
 /// The callee: `/users/{id}` answers the user with what the call carried over; `POST` echoes
 /// the body; `/slow` answers after five seconds; `/ticks` streams three ticks 300 ms apart.
@@ -70,21 +70,6 @@ export default {
 };
 "#;
 
-fn platform() -> (tempfile::TempDir, Kiln, String) {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
-    (data, kiln, jwt)
-}
-
-fn deploy(kiln: &Kiln, jwt: &str, kind: &str, body: Value) {
-    let (status, answer) = call(
-        kiln.admin(Method::POST, &format!("/admin-api/v2/{kind}"), jwt)
-            .json(&body),
-    );
-    assert_eq!(status, 201, "{answer}");
-}
-
 fn update(kiln: &Kiln, jwt: &str, name: &str, body: Value) {
     let (status, answer) = call(
         kiln.admin(Method::PUT, &format!("/admin-api/v2/services/{name}"), jwt)
@@ -95,13 +80,13 @@ fn update(kiln: &Kiln, jwt: &str, name: &str, body: Value) {
 
 /// `users`, and `orders` granted to call it (and `double`, a function).
 fn shop(kiln: &Kiln, jwt: &str, orders_limits: Value) {
-    deploy(
+    create_app(
         kiln,
         jwt,
         "services",
         json!({"name": "users", "code": USERS}),
     );
-    deploy(
+    create_app(
         kiln,
         jwt,
         "services",
@@ -171,7 +156,7 @@ fn an_app_calls_a_granted_app_by_binding_and_by_url_and_the_callee_knows_its_cal
 fn a_call_without_a_grant_is_refused_and_the_grant_is_validated() {
     let (_data, kiln, jwt) = platform();
     shop(&kiln, &jwt, json!({}));
-    deploy(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -188,7 +173,7 @@ fn a_call_without_a_grant_is_refused_and_the_grant_is_validated() {
         "{body}"
     );
     // `users` has no grant at all: it reaches no app, not even the one that called it.
-    deploy(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -280,7 +265,7 @@ export default {
   },
 };
 "#;
-    deploy(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -310,7 +295,7 @@ fn a_streamed_answer_flows_through_a_binding_as_it_is_made() {
 fn an_app_calls_a_function_and_a_component_calls_a_javascript_service() {
     let (_data, kiln, jwt) = platform();
     shop(&kiln, &jwt, json!({}));
-    deploy(
+    create_app(
         &kiln,
         &jwt,
         "functions",

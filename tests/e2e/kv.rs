@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Kiln, admin_token, call, client, repo};
+use crate::support::{Kiln, admin_token, call, client, create_app, platform, repo};
 
 /// A JavaScript service that runs one key-value operation per path, answering JSON (a thrown
 /// error as `{"thrown": name, "message"}`).
@@ -47,21 +47,6 @@ export default {
 };
 "#;
 
-fn platform() -> (tempfile::TempDir, Kiln, String) {
-    let data = tempfile::tempdir().unwrap();
-    let kiln = Kiln::platform(data.path());
-    let jwt = admin_token(data.path());
-    (data, kiln, jwt)
-}
-
-fn create(kiln: &Kiln, jwt: &str, kind: &str, body: Value) {
-    let (status, answer) = call(
-        kiln.admin(Method::POST, &format!("/admin-api/v2/{kind}"), jwt)
-            .json(&body),
-    );
-    assert_eq!(status, 201, "{answer}");
-}
-
 /// `GET /api/v2/{service}/{op}?{query}` → the answer's JSON.
 fn op(kiln: &Kiln, service: &str, op_and_query: &str) -> Value {
     let (status, body) = call(client().get(kiln.url(&format!("/api/v2/{service}/{op_and_query}"))));
@@ -89,7 +74,7 @@ fn thrown(kiln: &Kiln, service: &str, op_and_query: &str) -> (String, String) {
 #[test]
 fn javascript_apps_keep_values_with_metadata_expiry_listing_and_atomics() {
     let (_data, kiln, jwt) = platform();
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -210,19 +195,19 @@ fn javascript_apps_keep_values_with_metadata_expiry_listing_and_atomics() {
 #[test]
 fn stores_are_granted_per_app_and_limits_are_errors_the_guest_can_catch() {
     let (_data, kiln, jwt) = platform();
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",
         json!({"name": "one", "code": APP, "permissions": {"kv": ["default"]}}),
     );
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",
         json!({"name": "two", "code": APP, "permissions": {"kv": ["default"]}}),
     );
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -286,7 +271,7 @@ fn stores_are_granted_per_app_and_limits_are_errors_the_guest_can_catch() {
 #[test]
 fn operators_read_and_write_an_apps_stores_and_a_deleted_app_takes_them_along() {
     let (_data, kiln, jwt) = platform();
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -338,7 +323,7 @@ fn operators_read_and_write_an_apps_stores_and_a_deleted_app_takes_them_along() 
     // Deleting the app deletes its stores: a new app of the same name starts empty.
     let (status, _) = call(kiln.admin(Method::DELETE, "/admin-api/v2/services/shop", &jwt));
     assert_eq!(status, 200);
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",
@@ -353,7 +338,7 @@ fn values_survive_a_killed_server() {
     {
         let kiln = Kiln::platform(data.path());
         let jwt = admin_token(data.path());
-        create(
+        create_app(
             &kiln,
             &jwt,
             "services",
@@ -371,7 +356,7 @@ fn values_survive_a_killed_server() {
 #[test]
 fn functions_get_env_as_their_second_argument() {
     let (_data, kiln, jwt) = platform();
-    create(
+    create_app(
         &kiln,
         &jwt,
         "functions",
@@ -476,7 +461,7 @@ fn a_hono_app_reads_its_store_from_c_env() {
     let work = tempfile::tempdir().unwrap();
     let bundle = crate::frameworks::bundle("hono-kv", work.path());
     let code = std::fs::read_to_string(bundle).unwrap();
-    create(
+    create_app(
         &kiln,
         &jwt,
         "services",

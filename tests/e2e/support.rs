@@ -561,3 +561,20 @@ pub fn assert_ticks_arrived_apart(
         "the chunks arrived together: first at {first:?}, end at {last:?}"
     );
 }
+
+/// A platform-mode server on a fresh data dir, and an admin token for it.
+pub fn platform() -> (tempfile::TempDir, Kiln, String) {
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::platform(data.path());
+    let jwt = admin_token(data.path());
+    (data, kiln, jwt)
+}
+
+/// Creates an app of `kind` (`services` or `functions`) through the admin API; it must answer 201.
+pub fn create_app(kiln: &Kiln, jwt: &str, kind: &str, body: serde_json::Value) {
+    let (status, answer) = call(
+        kiln.admin(reqwest::Method::POST, &format!("/admin-api/v2/{kind}"), jwt)
+            .json(&body),
+    );
+    assert_eq!(status, 201, "{answer}");
+}
