@@ -22,6 +22,11 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
     crate::apis::scripts::start_clock();
     let method = method_name(request.method());
     let url = request_url(&request);
+    let scheduled = request
+        .headers()
+        .get("x-kiln-event")
+        .first()
+        .is_some_and(|event| event == b"scheduled");
     let has_body = !matches!(method.as_str(), "GET" | "HEAD");
     body::set_incoming(if has_body {
         request.consume().ok()
@@ -30,7 +35,12 @@ pub fn handle(request: IncomingRequest, out: ResponseOutparam) {
     });
     scope::enter(request);
     let headers = Rc::new(IncomingHeaders::default());
-    match serve(method, url, Rc::clone(&headers), has_body) {
+    let served = if scheduled {
+        serve_scheduled()
+    } else {
+        serve(method, url, Rc::clone(&headers), has_body)
+    };
+    match served {
         Ok(parts) => send(out, parts),
         Err(error) => send_error(out, error),
     }
@@ -89,6 +99,35 @@ fn serve(
             .map_err(|e| errors::catch(ctx, e))?;
         let value = engine::resolve(ctx, returned)?;
         response_parts(ctx, value)
+    })
+}
+
+/// A scheduled event (Kiln sets `x-kiln-event: scheduled` and sends `{"cron", "scheduledTime"}`):
+/// the default export's `scheduled(event, env, ctx)` runs to its end, then 204.
+fn serve_scheduled() -> Result<Parts, JsError> {
+    let input = body::read_incoming(body::REQUEST_BODY).map_err(JsError::engine)?;
+    engine::with_app(|ctx, app| {
+        let catch = |e| errors::catch(ctx, e);
+        crate::apis::env::bind(ctx, &app.env).map_err(catch)?;
+        let input = ctx
+            .json_parse(input)
+            .map_err(catch)?
+            .into_object()
+            .ok_or_else(|| JsError::engine("TypeError: a scheduled event is an object"))?;
+        let run: rquickjs::Function = crate::apis::scripts::group(ctx, "services")
+            .and_then(|group| group.get("scheduled"))
+            .map_err(catch)?;
+        let cron: Value = input.get("cron").map_err(catch)?;
+        let time: Value = input.get("scheduledTime").map_err(catch)?;
+        let returned: Value = run
+            .call((app.default.clone(), cron, time, app.env))
+            .map_err(catch)?;
+        engine::resolve(ctx, returned)?;
+        Ok(Parts {
+            status: 204,
+            headers: Vec::new(),
+            body: Payload::Bytes(Vec::new()),
+        })
     })
 }
 

@@ -40,6 +40,10 @@ pub struct Manifest {
     /// in a file).
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, String>,
+    /// Cron expressions: refused here with a clear error, since schedules run the apps the
+    /// store keeps (deploy through the admin API or `kiln deploy`).
+    #[serde(default)]
+    pub schedule: Vec<String>,
 }
 
 /// An app's folder and the name it is served under.
@@ -177,6 +181,11 @@ impl AppDir {
         platform: bool,
         deployer: &crate::deploy::Deployer,
     ) -> anyhow::Result<crate::runtime::RunSpec> {
+        if !manifest.schedule.is_empty() {
+            anyhow::bail!(
+                "schedule runs the apps Kiln stores, not folders: deploy this app through the admin API to give it a schedule"
+            );
+        }
         if manifest.jwt_check && !platform {
             anyhow::bail!(
                 "jwt_check needs Kiln's tokens, which only the platform has: serve the folder with --watch"

@@ -27,6 +27,7 @@ pub mod kind;
 pub mod logging;
 pub mod metrics;
 pub mod runtime;
+pub mod schedules;
 pub mod secrets;
 pub mod settings;
 pub mod store;

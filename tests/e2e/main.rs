@@ -20,6 +20,7 @@ mod limits;
 mod operations;
 mod platform;
 mod readme;
+mod schedules;
 mod security;
 mod typescript;
 mod vars;

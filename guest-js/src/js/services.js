@@ -35,6 +35,20 @@
   Object.defineProperty(Fetcher.prototype, Symbol.toStringTag, { value: "Fetcher" });
 
   internals.services = {
+    /**
+     * Runs the Workers form of a scheduled event, `target.scheduled(event, env, ctx)`, and
+     * what it passed to `ctx.waitUntil`.
+     */
+    async scheduled(target, cron, scheduledTime, env) {
+      if (typeof target?.scheduled !== "function") {
+        throw new TypeError("the module's default export has no scheduled(event, env, ctx) handler");
+      }
+      const pending = [];
+      const event = { type: "scheduled", cron, scheduledTime, noRetry() {} };
+      const ctx = { waitUntil(promise) { pending.push(promise); }, passThroughOnException() {} };
+      await target.scheduled(event, env, ctx);
+      await Promise.all(pending);
+    },
     /** Adds `[binding, app]` pairs to `env`, keeping what the app set itself. */
     bind(env, pairs) {
       for (const [binding, app] of pairs) {

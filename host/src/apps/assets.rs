@@ -96,6 +96,7 @@ impl Apps {
                     schema: None,
                     limits: None,
                     isolation: None,
+                    schedule: None,
                 };
                 self.create(AppKind::Service, create).await.map(|_| true)
             }

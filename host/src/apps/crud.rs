@@ -20,6 +20,7 @@ impl Apps {
         validate::limits(&limits, self.max_memory_mb)?;
         check_isolation(kind, body.isolation)?;
         let schema = validate::schema(body.schema)?;
+        let schedule = crate::schedules::validate(&body.schedule.unwrap_or_default())?;
         if self.store.app(kind, &body.name).await?.is_some() {
             return Err(StoreError::Exists {
                 kind,
@@ -34,6 +35,7 @@ impl Apps {
         record.schema = schema;
         record.limits = limits;
         record.isolation = body.isolation;
+        record.schedule = schedule;
         let lang = body.lang.unwrap_or_default();
         let (prepared, version) = self.compile(kind, &record, &body.code, lang).await?;
         let number = self
@@ -127,6 +129,9 @@ impl Apps {
         if let Some(isolation) = body.isolation {
             check_isolation(kind, Some(isolation))?;
             record.isolation = Some(isolation);
+        }
+        if let Some(schedule) = &body.schedule {
+            record.schedule = crate::schedules::validate(schedule)?;
         }
         record.updated_at = crate::store::now();
         Ok(())

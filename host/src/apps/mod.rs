@@ -103,6 +103,11 @@ pub struct Apps {
 }
 
 impl Apps {
+    /// The store the apps are kept in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The control plane over a store, for a server configured by `config`: grants may not
     /// reach its data dir, apps may ask for up to its `max_memory_bytes`, and its flags are the
     /// node's defaults ([`NodeDefaults`]).

@@ -112,6 +112,9 @@ pub struct AppView {
     pub limits: LimitsSpec,
     /// `reuse` or `request` (functions: always `request`).
     pub isolation: String,
+    /// Cron expressions it is run on (5 fields, or 6 with seconds first), in UTC.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<String>,
     /// The isolation requests get now: `request` when the app's reused instances were seen to
     /// fail where fresh ones succeed (Kiln then serves it with a fresh instance per request).
     pub effective_isolation: String,
@@ -154,6 +157,9 @@ pub struct CreateApp {
     /// `reuse` (default for services) or `request` (functions: always).
     #[schema(value_type = Option<String>)]
     pub isolation: Option<Isolation>,
+    /// Cron expressions to run it on (default: none). A function is called with
+    /// `{"cron", "scheduledTime"}`; a JavaScript service's `scheduled(event, env, ctx)` runs.
+    pub schedule: Option<Vec<String>>,
 }
 
 /// `PUT /admin-api/v2/{services|functions}/{name}` body: every field optional.
@@ -184,6 +190,8 @@ pub struct UpdateApp {
     /// Isolation mode.
     #[schema(value_type = Option<String>)]
     pub isolation: Option<Isolation>,
+    /// Replaces the schedule (`[]` removes it).
+    pub schedule: Option<Vec<String>>,
 }
 
 /// A field that is present (`Some`), possibly `null` (`Some(None)`).
@@ -206,6 +214,36 @@ pub struct VersionView {
     pub created_at: String,
     /// Whether it is the one served.
     pub active: bool,
+}
+
+/// One scheduled run of an app (`GET …/{name}/runs`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    /// The expression whose tick it was.
+    pub cron: String,
+    /// The tick, RFC 3339 (UTC).
+    pub scheduled_time: String,
+    /// The node that ran it.
+    pub node: String,
+    /// The request id its log lines carry.
+    pub request_id: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// `running`, `ok` or `error`.
+    pub status: String,
+    /// What the app answered, once it did.
+    pub http_status: Option<i64>,
+    /// How long it took, once it ended.
+    pub duration_ms: Option<i64>,
+    /// What went wrong, for `error`.
+    pub error: Option<String>,
+}
+
+/// `{"runs": [...]}`, newest first (the last 100 are kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first.
+    pub runs: Vec<RunView>,
 }
 
 /// `POST …/rollback` body.

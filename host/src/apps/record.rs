@@ -33,6 +33,8 @@ pub struct Record {
     pub isolation: Option<Isolation>,
     /// Variables and secrets (secrets sealed).
     pub vars: StoredVars,
+    /// Cron expressions it is run on.
+    pub schedule: Vec<String>,
     /// The version served.
     pub active_version: Option<i64>,
     /// RFC 3339.
@@ -64,6 +66,7 @@ impl Record {
             limits: LimitsSpec::default(),
             isolation: None,
             vars: StoredVars::new(),
+            schedule: Vec::new(),
             active_version: None,
             created_at: now.clone(),
             updated_at: now,
@@ -91,6 +94,7 @@ impl Record {
             Some(other) => return Err(column("isolation", &format!("'{other}'"))),
         };
         let vars = decode(&row.vars).map_err(|e| column("vars", &e))?;
+        let schedule = decode(&row.schedule).map_err(|e| column("schedule", &e))?;
         Ok(Self {
             name: row.name,
             description: row.description,
@@ -101,6 +105,7 @@ impl Record {
             limits,
             isolation,
             vars,
+            schedule,
             active_version: row.active_version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -119,6 +124,7 @@ impl Record {
             limits: encode(&self.limits),
             isolation: self.isolation.map(|i| i.as_str().to_string()),
             vars: encode(&self.vars),
+            schedule: encode(&self.schedule),
             active_version: self.active_version,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),

@@ -1,7 +1,7 @@
 //! What the admin API shows of apps: stored records with their active version and what this
 //! node serves of them.
 
-use super::model::{AppView, VersionView};
+use super::model::{AppView, RunList, RunView, VersionView};
 use super::{Apps, AppsError, Record};
 use crate::kind::AppKind;
 
@@ -37,6 +37,7 @@ impl Apps {
             permissions: record.permissions,
             schema: record.schema,
             limits: record.limits,
+            schedule: record.schedule,
             created_at: record.created_at,
             updated_at: record.updated_at,
         })
@@ -84,5 +85,29 @@ impl Apps {
                 created_at: v.created_at,
             })
             .collect())
+    }
+
+    /// The recorded scheduled runs of an app, newest first.
+    pub async fn runs(&self, kind: AppKind, name: &str) -> Result<RunList, AppsError> {
+        self.record(kind, name).await?;
+        let runs = self.store.runs(kind, name).await?;
+        Ok(RunList {
+            runs: runs
+                .into_iter()
+                .map(|run| RunView {
+                    scheduled_time: crate::schedules::at(run.scheduled_ms)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                        .unwrap_or_default(),
+                    cron: run.cron,
+                    node: run.node,
+                    request_id: run.request_id,
+                    started_at: run.started_at,
+                    status: run.status,
+                    http_status: run.http_status,
+                    duration_ms: run.duration_ms,
+                    error: run.error,
+                })
+                .collect(),
+        })
     }
 }

@@ -294,6 +294,7 @@ fn serve_platform(
                 .name("kiln-restore".into())
                 .spawn(move || block_on(apps.restore_all()))?;
         }
+        crate::schedules::start(&app, control.handle())?;
         if let Some(dir) = watch {
             let dir = absolute(dir)?;
             crate::watch::spawn(

@@ -49,11 +49,7 @@ impl Dispatch for Calls {
             if let Some(caller) = &inbound.caller {
                 app.registry.metrics().app_call(caller, kind, &name);
             }
-            let response = inbound
-                .scope(super::router::observed(&app, request, |request| {
-                    serve(app.clone(), kind, name, request)
-                }))
-                .await;
+            let response = serve_within(&app, kind, name, request, inbound).await;
             let response = response.map(|body| {
                 body.map_err(|e| Error::InternalError(Some(e.to_string())))
                     .boxed_unsync()
@@ -97,6 +93,22 @@ fn route(
         headers.insert(REQUEST_ID, id);
     }
     Ok(Request::from_parts(parts, axum::body::Body::new(body)))
+}
+
+/// Serves `request` with the app `name` of `kind` as its route would (logged and counted) under
+/// `inbound`: for calls between apps and for the runs Kiln starts itself (schedules).
+pub(crate) async fn serve_within(
+    app: &Arc<App>,
+    kind: AppKind,
+    name: String,
+    request: Request,
+    inbound: Inbound,
+) -> axum::response::Response {
+    inbound
+        .scope(super::router::observed(app, request, |request| {
+            serve(app.clone(), kind, name, request)
+        }))
+        .await
 }
 
 async fn serve(

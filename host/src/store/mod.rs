@@ -76,6 +76,8 @@ pub struct AppRow {
     pub isolation: Option<String>,
     /// Variables and secrets (secrets sealed), as JSON.
     pub vars: String,
+    /// Cron expressions, as a JSON array.
+    pub schedule: String,
     /// The version served.
     pub active_version: Option<i64>,
     /// RFC 3339.
@@ -98,6 +100,7 @@ impl AppRow {
             limits: "{}".into(),
             isolation: None,
             vars: "{}".into(),
+            schedule: "[]".into(),
             active_version: None,
             created_at: now.clone(),
             updated_at: now,
@@ -138,6 +141,32 @@ pub struct NewVersion {
     /// Cache key of the compiled artifact.
     pub artifact: String,
 }
+
+/// One scheduled run of an app: inserted by the node that claims its tick, updated when it ends.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct RunRow {
+    /// The cron expression that fired.
+    pub cron: String,
+    /// The tick, in milliseconds since the Unix epoch.
+    pub scheduled_ms: i64,
+    /// The node that ran it.
+    pub node: String,
+    /// The request id it was logged under.
+    pub request_id: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// `running`, `ok` or `error`.
+    pub status: String,
+    /// The HTTP status the app answered, once it did.
+    pub http_status: Option<i64>,
+    /// How long it took, once it ended.
+    pub duration_ms: Option<i64>,
+    /// What went wrong, for `error`.
+    pub error: Option<String>,
+}
+
+/// How many runs of an app are kept.
+pub const RUNS_KEPT: i64 = 100;
 
 /// Whether [`Store::save_app`] creates the row or updates an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +223,21 @@ pub trait Store: Send + Sync {
 
     /// Deletes an app and its versions; false if there was none.
     async fn delete_app(&self, kind: AppKind, name: &str) -> Result<bool>;
+
+    /// Every app with a schedule: its kind, name, whether it is enabled and its expressions (a
+    /// JSON array).
+    async fn schedules(&self) -> Result<Vec<(String, String, bool, String)>>;
+
+    /// Claims a tick of an app's schedule by recording its run (status `running`); false if a
+    /// run of that tick is recorded already (another node claimed it). Keeps the last
+    /// [`RUNS_KEPT`] runs.
+    async fn claim_run(&self, kind: AppKind, app: &str, run: &RunRow) -> Result<bool>;
+
+    /// Records how a claimed run ended.
+    async fn finish_run(&self, kind: AppKind, app: &str, run: &RunRow) -> Result<()>;
+
+    /// The recorded runs of an app, newest first.
+    async fn runs(&self, kind: AppKind, app: &str) -> Result<Vec<RunRow>>;
 
     /// Every artifact key a stored version refers to (what the cache must keep).
     async fn artifacts(&self) -> Result<Vec<String>>;

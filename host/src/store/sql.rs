@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use super::{AppRow, NewVersion, Result, Save, Store, StoreError, VersionRow, now};
+use super::{
+    AppRow, NewVersion, RUNS_KEPT, Result, RunRow, Save, Store, StoreError, VersionRow, now,
+};
 use crate::kind::AppKind;
 
 /// What one database does differently.
@@ -85,7 +87,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
 }
 
 const APP_COLUMNS: &str = "SELECT name, description, enabled, jwt_check, permissions, schema, \
-                           limits, isolation, vars, active_version, created_at, updated_at FROM apps";
+                           limits, isolation, vars, schedule, active_version, created_at, updated_at FROM apps";
 
 #[async_trait::async_trait]
 impl<D: Dialect> Store for SqlStore<D>
@@ -98,6 +100,9 @@ where
     for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String, bool, String): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> RunRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
@@ -204,8 +209,8 @@ where
             Save::Create => {
                 sqlx::query(
                     "INSERT INTO apps (kind, name, description, enabled, jwt_check, permissions, \
-                     schema, limits, isolation, vars, active_version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)",
+                     schema, limits, isolation, vars, schedule, active_version, created_at, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)",
                 )
                 .bind(kind.as_str())
                 .bind(app.name.clone())
@@ -217,6 +222,7 @@ where
                 .bind(app.limits.clone())
                 .bind(app.isolation.clone())
                 .bind(app.vars.clone())
+                .bind(app.schedule.clone())
                 .bind(app.created_at.clone())
                 .bind(app.updated_at.clone())
                 .execute(&mut *tx)
@@ -234,7 +240,7 @@ where
                 let sql = format!(
                     "UPDATE apps SET description = $1, enabled = $2, jwt_check = $3, \
                      permissions = $4, schema = $5, limits = $6, isolation = $7, vars = $8, \
-                     updated_at = $9{} WHERE kind = $10 AND name = $11",
+                     schedule = $9, updated_at = $10{} WHERE kind = $11 AND name = $12",
                     D::BUMP
                 );
                 let updated = sqlx::query(&sql)
@@ -246,6 +252,7 @@ where
                     .bind(app.limits.clone())
                     .bind(app.isolation.clone())
                     .bind(app.vars.clone())
+                    .bind(app.schedule.clone())
                     .bind(app.updated_at.clone())
                     .bind(kind.as_str())
                     .bind(app.name.clone())
@@ -327,7 +334,7 @@ where
             .execute(&mut *tx)
             .await?;
         // An app's key-value stores go with it, at once.
-        for table in ["kv", "kv_usage"] {
+        for table in ["kv", "kv_usage", "runs"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE kind = $1 AND app = $2"))
                 .bind(kind.as_str())
                 .bind(name)
@@ -338,6 +345,75 @@ where
         D::announce(&mut *tx, "app").await?;
         tx.commit().await?;
         Ok(D::rows_affected(&deleted) > 0)
+    }
+
+    async fn schedules(&self) -> Result<Vec<(String, String, bool, String)>> {
+        Ok(
+            sqlx::query_as("SELECT kind, name, enabled, schedule FROM apps WHERE schedule <> '[]'")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn claim_run(&self, kind: AppKind, app: &str, run: &RunRow) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO runs (kind, app, cron, scheduled_ms, node, request_id, started_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(kind.as_str())
+        .bind(app)
+        .bind(run.cron.clone())
+        .bind(run.scheduled_ms)
+        .bind(run.node.clone())
+        .bind(run.request_id.clone())
+        .bind(run.started_at.clone())
+        .bind(run.status.clone())
+        .execute(&self.pool)
+        .await?;
+        if D::rows_affected(&inserted) == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "DELETE FROM runs WHERE kind = $1 AND app = $2 AND scheduled_ms < (SELECT scheduled_ms \
+             FROM runs WHERE kind = $1 AND app = $2 ORDER BY scheduled_ms DESC LIMIT 1 OFFSET $3)",
+        )
+        .bind(kind.as_str())
+        .bind(app)
+        .bind(RUNS_KEPT - 1)
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    async fn finish_run(&self, kind: AppKind, app: &str, run: &RunRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE runs SET status = $1, http_status = $2, duration_ms = $3, error = $4 \
+             WHERE kind = $5 AND app = $6 AND cron = $7 AND scheduled_ms = $8",
+        )
+        .bind(run.status.clone())
+        .bind(run.http_status)
+        .bind(run.duration_ms)
+        .bind(run.error.clone())
+        .bind(kind.as_str())
+        .bind(app)
+        .bind(run.cron.clone())
+        .bind(run.scheduled_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn runs(&self, kind: AppKind, app: &str) -> Result<Vec<RunRow>> {
+        Ok(sqlx::query_as(
+            "SELECT cron, scheduled_ms, node, request_id, started_at, status, http_status, \
+             duration_ms, error FROM runs WHERE kind = $1 AND app = $2 \
+             ORDER BY scheduled_ms DESC, cron LIMIT $3",
+        )
+        .bind(kind.as_str())
+        .bind(app)
+        .bind(RUNS_KEPT)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn artifacts(&self) -> Result<Vec<String>> {

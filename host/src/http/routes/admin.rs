@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::apps::model::{AppView, CreateApp, Rollback, UpdateApp, VersionView};
+use crate::apps::model::{AppView, CreateApp, Rollback, RunList, UpdateApp, VersionView};
 use crate::http::ApiError;
 use crate::http::extract::{JsonBody, PathParam, RawBody};
 use crate::kind::AppKind;
@@ -25,6 +25,7 @@ pub fn router(kind: AppKind) -> Router<Arc<App>> {
         .route("/{name}/component", put(put_component))
         .route("/{name}/versions", get(versions))
         .route("/{name}/rollback", post(rollback))
+        .route("/{name}/runs", get(runs))
         .route("/{name}/kv/{store}", any(super::kv::serve))
         .route("/{name}/kv/{store}/{*key}", any(super::kv::serve))
         .route("/{name}/vars", get(super::vars::list))
@@ -154,4 +155,13 @@ pub async fn rollback(
             .rollback(kind, &name, body.version)
             .await?,
     ))
+}
+
+/// The app's recorded scheduled runs, newest first.
+pub async fn runs(
+    State(app): State<Arc<App>>,
+    Extension(kind): Extension<AppKind>,
+    PathParam(name): PathParam<String>,
+) -> Result<Json<RunList>, ApiError> {
+    Ok(Json(app.platform()?.apps.runs(kind, &name).await?))
 }

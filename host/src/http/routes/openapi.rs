@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use super::admin::{Message, VersionList};
 use super::config::{ConfigEntry, ConfigList, ConfigValue};
 use super::public::{Health, Status, Unready};
-use crate::apps::model::{AppView, CreateApp, Rollback, UpdateApp};
+use crate::apps::model::{AppView, CreateApp, Rollback, RunList, UpdateApp};
 
 /// Every error: `{"error": kind, "message": ...}`, plus `line`/`column` for source errors and
 /// `retryable` for execution errors.
@@ -51,9 +51,9 @@ pub struct FunctionList {
 /// Documents the admin routes of one app kind.
 macro_rules! admin_docs {
     ($mod:ident, $tag:literal, $list:ty,
-     [$base:literal, $one:literal, $component:literal, $versions:literal, $rollback:literal],
+     [$base:literal, $one:literal, $component:literal, $versions:literal, $rollback:literal, $runs:literal],
      [$list_id:literal, $create_id:literal, $get_id:literal, $update_id:literal, $delete_id:literal,
-      $component_id:literal, $versions_id:literal, $rollback_id:literal]) => {
+      $component_id:literal, $versions_id:literal, $rollback_id:literal, $runs_id:literal]) => {
         mod $mod {
             use super::*;
 
@@ -100,6 +100,12 @@ macro_rules! admin_docs {
             #[utoipa::path(operation_id = $rollback_id, post, path = $rollback, tag = $tag, security(("bearer" = [])), request_body = Rollback,
                 params(("name" = String, Path)), responses((status = 200, body = AppView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
             pub fn rollback() {}
+
+            /// Its recorded scheduled runs (the last 100), newest first: which tick, which node,
+            /// the request id its log lines carry, and how it ended.
+            #[utoipa::path(operation_id = $runs_id, get, path = $runs, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path)), responses((status = 200, body = RunList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+            pub fn runs() {}
         }
     };
 }
@@ -113,7 +119,8 @@ admin_docs!(
         "/admin-api/v2/services/{name}",
         "/admin-api/v2/services/{name}/component",
         "/admin-api/v2/services/{name}/versions",
-        "/admin-api/v2/services/{name}/rollback"
+        "/admin-api/v2/services/{name}/rollback",
+        "/admin-api/v2/services/{name}/runs"
     ],
     [
         "listServices",
@@ -123,7 +130,8 @@ admin_docs!(
         "deleteService",
         "putServiceComponent",
         "listServiceVersions",
-        "rollbackService"
+        "rollbackService",
+        "listServiceRuns"
     ]
 );
 admin_docs!(
@@ -135,7 +143,8 @@ admin_docs!(
         "/admin-api/v2/functions/{name}",
         "/admin-api/v2/functions/{name}/component",
         "/admin-api/v2/functions/{name}/versions",
-        "/admin-api/v2/functions/{name}/rollback"
+        "/admin-api/v2/functions/{name}/rollback",
+        "/admin-api/v2/functions/{name}/runs"
     ],
     [
         "listFunctions",
@@ -145,7 +154,8 @@ admin_docs!(
         "deleteFunction",
         "putFunctionComponent",
         "listFunctionVersions",
-        "rollbackFunction"
+        "rollbackFunction",
+        "listFunctionRuns"
     ]
 );
 
@@ -449,9 +459,9 @@ impl Modify for BearerAuth {
         health, ready, status, metrics, openapi, docs, service_docs, service_openapi,
         service_get, service_post, service_put, service_delete, service_patch,
         services::list, services::create, services::get, services::update, services::delete,
-        services::put_component, services::versions, services::rollback,
+        services::put_component, services::versions, services::rollback, services::runs,
         functions::list, functions::create, functions::get, functions::update, functions::delete,
-        functions::put_component, functions::versions, functions::rollback,
+        functions::put_component, functions::versions, functions::rollback, functions::runs,
         service_kv::list, service_kv::get, service_kv::put, service_kv::delete, service_kv::increment,
         function_kv::list, function_kv::get, function_kv::put, function_kv::delete, function_kv::increment,
         service_vars::list, service_vars::get, service_vars::put, service_vars::delete,

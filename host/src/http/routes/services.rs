@@ -13,7 +13,7 @@ use crate::http::request_log::Served;
 use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
 use crate::runtime::Slot;
-use crate::runtime::caps::services::{CALLER_HEADER, Inbound};
+use crate::runtime::caps::services::{CALLER_HEADER, EVENT_HEADER, Inbound};
 
 /// Serves `request` with the deployment of `slot`, its body bounded to `limit` bytes while it
 /// streams: a declared length over it is 413 before the guest runs, and a body that goes past
@@ -91,6 +91,10 @@ pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<R
     headers.insert("x-forwarded-prefix", prefix);
     headers.remove(CALLER_HEADER);
     headers.remove(CLAIMS_HEADER);
+    headers.remove(EVENT_HEADER);
+    if let Some(event) = inbound.event {
+        headers.insert(EVENT_HEADER, HeaderValue::from_static(event));
+    }
     if let Some(caller) = &inbound.caller {
         headers.insert(
             CALLER_HEADER,

@@ -40,7 +40,14 @@ pub struct Inbound {
     /// The id of the client's request this one serves, itself or through calls (its log lines
     /// and its callees' carry it).
     pub trace: Option<Arc<str>>,
+    /// What Kiln itself started the request for (`scheduled`), told to the app in
+    /// [`EVENT_HEADER`]; none for a client's request or a call.
+    pub event: Option<&'static str>,
 }
+
+/// The header that tells an app the request is an event Kiln started (`scheduled`), set by
+/// Kiln only.
+pub const EVENT_HEADER: &str = "x-kiln-event";
 
 tokio::task_local! {
     static INBOUND: Inbound;
@@ -197,6 +204,7 @@ impl Calls {
             deadline: self.serving.deadline,
             claims: self.serving.claims.clone(),
             trace: self.serving.trace.clone(),
+            event: None,
         };
         dispatch.call(kind, name, request, inbound)
     }
