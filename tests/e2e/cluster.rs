@@ -805,3 +805,54 @@ fn a_rotated_secret_is_seen_by_the_next_request_on_every_node() {
     assert_eq!(s, 409, "{b}");
     assert!(b.to_string().contains("KILN_SECRETS_KEY"), "{b}");
 }
+
+#[test]
+fn each_tick_of_a_schedule_runs_once_across_the_nodes() {
+    let pg = Postgres::start();
+    let (_dirs, nodes) = nodes(&pg, 3);
+    let jwt = cluster_token(&pg, "admin");
+    let code = "export default async function (input, env) { \
+        if (input.cron) return { n: await env.KV.increment(String(input.scheduledTime)) }; \
+        const seen = (await env.KV.list()).keys.map((k) => k.name); \
+        const counts = {}; for (const k of seen) counts[k] = Number(await env.KV.get(k)); \
+        return counts; }";
+    let (s, b) = call(
+        admin(&nodes[0], Method::POST, "/admin-api/v2/functions", &jwt).json(&json!({
+            "name": "tick", "code": code, "schedule": ["*/1 * * * * *"],
+            "permissions": {"kv": ["default"]}})),
+    );
+    assert_eq!(s, 201, "{b}");
+    std::thread::sleep(Duration::from_secs(6));
+    let (s, b) = call(
+        admin(&nodes[2], Method::PUT, "/admin-api/v2/functions/tick", &jwt)
+            .json(&json!({"schedule": []})),
+    );
+    assert_eq!(s, 200, "{b}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (s, counts) = call(
+        client()
+            .post(nodes[1].url("/functions/v2/tick"))
+            .json(&json!({})),
+    );
+    assert_eq!(s, 200, "{counts}");
+    let counts = counts.as_object().unwrap().clone();
+    // Every node saw every tick; each was run by one of them, once.
+    assert!(counts.len() >= 4, "{counts:?}");
+    assert!(
+        counts.values().all(|n| n == 1),
+        "a tick ran twice: {counts:?}"
+    );
+    let (s, runs) = call(admin(
+        &nodes[1],
+        Method::GET,
+        "/admin-api/v2/functions/tick/runs",
+        &jwt,
+    ));
+    assert_eq!(s, 200, "{runs}");
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), counts.len(), "{runs:?} {counts:?}");
+    assert!(runs.iter().all(|r| r["status"] == "ok"), "{runs:?}");
+    let by: std::collections::BTreeSet<&str> =
+        runs.iter().map(|r| r["node"].as_str().unwrap()).collect();
+    assert!(!by.contains("local"), "{by:?}");
+}

@@ -73,7 +73,7 @@ fn a_services_scheduled_handler_runs_on_every_tick_with_its_env_and_wait_until()
     assert_eq!(newest["status"], "ok", "{newest}");
     assert_eq!(newest["http_status"], 204);
     assert_eq!(newest["cron"], EVERY_SECOND);
-    assert_eq!(newest["node"], "local");
+    assert!(!newest["node"].as_str().unwrap().is_empty(), "{newest}");
     // Ticks are whole seconds, one run each, newest first.
     let times: Vec<&str> = finished
         .iter()
