@@ -5,14 +5,18 @@
 //! no node ran, or while a node lagged, are not replayed: only the latest due tick of each
 //! expression runs.
 //!
+//! A tick that comes while the previous run of the same expression still runs on this node, or
+//! while [`MAX_RUNNING`] runs are under way on it, is recorded as `skipped` and not run: a slow
+//! or hostile app cannot pile up runs.
+//!
 //! A run is a request Kiln makes itself, served as a client's would be (logged under its own
 //! request id, bounded by the app's deadline): a function is called with `{"cron",
 //! "scheduledTime"}` (milliseconds since the epoch); a service gets `POST /` with that body and
 //! `x-kiln-event: scheduled`, which a JavaScript service answers with its `scheduled(event, env,
 //! ctx)` export. A `jwt_check` app is called with claims for the subject `kiln:schedule`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -29,6 +33,8 @@ use crate::store::{RunRow, Store};
 pub const MAX_SCHEDULES: usize = 16;
 /// The subject of the claims a `jwt_check` app's scheduled run carries.
 pub const SUBJECT: &str = "kiln:schedule";
+/// Runs under way on one node at most.
+pub const MAX_RUNNING: usize = 64;
 /// How much of a failed run's answer is kept as its error.
 const ERROR_BYTES: usize = 1024;
 
@@ -78,6 +84,7 @@ pub fn start(app: &Arc<App>, control: &tokio::runtime::Handle) -> anyhow::Result
         store: platform.apps.store().clone(),
         node,
         runs: runs.handle().clone(),
+        running: Mutex::new(HashSet::new()),
     };
     // The runtime lives as long as the process.
     std::mem::forget(runs);
@@ -90,6 +97,22 @@ struct Scheduler {
     store: Arc<dyn Store>,
     node: String,
     runs: tokio::runtime::Handle,
+    /// The expressions of which a run is under way on this node: (kind, app, cron).
+    running: Mutex<HashSet<(AppKind, String, String)>>,
+}
+
+/// Takes an expression's place among the runs under way; gives it back when dropped.
+struct Running<'a> {
+    scheduler: &'a Scheduler,
+    key: (AppKind, String, String),
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.scheduler.running.lock() {
+            running.remove(&self.key);
+        }
+    }
 }
 
 impl Scheduler {
@@ -161,6 +184,11 @@ impl Scheduler {
             duration_ms: None,
             error: None,
         };
+        let running = self.start_run(kind, &name, &run.cron);
+        if let Err(why) = &running {
+            run.status = "skipped".into();
+            run.error = Some((*why).into());
+        }
         match self.store.claim_run(kind, &name, &run).await {
             Ok(true) => {}
             Ok(false) => return,
@@ -169,6 +197,10 @@ impl Scheduler {
                 return;
             }
         }
+        let Ok(_running) = running else {
+            tracing::warn!(app = %name, cron = %run.cron, error = run.error.as_deref().unwrap_or(""), "a scheduled tick was skipped");
+            return;
+        };
         let started = Instant::now();
         let job = fire(
             self.app.clone(),
@@ -200,6 +232,30 @@ impl Scheduler {
         if let Err(error) = self.store.finish_run(kind, &name, &run).await {
             tracing::warn!(%error, app = %name, "a scheduled run's end could not be recorded");
         }
+    }
+}
+
+impl Scheduler {
+    /// A place among the runs under way for the expression, or why there is none.
+    fn start_run(
+        &self,
+        kind: AppKind,
+        name: &str,
+        cron: &str,
+    ) -> Result<Running<'_>, &'static str> {
+        let key = (kind, name.to_string(), cron.to_string());
+        let mut running = self.running.lock().map_err(|_| "the scheduler failed")?;
+        if running.contains(&key) {
+            return Err("the previous run of this expression was still running");
+        }
+        if running.len() >= MAX_RUNNING {
+            return Err("too many scheduled runs were under way on this node");
+        }
+        running.insert(key.clone());
+        Ok(Running {
+            scheduler: self,
+            key,
+        })
     }
 }
 

@@ -294,3 +294,36 @@ fn disabled_apps_wait_and_jwt_check_apps_run_without_a_clients_token() {
     assert_eq!(ran[0]["status"], "ok", "{:?}", ran[0]);
     assert_eq!(get(&kiln, "/api/v2/off"), "unused");
 }
+
+#[test]
+fn a_tick_that_comes_while_the_previous_run_runs_is_skipped() {
+    let (_data, kiln, jwt) = platform();
+    create_app(
+        &kiln,
+        &jwt,
+        "functions",
+        json!({"name": "slow", "schedule": [EVERY_SECOND],
+            "code": "export default async function () { await new Promise((r) => setTimeout(r, 2500)); return 'done'; }"}),
+    );
+    let started = Instant::now();
+    loop {
+        let all = runs(&kiln, &jwt, "functions", "slow");
+        let skipped = all.iter().filter(|r| r["status"] == "skipped").count();
+        let ok = all.iter().filter(|r| r["status"] == "ok").count();
+        if skipped >= 2 && ok >= 1 {
+            let running = all.iter().filter(|r| r["status"] == "running").count();
+            assert!(running <= 1, "{all:?}");
+            let skip = all.iter().find(|r| r["status"] == "skipped").unwrap();
+            assert!(
+                skip["error"].as_str().unwrap().contains("still running"),
+                "{skip}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "after 20 s the runs are {all:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -229,7 +229,7 @@ pub struct RunView {
     pub request_id: String,
     /// RFC 3339.
     pub started_at: String,
-    /// `running`, `ok` or `error`.
+    /// `running`, `ok`, `error`, or `skipped` (the previous run of the expression was still running on the node, or too many were).
     pub status: String,
     /// What the app answered, once it did.
     pub http_status: Option<i64>,

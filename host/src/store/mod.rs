@@ -155,7 +155,7 @@ pub struct RunRow {
     pub request_id: String,
     /// RFC 3339.
     pub started_at: String,
-    /// `running`, `ok` or `error`.
+    /// `running`, `ok`, `error` or `skipped` (not run: see [`crate::schedules`]).
     pub status: String,
     /// The HTTP status the app answered, once it did.
     pub http_status: Option<i64>,

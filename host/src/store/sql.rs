@@ -357,8 +357,8 @@ where
 
     async fn claim_run(&self, kind: AppKind, app: &str, run: &RunRow) -> Result<bool> {
         let inserted = sqlx::query(
-            "INSERT INTO runs (kind, app, cron, scheduled_ms, node, request_id, started_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO runs (kind, app, cron, scheduled_ms, node, request_id, started_at, status, \
+             error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         )
         .bind(kind.as_str())
         .bind(app)
@@ -368,6 +368,7 @@ where
         .bind(run.request_id.clone())
         .bind(run.started_at.clone())
         .bind(run.status.clone())
+        .bind(run.error.clone())
         .execute(&self.pool)
         .await?;
         if D::rows_affected(&inserted) == 0 {
