@@ -41,7 +41,7 @@ pub struct Manifest {
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, String>,
     /// Cron expressions: refused here with a clear error, since schedules run the apps the
-    /// store keeps (deploy through the admin API or `kiln deploy`).
+    /// store keeps (deploy through the admin API).
     #[serde(default)]
     pub schedule: Vec<String>,
 }
