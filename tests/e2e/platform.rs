@@ -714,6 +714,8 @@ fn openapi_describes_every_route_and_service_docs_come_from_the_stored_schema() 
         ("/admin-api/v2/services/{name}/vars", "get"),
         ("/admin-api/v2/services/{name}/vars/{key}", "put"),
         ("/admin-api/v2/functions/{name}/vars/{key}", "delete"),
+        ("/admin-api/v2/services/{name}/runs", "get"),
+        ("/admin-api/v2/functions/{name}/runs", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
