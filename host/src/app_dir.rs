@@ -40,8 +40,7 @@ pub struct Manifest {
     /// in a file).
     #[serde(default)]
     pub vars: std::collections::BTreeMap<String, String>,
-    /// Cron expressions: refused here with a clear error, since schedules run the apps the
-    /// store keeps (deploy through the admin API).
+    /// Cron expressions (`crate::schedules`); with `--watch` only, where runs are recorded.
     #[serde(default)]
     pub schedule: Vec<String>,
 }
@@ -169,7 +168,10 @@ impl AppDir {
             enabled: true,
             jwt_check: manifest.jwt_check,
         };
+        let schedule = crate::schedules::validate(&manifest.schedule)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.join(MANIFEST).display()))?;
         deployer.activate(prepared, Some(access));
+        deployer.set_folder_schedule(&self.name, schedule);
         Ok(())
     }
 
@@ -181,9 +183,9 @@ impl AppDir {
         platform: bool,
         deployer: &crate::deploy::Deployer,
     ) -> anyhow::Result<crate::runtime::RunSpec> {
-        if !manifest.schedule.is_empty() {
+        if !manifest.schedule.is_empty() && !platform {
             anyhow::bail!(
-                "schedule runs the apps Kiln stores, not folders: deploy this app through the admin API to give it a schedule"
+                "schedule needs the platform, which records the runs: serve the folder with --watch"
             );
         }
         if manifest.jwt_check && !platform {

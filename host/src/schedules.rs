@@ -139,14 +139,24 @@ impl Scheduler {
                     continue;
                 }
             };
-            for (kind, name, enabled, schedule) in rows {
-                let Some(kind) = AppKind::parse(&kind) else {
-                    continue;
-                };
-                let expressions: Vec<String> = serde_json::from_str(&schedule).unwrap_or_default();
-                if !enabled {
-                    continue;
-                }
+            let stored = rows
+                .into_iter()
+                .filter_map(|(kind, name, enabled, schedule)| {
+                    let kind = AppKind::parse(&kind).filter(|_| enabled)?;
+                    Some((
+                        kind,
+                        name,
+                        serde_json::from_str(&schedule).unwrap_or_default(),
+                    ))
+                });
+            let folders = scheduler
+                .app
+                .deployer
+                .folder_schedules()
+                .into_iter()
+                .map(|(name, schedule)| (AppKind::Service, name, schedule));
+            for (kind, name, expressions) in stored.chain(folders) {
+                let expressions: Vec<String> = expressions;
                 for expression in expressions {
                     let cron = parsed
                         .entry(expression.clone())

@@ -235,6 +235,7 @@ impl Folders {
                 "the app's file is gone; the version served keeps serving"
             ),
             Watched::Every(_) => {
+                self.deployer.set_folder_schedule(&app.name, Vec::new());
                 if self
                     .deployer
                     .registry()

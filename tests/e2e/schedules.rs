@@ -327,3 +327,85 @@ fn a_tick_that_comes_while_the_previous_run_runs_is_skipped() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_watched_folders_kiln_json_schedules_it_and_a_lone_folder_is_told_it_cannot() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("nightly");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kiln.json"),
+        json!({"schedule": [EVERY_SECOND], "permissions": {"kv": ["default"]}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "export default { async fetch(r, env) { return new Response(String(await env.KV.get('n') ?? 0)); }, \
+         async scheduled(event, env) { await env.KV.increment('n'); } };",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::start(
+        data.path(),
+        &["--watch", root.path().to_str().unwrap()],
+        &[("KILN_JWT_SECRET", crate::support::SECRET)],
+    )
+    .unwrap_or_else(|log| panic!("kiln did not start:\n{log}"));
+    let jwt = crate::support::admin_token(data.path());
+    let started = Instant::now();
+    while client()
+        .get(kiln.url("/api/v2/nightly"))
+        .send()
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            kiln.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran = until_runs(&kiln, &jwt, "services", "nightly", 2);
+    assert_eq!(ran[0]["status"], "ok", "{:?}", ran[0]);
+    assert!(get(&kiln, "/api/v2/nightly").parse::<u64>().unwrap() >= 2);
+    // A bad expression is refused and the version served keeps its schedule.
+    std::fs::write(
+        dir.join("kiln.json"),
+        r#"{"schedule": ["61 * * * *"], "permissions": {"kv": ["default"]}}"#,
+    )
+    .unwrap();
+    assert!(
+        kiln.wait_for_log("is not a cron expression", Duration::from_secs(10)),
+        "{}",
+        kiln.log()
+    );
+    let before = runs(&kiln, &jwt, "services", "nightly").len();
+    until_runs(&kiln, &jwt, "services", "nightly", before + 1);
+    // The folder gone, its schedule goes with it.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        kiln.wait_for_log("undeployed", Duration::from_secs(10)),
+        "{}",
+        kiln.log()
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let (status, _) = call(kiln.admin(Method::GET, "/admin-api/v2/services/nightly/runs", &jwt));
+    assert_eq!(status, 404);
+
+    // `--app` has no platform to record runs: it says so instead of serving without them.
+    let lone = tempfile::tempdir().unwrap();
+    std::fs::write(
+        lone.path().join("kiln.json"),
+        json!({"schedule": [EVERY_SECOND]}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        lone.path().join("index.js"),
+        "export default { fetch() { return new Response('x'); } };",
+    )
+    .unwrap();
+    let message = Kiln::refused_app(lone.path(), tempfile::tempdir().unwrap().path(), &[]);
+    assert!(message.contains("schedule needs the platform"), "{message}");
+}

@@ -87,9 +87,18 @@ impl Apps {
             .collect())
     }
 
-    /// The recorded scheduled runs of an app, newest first.
+    /// The recorded scheduled runs of an app (stored, or a service with a schedule served from
+    /// a folder), newest first.
     pub async fn runs(&self, kind: AppKind, name: &str) -> Result<RunList, AppsError> {
-        self.record(kind, name).await?;
+        let from_folder = kind == AppKind::Service
+            && self
+                .deployer
+                .folder_schedules()
+                .iter()
+                .any(|(folder, _)| folder == name);
+        if !from_folder {
+            self.record(kind, name).await?;
+        }
         let runs = self.store.runs(kind, name).await?;
         Ok(RunList {
             runs: runs

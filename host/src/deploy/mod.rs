@@ -111,6 +111,9 @@ pub struct Deployer {
     kv: std::sync::OnceLock<Arc<KvService>>,
     /// Where apps' calls to other apps go, once the server that serves them is assembled.
     dispatch: std::sync::OnceLock<Arc<dyn Dispatch>>,
+    /// The schedules of the services served from folders (`kiln.json`), by name; a stored
+    /// app's schedule is in the store.
+    folder_schedules: std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
@@ -183,6 +186,7 @@ impl Deployer {
             renewed_at: std::sync::atomic::AtomicU64::new(0),
             kv: std::sync::OnceLock::new(),
             dispatch: std::sync::OnceLock::new(),
+            folder_schedules: std::sync::Mutex::default(),
         }))
     }
 
@@ -199,6 +203,25 @@ impl Deployer {
     /// Sends the calls between apps deployed from now on to `dispatch` (set once).
     pub fn set_dispatch(&self, dispatch: Arc<dyn Dispatch>) {
         let _ = self.dispatch.set(dispatch);
+    }
+
+    /// Sets (or, empty, removes) the schedule of the service served from a folder.
+    pub fn set_folder_schedule(&self, name: &str, schedule: Vec<String>) {
+        if let Ok(mut schedules) = self.folder_schedules.lock() {
+            if schedule.is_empty() {
+                schedules.remove(name);
+            } else {
+                schedules.insert(name.to_string(), schedule);
+            }
+        }
+    }
+
+    /// The schedules of the services served from folders.
+    pub fn folder_schedules(&self) -> Vec<(String, Vec<String>)> {
+        self.folder_schedules
+            .lock()
+            .map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Where calls between apps go, if the server serves several apps.
