@@ -360,6 +360,7 @@ pub fn at(ms: i64) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
