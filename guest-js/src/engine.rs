@@ -33,6 +33,8 @@ impl Kind {
 pub struct App {
     /// The module's default export (`undefined` when there is none).
     default: Persistent<Value<'static>>,
+    /// The module's namespace: its named exports (a function's methods).
+    namespace: Persistent<Object<'static>>,
     /// The `env` argument of `fetch(request, env)`.
     env: Persistent<Object<'static>>,
 }
@@ -41,6 +43,8 @@ pub struct App {
 pub struct AppRef<'js> {
     /// The module's default export.
     pub default: Value<'js>,
+    /// The module's namespace.
+    pub namespace: Object<'js>,
     /// The `env` argument of `fetch(request, env)`.
     pub env: Object<'js>,
 }
@@ -182,10 +186,13 @@ fn evaluate<'js>(
                  `addEventListener(\"fetch\", (event) => event.respondWith(...))`",
             ));
         }
-        Some(Kind::Function) if !default.is_function() => {
+        Some(Kind::Function)
+            if !default.is_function() && crate::function::methods(&namespace).is_empty() =>
+        {
             return Err(JsError::engine(
-                "the module's default export must be a function: `export default function(input) { ... }` \
-                 (or `function*` / `async function*` to stream)",
+                "the module exports no function: `export default function(input) { ... }` \
+                 (or `function*` / `async function*` to stream), or named methods such as \
+                 `export function add(input) { ... }`",
             ));
         }
         _ => {}
@@ -197,6 +204,7 @@ fn evaluate<'js>(
     }
     Ok(App {
         default: Persistent::save(ctx, default),
+        namespace: Persistent::save(ctx, namespace),
         env: Persistent::save(ctx, env),
     })
 }
@@ -297,6 +305,7 @@ pub fn with_app<R>(
             let restore = |e| errors::catch(&ctx, e);
             let app = AppRef {
                 default: app.default.clone().restore(&ctx).map_err(restore)?,
+                namespace: app.namespace.clone().restore(&ctx).map_err(restore)?,
                 env: app.env.clone().restore(&ctx).map_err(restore)?,
             };
             f(&ctx, app)

@@ -1,6 +1,7 @@
 //! Calls between apps (service bindings): what a guest sends to `http://{name}.kiln.internal/…`
 //! is served by the service route (`/api/v2/{name}/…`), and what it sends to
-//! `http://{name}.fn.kiln.internal/` by the function route (`/functions/v2/{name}`), in the
+//! `http://{name}.fn.kiln.internal/{method}` by the function route (`/functions/v2/{name}/{method}`,
+//! `/` for the default export), in the
 //! process: the request and response bodies are handed over as they stream, nothing is parsed
 //! as HTTP, and no socket is opened. The callee is served as a client's request would be (its
 //! `enabled`, `jwt_check` and limits apply, it is logged and counted), under the [`Inbound`] of
@@ -73,7 +74,11 @@ fn route(
     let below = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let path = match kind {
         AppKind::Service => format!("/api/v2/{name}{below}"),
-        AppKind::Function => format!("/functions/v2/{name}"),
+        // `/add` is the method `add`; `/` the default.
+        AppKind::Function => match parts.uri.path().trim_end_matches('/') {
+            "" => format!("/functions/v2/{name}"),
+            method => format!("/functions/v2/{name}{method}"),
+        },
     };
     let host = match kind {
         AppKind::Service => format!("{name}{DOMAIN}"),

@@ -176,7 +176,9 @@ impl From<RunError> for ApiError {
     fn from(error: RunError) -> Self {
         let message = error.to_string();
         match error {
-            RunError::WrongKind { .. } => ApiError::NotFound(message),
+            RunError::WrongKind { .. } | RunError::NoSuchMethod { .. } => {
+                ApiError::NotFound(message)
+            }
             RunError::Busy { .. }
             | RunError::NoInstance { .. }
             | RunError::OutOfMemory { .. }

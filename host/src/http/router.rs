@@ -65,7 +65,11 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
             "/api/docs/openapi/{service}",
             get(docs::service_openapi).layer(from_fn_with_state(app.clone(), on_control)),
         )
-        .route("/functions/v2/{name}", post(functions::call))
+        .route(
+            "/functions/v2/{name}",
+            post(functions::call).get(functions::describe),
+        )
+        .route("/functions/v2/{name}/{method}", post(functions::call_method))
         .nest("/admin-api", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -301,11 +305,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn functions_take_post_only() {
+    async fn functions_take_post_and_get_only() {
         let (router, _data) = platform().await;
         let (status, _, body) = send(
             &router,
-            get("/functions/v2/hello")
+            Request::put("/functions/v2/hello")
                 .body(Body::empty())
                 .expect("request"),
         )

@@ -10,12 +10,20 @@ use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::Sandbox;
-use super::bindings::FunctionPre;
+use super::bindings::exports::kiln::function::{invoke, methods};
 
 /// A component linked against Kiln's imports (its `InstancePre`), by what it exports.
 pub struct Linked {
     pub(super) proxy: Option<ProxyPre<Sandbox>>,
-    pub(super) function: Option<FunctionPre<Sandbox>>,
+    pub(super) function: Option<FunctionCode>,
+}
+
+/// A function component: `kiln:function/invoke`, and `kiln:function/methods` when it names
+/// methods besides its default.
+pub struct FunctionCode {
+    pub(super) pre: wasmtime::component::InstancePre<Sandbox>,
+    pub(super) invoke: invoke::GuestIndices,
+    pub(super) methods: Option<methods::GuestIndices>,
 }
 
 impl Linked {
@@ -26,7 +34,13 @@ impl Linked {
             .instantiate_pre(component)
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let proxy = ProxyPre::new(pre.clone()).ok();
-        let function = FunctionPre::new(pre).ok();
+        let function = invoke::GuestIndices::new(&pre)
+            .ok()
+            .map(|invoke| FunctionCode {
+                methods: methods::GuestIndices::new(&pre).ok(),
+                invoke,
+                pre,
+            });
         if proxy.is_none() && function.is_none() {
             anyhow::bail!(
                 "the component exports neither wasi:http/incoming-handler nor kiln:function/invoke"

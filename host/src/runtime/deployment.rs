@@ -134,6 +134,8 @@ pub struct Deployment {
     last_used_ms: AtomicU64,
     /// A snapshot was asked for (or failed): not asked for again.
     pub promotion_asked: AtomicBool,
+    /// A function's methods, once asked for.
+    pub(super) methods: tokio::sync::OnceCell<Arc<[super::function::Method]>>,
 }
 
 /// What a deployment is made of.
@@ -181,6 +183,7 @@ impl Deployment {
             instantiations_seen: AtomicU64::new(0),
             last_used_ms: AtomicU64::new(now_ms()),
             promotion_asked: AtomicBool::new(false),
+            methods: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Calling functions (`kiln:function/invoke`): JSON in, then a JSON value or a generator whose
-//! steps are pulled one at a time. Always a fresh instance.
+//! Calling functions (`kiln:function/invoke`, or a named method through `kiln:function/methods`):
+//! JSON in, then a JSON value or a generator whose steps are pulled one at a time. Always a fresh
+//! instance.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,8 +8,8 @@ use std::time::Instant;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::bindings::Function;
-use super::bindings::exports::kiln::function::invoke::{Error as Thrown, Outcome, Step};
+use super::bindings::exports::kiln::function::invoke::{self, Error as Thrown, Outcome, Step};
+use super::code::FunctionCode;
 use super::pool::LiveGuard;
 use super::{Deployment, Reservation, RunError, Sandbox};
 
@@ -22,7 +23,7 @@ fn thrown(error: Thrown) -> RunError {
 /// A live function instance.
 struct Call {
     store: Store<Sandbox>,
-    bindings: Function,
+    invoke: invoke::Guest,
     deadline: Instant,
     _live: LiveGuard,
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -64,7 +65,7 @@ impl Steps {
             return Ok(Pulled::Done(None));
         }
         let _running = super::caps::limits::Running::start();
-        let invoke = self.call.bindings.kiln_function_invoke().generator();
+        let invoke = self.call.invoke.generator();
         let step = tokio::time::timeout_at(
             self.call.deadline.into(),
             invoke.call_next(&mut self.call.store, self.generator),
@@ -82,45 +83,122 @@ impl Steps {
     }
 }
 
-/// Starts a call of a function deployment with its JSON input, in a fresh instance, in the
-/// place `reservation` holds.
+/// One of a function's methods, as its introspection lists it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Method {
+    /// Its name: `default` for the default export, else the export's name.
+    pub name: String,
+    /// Declared as a generator: it answers with an event stream.
+    pub streams: bool,
+}
+
+/// The methods of a function deployment. A component without `kiln:function/methods` has only
+/// `default`; one with it is asked once per deployment (an instance of its own) and remembered.
+pub async fn methods(deployment: &Arc<Deployment>) -> Result<Arc<[Method]>, RunError> {
+    deployment
+        .methods
+        .get_or_try_init(|| async {
+            let linked = deployment.linked().await?;
+            let code = function_code(deployment, &linked)?;
+            let Some(indices) = &code.methods else {
+                return Ok(Arc::from([Method {
+                    name: "default".into(),
+                    streams: false,
+                }]));
+            };
+            let (mut store, _live) = deployment.new_store()?;
+            let deadline = store.data().deadline;
+            let asked = tokio::time::timeout_at(deadline.into(), async {
+                let instance = code.pre.instantiate_async(&mut store).await?;
+                let methods = indices.load(&mut store, &instance)?;
+                methods.call_names(&mut store).await
+            })
+            .await;
+            let names = match asked {
+                Err(_) => return Err(deployment.timeout()),
+                Ok(Err(trap)) => return Err(deployment.failure(trap, &store)),
+                Ok(Ok(names)) => names,
+            };
+            Ok(names
+                .into_iter()
+                .map(|m| Method {
+                    name: m.name,
+                    streams: m.streams,
+                })
+                .collect())
+        })
+        .await
+        .cloned()
+}
+
+fn function_code<'a>(
+    deployment: &Deployment,
+    linked: &'a super::code::Linked,
+) -> Result<&'a FunctionCode, RunError> {
+    linked.function.as_ref().ok_or_else(|| RunError::WrongKind {
+        name: deployment.name.to_string(),
+        what: "is not a function",
+    })
+}
+
+/// Starts a call of `method` (`default`: the default export) of a function deployment with its
+/// JSON input, in a fresh instance, in the place `reservation` holds. The method must be one
+/// [`methods`] lists.
 pub async fn start(
     deployment: Arc<Deployment>,
     reservation: Reservation,
+    method: &str,
     input: String,
 ) -> Result<Started, RunError> {
     deployment.touch();
-    let linked = deployment.linked().await?;
-    let Some(pre) = &linked.function else {
-        return Err(RunError::WrongKind {
+    let known = methods(&deployment).await?;
+    if !known.iter().any(|m| m.name == method) {
+        return Err(RunError::NoSuchMethod {
             name: deployment.name.to_string(),
-            what: "is not a function",
+            method: method.to_string(),
+            known: known
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
-    };
+    }
+    let linked = deployment.linked().await?;
+    let code = function_code(&deployment, &linked)?;
     let permit = reservation.0;
     let _running = super::caps::limits::Running::start();
     let (mut store, live) = deployment.new_store()?;
     let deadline = store.data().deadline;
-    let instantiated =
-        tokio::time::timeout_at(deadline.into(), pre.instantiate_async(&mut store)).await;
-    let bindings = match instantiated {
+    let instantiated = tokio::time::timeout_at(deadline.into(), async {
+        let instance = code.pre.instantiate_async(&mut store).await?;
+        let invoke = code.invoke.load(&mut store, &instance)?;
+        let methods = match (&code.methods, method) {
+            (Some(indices), name) if name != "default" => {
+                Some(indices.load(&mut store, &instance)?)
+            }
+            _ => None,
+        };
+        wasmtime::Result::Ok((invoke, methods))
+    })
+    .await;
+    let (invoke, methods) = match instantiated {
         Err(_) => return Err(deployment.timeout()),
         Ok(Err(trap)) => return Err(deployment.failure(trap, &store)),
         Ok(Ok(bindings)) => bindings,
     };
     let mut call = Call {
         store,
-        bindings,
+        invoke,
         deadline,
         _live: live,
         _permit: permit,
     };
-    let outcome = tokio::time::timeout_at(
-        deadline.into(),
-        call.bindings
-            .kiln_function_invoke()
-            .call_call(&mut call.store, &input),
-    )
+    let outcome = tokio::time::timeout_at(deadline.into(), async {
+        match &methods {
+            Some(methods) => methods.call_call(&mut call.store, method, &input).await,
+            None => call.invoke.call_call(&mut call.store, &input).await,
+        }
+    })
     .await;
     match outcome {
         Err(_) => Err(deployment.timeout()),

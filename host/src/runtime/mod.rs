@@ -39,6 +39,19 @@ pub enum RunError {
         /// What it is not.
         what: &'static str,
     },
+    /// A function has no such method.
+    #[error(
+        "function '{name}' has no {}; its methods: {known}",
+        if method == "default" { "default export".to_string() } else { format!("method '{method}'") }
+    )]
+    NoSuchMethod {
+        /// The function.
+        name: String,
+        /// The method asked for.
+        method: String,
+        /// The methods it has, comma-separated.
+        known: String,
+    },
     /// The app is at its concurrency limit.
     #[error("'{name}' is at its concurrency limit; retry shortly")]
     Busy {

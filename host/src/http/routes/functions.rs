@@ -1,11 +1,14 @@
-//! `POST /functions/v2/{name}`: JSON in; a value answers `application/json`, a generator answers
-//! Server-Sent Events, each yield sent as soon as it is produced.
+//! `POST /functions/v2/{name}` (the default export) and `POST /functions/v2/{name}/{method}` (a
+//! named one): JSON in; a value answers `application/json`, a generator answers Server-Sent
+//! Events, each yield sent as soon as it is produced. `GET /functions/v2/{name}` lists the
+//! methods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,17 +22,59 @@ use crate::kind::AppKind;
 use crate::metrics::Metrics;
 use crate::runtime::RunError;
 use crate::runtime::caps::services::Inbound;
-use crate::runtime::function::{Pulled, Started, Steps};
+use crate::runtime::function::{Method, Pulled, Started, Steps};
 
-/// Calls a function with the JSON body (empty = `{}`).
+/// Calls a function's default export with the JSON body (empty = `{}`).
 pub async fn call(
     State(app): State<Arc<App>>,
     PathParam(name): PathParam<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    invoke(app, &name, "default", request).await
+}
+
+/// Calls one of a function's named methods with the JSON body (empty = `{}`).
+pub async fn call_method(
+    State(app): State<Arc<App>>,
+    PathParam((name, method)): PathParam<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    invoke(app, &name, &method, request).await
+}
+
+/// What a function offers: `{"name", "methods": [{"name", "streams"}]}`, admitted as a call is.
+pub async fn describe(
+    State(app): State<Arc<App>>,
+    PathParam(name): PathParam<String>,
+    request: Request,
+) -> Result<Json<Described>, ApiError> {
+    let (slot, _) =
+        super::services::admit(&app, AppKind::Function, &name, request.headers()).await?;
+    let methods = crate::runtime::function::methods(&slot.deployment()).await?;
+    Ok(Json(Described {
+        name,
+        methods: methods.to_vec(),
+    }))
+}
+
+/// A function's introspection.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Described {
+    /// The function's name.
+    pub name: String,
+    /// What `POST /functions/v2/{name}/{method}` can call (`default`: `POST /functions/v2/{name}`).
+    pub methods: Vec<Method>,
+}
+
+async fn invoke(
+    app: Arc<App>,
+    name: &str,
+    method: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
     let inbound = Inbound::current();
     let (slot, verified) =
-        super::services::admit(&app, AppKind::Function, &name, request.headers()).await?;
+        super::services::admit(&app, AppKind::Function, name, request.headers()).await?;
     let limit = app.max_request_bytes();
     body_limit::check_length(request.headers(), limit)?;
     // The concurrency limit applies before any of the body is read.
@@ -58,6 +103,7 @@ pub async fn call(
     let started = inbound.scope(crate::runtime::function::start(
         deployment,
         reservation,
+        method,
         input,
     ));
     let mut response = match started.await? {
