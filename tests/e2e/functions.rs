@@ -294,7 +294,7 @@ fn function_values_inputs_and_errors() {
         (status, body["error"].clone()),
         (503, json!("ResourceError"))
     );
-    let (status, body) = call(client().get(kiln.url("/functions/v2/later")));
+    let (status, body) = call(client().delete(kiln.url("/functions/v2/later")));
     assert_eq!(
         (status, body["error"].clone()),
         (405, json!("MethodNotAllowed"))
@@ -312,7 +312,7 @@ fn function_values_inputs_and_errors() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("default export must be a function"),
+            .contains("the module exports no function"),
         "{body}"
     );
 }

@@ -11,6 +11,7 @@ mod assets;
 mod crud;
 pub mod frontend;
 pub mod model;
+mod pinned;
 mod record;
 mod seed;
 mod spec;

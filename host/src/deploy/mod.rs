@@ -91,6 +91,13 @@ pub struct Prepared {
     pub artifact: String,
 }
 
+impl Prepared {
+    /// The deployment itself, served outside the registry's slots (a pinned version).
+    pub fn into_deployment(self) -> Deployment {
+        self.deployment
+    }
+}
+
 /// Deploys apps into the registry.
 pub struct Deployer {
     compiler: Arc<Compiler>,

@@ -164,6 +164,7 @@ impl Deployer {
             .deployments()
             .iter()
             .filter_map(|(_, d)| d.artifact_path().map(PathBuf::from))
+            .chain(self.registry.pinned_artifacts())
             .collect();
         let dir = self.compiler.cache_dir().to_path_buf();
         let metrics = self.registry.metrics().clone();

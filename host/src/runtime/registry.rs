@@ -23,7 +23,21 @@ pub struct Registry {
     pending: Mutex<HashSet<Key>>,
     /// Bumped whenever a slot or a pending name changes, to wake waiting requests.
     changed: tokio::sync::watch::Sender<u64>,
+    /// Stored versions served beside the active ones (`name@version`), least recently used
+    /// first; dropped when their name is deployed again or removed.
+    pinned: Mutex<Vec<Pinned>>,
 }
+
+/// A pinned version: which, and its deployment.
+struct Pinned {
+    kind: AppKind,
+    name: String,
+    version: i64,
+    deployment: Arc<Deployment>,
+}
+
+/// How many pinned versions a node keeps ready.
+const MAX_PINNED: usize = 16;
 
 /// A name's current version and who may call it.
 pub struct Slot {
@@ -86,6 +100,7 @@ impl Registry {
             instances: Arc::default(),
             pending: Mutex::default(),
             changed: tokio::sync::watch::Sender::new(0),
+            pinned: Mutex::default(),
         }
     }
 
@@ -185,6 +200,68 @@ impl Registry {
         }
     }
 
+    /// A number that changes whenever a name is deployed or removed (see [`Registry::pin`]).
+    pub fn generation(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
+    /// The pinned `version` of a name, if it is kept.
+    pub fn pinned(&self, kind: AppKind, name: &str, version: i64) -> Option<Arc<Deployment>> {
+        let mut pinned = self.pinned.lock().expect("pinned lock");
+        let at = pinned
+            .iter()
+            .position(|p| p.kind == kind && p.name == name && p.version == version)?;
+        let hit = pinned.remove(at);
+        let deployment = hit.deployment.clone();
+        pinned.push(hit);
+        Some(deployment)
+    }
+
+    /// Keeps `deployment` as the pinned `version` of its name (the least recently used one
+    /// leaves past [`MAX_PINNED`]), unless the registry changed since `generation`: a version
+    /// prepared while its app was redeployed may have been prepared with grants since taken.
+    pub fn pin(
+        &self,
+        kind: AppKind,
+        name: &str,
+        version: i64,
+        deployment: Deployment,
+        generation: u64,
+    ) -> Arc<Deployment> {
+        let deployment = Arc::new(deployment);
+        let mut pinned = self.pinned.lock().expect("pinned lock");
+        if self.generation() == generation {
+            pinned.retain(|p| !(p.kind == kind && p.name == name && p.version == version));
+            if pinned.len() >= MAX_PINNED {
+                pinned.remove(0);
+            }
+            pinned.push(Pinned {
+                kind,
+                name: name.to_string(),
+                version,
+                deployment: deployment.clone(),
+            });
+        }
+        deployment
+    }
+
+    /// The cached artifacts the pinned versions use.
+    pub fn pinned_artifacts(&self) -> Vec<std::path::PathBuf> {
+        self.pinned
+            .lock()
+            .expect("pinned lock")
+            .iter()
+            .filter_map(|p| p.deployment.artifact_path().map(std::path::PathBuf::from))
+            .collect()
+    }
+
+    fn unpin(&self, kind: AppKind, name: &str) {
+        self.pinned
+            .lock()
+            .expect("pinned lock")
+            .retain(|p| !(p.kind == kind && p.name == name));
+    }
+
     /// Sets who may call a name.
     pub fn set_access(&self, kind: AppKind, name: &str, access: Access) {
         if let Some(slot) = self.slot(kind, name) {
@@ -223,7 +300,10 @@ impl Registry {
             }
         };
         drop(slots);
+        // Settling bumps the generation first: a pin prepared before this deploy is then
+        // either refused or removed here.
         self.settle(key.0, &key.1);
+        self.unpin(key.0, &key.1);
         previous
     }
 
@@ -254,6 +334,7 @@ impl Registry {
             .remove(&(kind, name.to_string()))
             .map(|slot| slot.deployment());
         self.settle(kind, name);
+        self.unpin(kind, name);
         removed
     }
 

@@ -48,9 +48,9 @@ pub async fn describe(
     PathParam(name): PathParam<String>,
     request: Request,
 ) -> Result<Json<Described>, ApiError> {
-    let (slot, _) =
+    let (deployment, _) =
         super::services::admit(&app, AppKind::Function, &name, request.headers()).await?;
-    let methods = crate::runtime::function::methods(&slot.deployment()).await?;
+    let methods = crate::runtime::function::methods(&deployment).await?;
     Ok(Json(Described {
         name,
         methods: methods.to_vec(),
@@ -73,12 +73,11 @@ async fn invoke(
     request: Request,
 ) -> Result<Response, ApiError> {
     let inbound = Inbound::current();
-    let (slot, verified) =
+    let (deployment, verified) =
         super::services::admit(&app, AppKind::Function, name, request.headers()).await?;
     let limit = app.max_request_bytes();
     body_limit::check_length(request.headers(), limit)?;
     // The concurrency limit applies before any of the body is read.
-    let deployment = slot.deployment();
     let reservation = deployment.reserve()?;
     let body = collect_limited(request.into_body(), limit, "max_request_mb").await?;
     let input = if body.iter().all(u8::is_ascii_whitespace) {

@@ -12,17 +12,20 @@ use crate::app::App;
 use crate::http::request_log::Served;
 use crate::http::{ApiError, body_limit};
 use crate::kind::AppKind;
-use crate::runtime::Slot;
+use crate::runtime::Deployment;
 use crate::runtime::caps::services::{CALLER_HEADER, EVENT_HEADER, Inbound};
 
-/// Serves `request` with the deployment of `slot`, its body bounded to `limit` bytes while it
+/// Serves `request` with `deployment`, its body bounded to `limit` bytes while it
 /// streams: a declared length over it is 413 before the guest runs, and a body that goes past
 /// it is 413 whatever the guest answered.
-async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, ApiError> {
+async fn serve(
+    deployment: Arc<Deployment>,
+    request: Request,
+    limit: usize,
+) -> Result<Response, ApiError> {
     body_limit::check_length(request.headers(), limit)?;
     let exceeded = Arc::new(AtomicBool::new(false));
     let request = request.map(|body| body_limit::limited(body, limit, exceeded.clone()));
-    let deployment = slot.deployment();
     let served = Served::new(AppKind::Service, &deployment);
     let result = deployment.handle(request).await;
     if exceeded.load(Ordering::Relaxed) {
@@ -33,24 +36,34 @@ async fn serve(slot: &Slot, request: Request, limit: usize) -> Result<Response, 
     Ok(response)
 }
 
-/// Whether a request may reach the app `name` of `kind`, decided the same way for every route
+/// Whether a request may reach the app `target` of `kind`, decided the same way for every route
 /// that leads to it (its handler, a service's `/dist` assets): the token first (for `jwt_check`
 /// apps: 401 without a valid one, 403 for another scope; a call from another app may instead
 /// carry the claims its caller's token was verified with), then unknown → 404, disabled → 503.
-/// Returns the app's slot and the verified claims, if it needed them.
+/// `target` is a name, `name@latest` (the same) or `name@{version}`: a stored version, which
+/// always takes an `invoke` (or `admin`) token, since an old version may hold what a newer one
+/// fixed. Returns the deployment to serve and the verified claims, if it needed them.
 pub async fn admit(
     app: &App,
     kind: AppKind,
-    name: &str,
+    target: &str,
     headers: &http::HeaderMap,
-) -> Result<(Arc<Slot>, Option<Arc<crate::auth::Claims>>), ApiError> {
+) -> Result<(Arc<Deployment>, Option<Arc<crate::auth::Claims>>), ApiError> {
+    let (name, pin) = match target.split_once('@') {
+        None | Some((_, "latest")) => (target.split('@').next().unwrap_or(target), None),
+        Some((name, version)) => (name, Some(parse_version(version)?)),
+    };
     let slot = app
         .registry
         .find(kind, name, super::deploy_deadline())
         .await?;
     let claims = match &slot {
-        Some(slot) if slot.jwt_check() => match Inbound::current().claims {
-            Some(inherited) => Some(inherited),
+        Some(slot) if slot.jwt_check() || pin.is_some() => match Inbound::current().claims {
+            Some(inherited) if pin.is_none() => Some(inherited),
+            Some(inherited) => {
+                inherited.allow(crate::auth::Scope::Invoke)?;
+                Some(inherited)
+            }
             None => Some(Arc::new(crate::auth::authorize(
                 headers,
                 &app.platform()?.settings.get().jwt_secret,
@@ -64,7 +77,23 @@ pub async fn admit(
     if !slot.enabled() {
         return Err(ApiError::Resource(format!("{what} '{name}' is disabled")));
     }
-    Ok((slot, claims))
+    let deployment = match pin {
+        Some(version) => app.platform()?.apps.pinned(kind, name, version).await?,
+        None => None,
+    };
+    Ok((deployment.unwrap_or_else(|| slot.deployment()), claims))
+}
+
+/// The version of `name@{version}`: a stored version's number.
+fn parse_version(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| {
+            ApiError::Validation(format!(
+                "'{text}' is not a version: use a version number (see .../versions) or 'latest'"
+            ))
+        })
 }
 
 /// The request goes to the service's handler, once [`admit`]ted. Kiln's own headers are set by
@@ -76,7 +105,7 @@ pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<R
     let (name, rest) = below.split_once('/').unwrap_or((below, ""));
     let (name, rest) = (name.to_string(), rest.to_string());
     let inbound = Inbound::current();
-    let (slot, verified) = admit(&app, AppKind::Service, &name, request.headers()).await?;
+    let (deployment, verified) = admit(&app, AppKind::Service, &name, request.headers()).await?;
     let mut target = format!("/{rest}");
     if let Some(query) = request.uri().query() {
         target.push('?');
@@ -119,7 +148,7 @@ pub async fn call(State(app): State<Arc<App>>, mut request: Request) -> Result<R
     }
     let limit = app.max_request_bytes();
     Inbound { claims, ..inbound }
-        .scope(serve(&slot, request, limit))
+        .scope(serve(deployment, request, limit))
         .await
 }
 
@@ -144,5 +173,5 @@ pub async fn root(State(app): State<Arc<App>>, mut request: Request) -> Result<R
             .headers_mut()
             .insert(http::header::HOST, HeaderValue::from_static("localhost"));
     }
-    serve(&slot, request, app.max_request_bytes()).await
+    serve(slot.deployment(), request, app.max_request_bytes()).await
 }
