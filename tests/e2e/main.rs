@@ -17,6 +17,7 @@ mod frontend;
 mod functions;
 mod kv;
 mod limits;
+mod methods;
 mod operations;
 mod platform;
 mod readme;

@@ -62,7 +62,9 @@ pub(super) fn run_function(
             Ok(reservation) => reservation,
             Err(error) => return Ok(report(error)),
         };
-        match crate::runtime::function::start(deployment, reservation, "default", input.to_string()).await {
+        match crate::runtime::function::start(deployment, reservation, "default", input.to_string())
+            .await
+        {
             Ok(Started::Value(json)) => println!("{}", json.as_deref().unwrap_or("null")),
             Ok(Started::Stream(mut steps)) => loop {
                 match steps.next().await {

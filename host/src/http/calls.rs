@@ -15,6 +15,7 @@ use http::HeaderValue;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::Error;
 
+use super::ApiError;
 use super::extract::PathParam;
 use super::request_log::REQUEST_ID;
 use super::routes::{functions, services};
@@ -124,8 +125,31 @@ async fn serve(
 ) -> axum::response::Response {
     match kind {
         AppKind::Service => services::call(State(app), request).await.into_response(),
-        AppKind::Function => functions::call(State(app), PathParam(name), request)
-            .await
-            .into_response(),
+        AppKind::Function => {
+            let below = request.uri().path().strip_prefix("/functions/v2/");
+            let method = below
+                .and_then(|b| b.split_once('/'))
+                .map(|(_, method)| method.to_string());
+            match (request.method().clone(), method) {
+                (http::Method::POST, None) => functions::call(State(app), PathParam(name), request)
+                    .await
+                    .into_response(),
+                (http::Method::POST, Some(method)) => {
+                    functions::call_method(State(app), PathParam((name, method)), request)
+                        .await
+                        .into_response()
+                }
+                (http::Method::GET, None) => {
+                    functions::describe(State(app), PathParam(name), request)
+                        .await
+                        .into_response()
+                }
+                (other, _) => ApiError::MethodNotAllowed(format!(
+                    "{other} is not allowed on {}",
+                    request.uri().path()
+                ))
+                .into_response(),
+            }
+        }
     }
 }

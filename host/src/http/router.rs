@@ -69,7 +69,10 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
             "/functions/v2/{name}",
             post(functions::call).get(functions::describe),
         )
-        .route("/functions/v2/{name}/{method}", post(functions::call_method))
+        .route(
+            "/functions/v2/{name}/{method}",
+            post(functions::call_method),
+        )
         .nest("/admin-api", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

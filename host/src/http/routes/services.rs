@@ -86,14 +86,11 @@ pub async fn admit(
 
 /// The version of `name@{version}`: a stored version's number.
 fn parse_version(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            ApiError::Validation(format!(
-                "'{text}' is not a version: use a version number (see .../versions) or 'latest'"
-            ))
-        })
+    text.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        ApiError::Validation(format!(
+            "'{text}' is not a version: use a version number (see .../versions) or 'latest'"
+        ))
+    })
 }
 
 /// The request goes to the service's handler, once [`admit`]ted. Kiln's own headers are set by
