@@ -695,6 +695,8 @@ fn openapi_describes_every_route_and_service_docs_come_from_the_stored_schema() 
         ("/api/v2/{name}/{rest}", "post"),
         ("/api/v2/{name}/{rest}", "get"),
         ("/functions/v2/{name}", "post"),
+        ("/functions/v2/{name}", "get"),
+        ("/functions/v2/{name}/{method}", "post"),
         ("/admin-api/v2/functions", "post"),
         ("/admin-api/v2/functions/{name}", "put"),
         ("/admin-api/v2/functions/{name}/component", "put"),

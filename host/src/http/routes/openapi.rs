@@ -334,7 +334,7 @@ vars_docs!(
 macro_rules! service_route {
     ($($method:ident => $fn_name:ident, $operation:literal;)*) => {$(
         #[utoipa::path(operation_id = $operation, $method, path = "/api/v2/{name}/{rest}", tag = "services",
-            params(("name" = String, Path, description = "service name"),
+            params(("name" = String, Path, description = "service name, `name@latest`, or `name@{version}` for a stored version (needs an `invoke` or `admin` token)"),
                 ("rest" = String, Path, description = "path below the service (may be empty: /api/v2/{name})")),
             responses((status = 200, description = "whatever the service answers"), (status = 401, body = ErrorBody),
                 (status = 404, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
@@ -356,11 +356,31 @@ service_route! {
 /// generator answers `text/event-stream`: `data: <json>` per yield, then `data: [DONE]<return value>`;
 /// an error after the stream started is sent as `event: error`.
 #[utoipa::path(operation_id = "callFunction", post, path = "/functions/v2/{name}", tag = "functions",
-    params(("name" = String, Path, description = "function name")), request_body(content = Object, content_type = "application/json"),
+    params(("name" = String, Path, description = "function name, `name@latest`, or `name@{version}` for a stored version (needs an `invoke` or `admin` token)")), request_body(content = Object, content_type = "application/json"),
     responses((status = 200, description = "the returned value (application/json) or the yields (text/event-stream)"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody, description = "the function threw (message and stack)"),
         (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 pub fn function_call() {}
+
+/// Calls one of a function's named methods (its module's `export function name(input)`): JSON in,
+/// a value or an event stream out, as `callFunction`. `default` is the default export.
+#[utoipa::path(operation_id = "callFunctionMethod", post, path = "/functions/v2/{name}/{method}", tag = "functions",
+    params(("name" = String, Path, description = "function name, `name@latest`, or `name@{version}` for a stored version (needs an `invoke` or `admin` token)"),
+        ("method" = String, Path, description = "the method, as `describeFunction` lists it")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "the returned value (application/json) or the yields (text/event-stream)"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such function, version or method (the message lists the methods)"),
+        (status = 500, body = ErrorBody, description = "the function threw (message and stack)"),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub fn function_method_call() {}
+
+/// What a function offers: its methods, and whether each streams (declared `function*`).
+/// Admitted as a call is (`jwt_check`, `enabled`).
+#[utoipa::path(operation_id = "describeFunction", get, path = "/functions/v2/{name}", tag = "functions",
+    params(("name" = String, Path, description = "function name, `name@latest`, or `name@{version}` (needs an `invoke` or `admin` token)")),
+    responses((status = 200, body = super::functions::Described), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub fn function_describe() {}
 
 /// Liveness.
 #[utoipa::path(operation_id = "health", get, path = "/health", tag = "public", responses((status = 200, body = Health, description = "the server is up")))]
@@ -466,7 +486,7 @@ impl Modify for BearerAuth {
         function_kv::list, function_kv::get, function_kv::put, function_kv::delete, function_kv::increment,
         service_vars::list, service_vars::get, service_vars::put, service_vars::delete,
         function_vars::list, function_vars::get, function_vars::put, function_vars::delete,
-        function_call,
+        function_call, function_method_call, function_describe,
         config_list, config_get, config_set, host_frontend, frontend_asset,
     ),
     components(schemas(ErrorBody)),
