@@ -92,6 +92,10 @@ pub struct Method {
     pub streams: bool,
 }
 
+/// How many methods a function may name, and how long each name may be.
+const MAX_METHODS: usize = 1024;
+const MAX_METHOD_NAME: usize = 256;
+
 /// The methods of a function deployment. A component without `kiln:function/methods` has only
 /// `default`; one with it is asked once per deployment (an instance of its own) and remembered.
 pub async fn methods(deployment: &Arc<Deployment>) -> Result<Arc<[Method]>, RunError> {
@@ -119,6 +123,15 @@ pub async fn methods(deployment: &Arc<Deployment>) -> Result<Arc<[Method]>, RunE
                 Ok(Err(trap)) => return Err(deployment.failure(trap, &store)),
                 Ok(Ok(names)) => names,
             };
+            if names.len() > MAX_METHODS || names.iter().any(|m| m.name.len() > MAX_METHOD_NAME) {
+                return Err(RunError::Thrown {
+                    message: format!(
+                        "the function names more than {MAX_METHODS} methods, or a method name \
+                         longer than {MAX_METHOD_NAME} bytes"
+                    ),
+                    stack: None,
+                });
+            }
             Ok(names
                 .into_iter()
                 .map(|m| Method {
