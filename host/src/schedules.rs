@@ -73,7 +73,7 @@ pub fn start(app: &Arc<App>, control: &tokio::runtime::Handle) -> anyhow::Result
     let node = platform
         .cluster
         .as_ref()
-        .map_or_else(|| "local".to_string(), |cluster| cluster.id.clone());
+        .map_or_else(|| LOCAL.to_string(), |cluster| cluster.id.clone());
     let runs = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("kiln-schedule")
@@ -115,13 +115,51 @@ impl Drop for Running<'_> {
     }
 }
 
+/// The node name of a server that is not part of a cluster.
+const LOCAL: &str = "local";
+
+/// How often runs left `running` by a stopped node are looked for.
+const ABANDON_EVERY: Duration = Duration::from_secs(60);
+
+/// How long after its tick a run is certainly over: the longest deadline an app may have
+/// (`limits.timeout_ms` ≤ 900 s) and a minute.
+const RUN_OUTLIVED: Duration = Duration::from_secs(900 + 60);
+
 impl Scheduler {
+    /// Records the runs still `running` from before `before_ms` as failed.
+    async fn abandon(&self, before_ms: i64) {
+        match self
+            .store
+            .abandon_runs(before_ms, "the node running it stopped before it ended")
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => tracing::warn!(
+                count,
+                "scheduled runs left unfinished by a stopped node are recorded as failed"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "unfinished scheduled runs could not be looked for")
+            }
+        }
+    }
+
     async fn tick(self) {
         let scheduler = Arc::new(self);
         let mut parsed: HashMap<String, Option<Cron>> = HashMap::new();
         let mut last = Utc::now();
         let mut failing = false;
+        // A node alone on its store ran every run recorded `running`: none is under way now.
+        if scheduler.node == LOCAL {
+            scheduler.abandon(last.timestamp_millis() + 1).await;
+        }
+        let mut swept = std::time::Instant::now();
         loop {
+            if swept.elapsed() >= ABANDON_EVERY {
+                swept = std::time::Instant::now();
+                let before = Utc::now().timestamp_millis() - RUN_OUTLIVED.as_millis() as i64;
+                scheduler.abandon(before).await;
+            }
             let now = Utc::now();
             let to_next_second = 1_000 - u64::from(now.timestamp_subsec_millis()).min(999);
             tokio::time::sleep(Duration::from_millis(to_next_second + 5)).await;

@@ -329,6 +329,53 @@ fn a_tick_that_comes_while_the_previous_run_runs_is_skipped() {
 }
 
 #[test]
+fn a_run_cut_short_by_a_stopped_server_is_recorded_as_failed_when_it_starts_again() {
+    let (data, mut kiln, jwt) = platform();
+    create_app(
+        &kiln,
+        &jwt,
+        "functions",
+        json!({"name": "long", "schedule": ["*/2 * * * * *"],
+            "code": "export default async function () { await new Promise((r) => setTimeout(r, 60000)); }"}),
+    );
+    let started = Instant::now();
+    while !runs(&kiln, &jwt, "functions", "long")
+        .iter()
+        .any(|r| r["status"] == "running")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no run started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kiln.signal(9);
+    kiln.wait_exit(Duration::from_secs(10));
+    // Stop the schedule at once after the restart, so that no new run starts.
+    let kiln = Kiln::platform(data.path());
+    let (status, _) = call(
+        kiln.admin(Method::PUT, "/admin-api/v2/functions/long", &jwt)
+            .json(&json!({"schedule": []})),
+    );
+    assert_eq!(status, 200);
+    let oldest = || runs(&kiln, &jwt, "functions", "long").last().unwrap().clone();
+    let started = Instant::now();
+    while oldest()["status"] == "running" && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let interrupted = oldest();
+    let all = runs(&kiln, &jwt, "functions", "long");
+    if crate::support::test_database(data.path()).is_some() {
+        // Nodes of a cluster come and go under new ids: such a run is given up on once no
+        // deadline could still hold it (16 minutes), which this test does not wait for.
+        assert_eq!(interrupted["status"], "running", "{all:?}");
+    } else {
+        assert_eq!(interrupted["status"], "error", "{all:?}");
+        assert_eq!(
+            interrupted["error"],
+            "the node running it stopped before it ended"
+        );
+    }
+}
+
+#[test]
 fn a_watched_folders_kiln_json_schedules_it_and_a_lone_folder_is_told_it_cannot() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("nightly");

@@ -239,6 +239,10 @@ pub trait Store: Send + Sync {
     /// The recorded runs of an app, newest first.
     async fn runs(&self, kind: AppKind, app: &str) -> Result<Vec<RunRow>>;
 
+    /// Records as failed with `error` the runs still `running` whose tick came before
+    /// `before_ms` (their node stopped before they ended). Returns how many.
+    async fn abandon_runs(&self, before_ms: i64, error: &str) -> Result<u64>;
+
     /// Every artifact key a stored version refers to (what the cache must keep).
     async fn artifacts(&self) -> Result<Vec<String>>;
 

@@ -417,6 +417,18 @@ where
         .await?)
     }
 
+    async fn abandon_runs(&self, before_ms: i64, error: &str) -> Result<u64> {
+        let updated = sqlx::query(
+            "UPDATE runs SET status = 'error', error = $1 WHERE status = 'running' \
+             AND scheduled_ms < $2",
+        )
+        .bind(error)
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&updated))
+    }
+
     async fn artifacts(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT artifact FROM app_versions")
             .fetch_all(&self.pool)
