@@ -343,7 +343,10 @@ fn a_run_cut_short_by_a_stopped_server_is_recorded_as_failed_when_it_starts_agai
         .iter()
         .any(|r| r["status"] == "running")
     {
-        assert!(started.elapsed() < Duration::from_secs(20), "no run started");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no run started"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     kiln.signal(9);
@@ -355,7 +358,12 @@ fn a_run_cut_short_by_a_stopped_server_is_recorded_as_failed_when_it_starts_agai
             .json(&json!({"schedule": []})),
     );
     assert_eq!(status, 200);
-    let oldest = || runs(&kiln, &jwt, "functions", "long").last().unwrap().clone();
+    let oldest = || {
+        runs(&kiln, &jwt, "functions", "long")
+            .last()
+            .unwrap()
+            .clone()
+    };
     let started = Instant::now();
     while oldest()["status"] == "running" && started.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(100));
