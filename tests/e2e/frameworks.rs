@@ -15,7 +15,7 @@ use reqwest::blocking::Response;
 use crate::support::{Kiln, chunks_with_times, client, repo, succeed};
 
 /// Installs the pinned packages once (`npm ci`); fails, never skips, without Node and npm.
-fn frameworks_dir() -> PathBuf {
+pub fn frameworks_dir() -> PathBuf {
     static INSTALL: Once = Once::new();
     let dir = repo().join("tests/frameworks");
     INSTALL.call_once(|| {

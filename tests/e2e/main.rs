@@ -23,6 +23,7 @@ mod platform;
 mod readme;
 mod schedules;
 mod security;
+mod templates;
 mod typescript;
 mod vars;
 mod warmup;

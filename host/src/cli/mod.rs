@@ -1,7 +1,8 @@
-//! The command line: `kiln serve`, `kiln token`, `kiln run`, `kiln compile`, one command per
+//! The command line: `kiln serve`, `kiln token`, `kiln run`, `kiln compile`, `kiln new`, one command per
 //! module. Each builds its [`Config`](crate::config::Config) once and hands over to the library.
 
 mod compile;
+mod new;
 mod run;
 mod serve;
 mod token;
@@ -86,6 +87,17 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Write a new app folder from a template.
+    New {
+        /// The app's name (also the folder's, unless `--dir` says otherwise).
+        name: String,
+        /// What kind of app.
+        #[arg(long, value_enum, default_value = "hello")]
+        template: new::Template,
+        /// The folder to write [default: `./NAME`].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Compile a JavaScript app into a standalone wasi-http component.
     Compile {
         /// The app's source (an ES module).
@@ -116,6 +128,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => token::TokenStore::DataDir(absolute(&data_dir)?),
             };
             token::token(&sub, &ttl, scope, &store)
+        }
+        Command::New {
+            name,
+            template,
+            dir,
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            new::new(&name, template, &dir)
         }
         Command::Engine { output } => compile::engine_base(&output),
         Command::Compile {
