@@ -8,6 +8,7 @@ mod apps;
 mod attacks;
 mod bindings;
 mod cache;
+mod cli;
 mod cluster;
 mod compile;
 mod components;

@@ -1,8 +1,11 @@
-//! The command line: `kiln serve`, `kiln token`, `kiln run`, `kiln compile`, `kiln new`, one command per
+//! The command line: `kiln serve`, `kiln token`, `kiln run`, `kiln compile`, `kiln new`, and
+//! `kiln login`/`deploy`/`apps` for a running server; one command per
 //! module. Each builds its [`Config`](crate::config::Config) once and hands over to the library.
 
 mod compile;
+mod deploy;
 mod new;
+mod remote;
 mod run;
 mod serve;
 mod token;
@@ -87,6 +90,30 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Save a running Kiln's URL and an admin token for `kiln deploy` and `kiln apps`.
+    Login {
+        /// The server's URL, e.g. `http://127.0.0.1:8000`.
+        #[arg(long)]
+        server: String,
+        /// An admin token (`kiln token` on the server) [default: read from standard input].
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Deploy a folder (`index.js`, `index.ts` or `app.wasm`, and its `kiln.json`) or one file
+    /// to the server of `kiln login` (or `KILN_SERVER` and `KILN_TOKEN`).
+    Deploy {
+        /// The folder or file [default: the current folder].
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// The app's name [default: the folder's, or the file's without its extension].
+        #[arg(long)]
+        name: Option<String>,
+        /// Deploy it as a function instead of a service.
+        #[arg(long)]
+        function: bool,
+    },
+    /// List the services and functions of the server of `kiln login`.
+    Apps,
     /// Write a new app folder from a template.
     New {
         /// The app's name (also the folder's, unless `--dir` says otherwise).
@@ -129,6 +156,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             token::token(&sub, &ttl, scope, &store)
         }
+        Command::Login { server, token } => deploy::login(&server, token),
+        Command::Deploy {
+            path,
+            name,
+            function,
+        } => deploy::deploy(&path, name, function),
+        Command::Apps => deploy::apps(),
         Command::New {
             name,
             template,
