@@ -238,15 +238,7 @@ impl Apps {
     ) -> Result<AppView, AppsError> {
         let _guard = self.lock(kind, name).await;
         let record = self.record(kind, name).await?;
-        let target = self
-            .store
-            .version(kind, name, version, true)
-            .await?
-            .ok_or_else(|| AppsError::NoSuchVersion {
-                kind,
-                name: name.to_string(),
-                version,
-            })?;
+        let target = self.stored_version(kind, name, version).await?;
         let prepared = self.prepare(kind, &record, &target).await?;
         self.store.set_active_version(kind, name, version).await?;
         self.activate(kind, &record, version, prepared);

@@ -8,6 +8,23 @@ use crate::kind::AppKind;
 use crate::runtime::Deployment;
 
 impl Apps {
+    /// A stored version with its content; [`AppsError::NoSuchVersion`] if there is none.
+    pub(super) async fn stored_version(
+        &self,
+        kind: AppKind,
+        name: &str,
+        version: i64,
+    ) -> Result<crate::store::VersionRow, AppsError> {
+        self.store
+            .version(kind, name, version, true)
+            .await?
+            .ok_or_else(|| AppsError::NoSuchVersion {
+                kind,
+                name: name.to_string(),
+                version,
+            })
+    }
+
     /// The deployment of the stored `version` of `name`, made on first use and kept among the
     /// few the registry holds; `None` when `version` is the one served (its slot serves it).
     pub async fn pinned(
@@ -25,15 +42,7 @@ impl Apps {
         if record.active_version == Some(version) {
             return Ok(None);
         }
-        let row = self
-            .store
-            .version(kind, name, version, true)
-            .await?
-            .ok_or_else(|| AppsError::NoSuchVersion {
-                kind,
-                name: name.to_string(),
-                version,
-            })?;
+        let row = self.stored_version(kind, name, version).await?;
         let prepared = self.prepare(kind, &record, &row).await?;
         Ok(Some(registry.pin(
             kind,
