@@ -1,4 +1,4 @@
-//! `kiln login`, `kiln deploy` and `kiln apps` against a real server: a folder from `kiln new`
+//! `kiln login`, `deploy`, `apps`, `versions`, `rollback`, `delete` against a real server: a folder from `kiln new`
 //! deployed and redeployed, a syntax error's output and exit code, a function, a component,
 //! `kiln.json` settings and variables, and where the login is kept.
 
@@ -155,6 +155,40 @@ fn login_then_deploy_a_folder_a_function_and_a_component() {
         200
     );
 
+    // Versions, rollback and delete.
+    let out = kiln(&config, work.path(), &["versions", "greeter"]);
+    let listed = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.trim_start().starts_with("2 ") && l.ends_with("(active)")),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().any(|l| l.trim_start().starts_with("1 ")),
+        "{listed}"
+    );
+    let out = kiln(&config, work.path(), &["rollback", "greeter", "1"]);
+    assert!(
+        text(&out.stdout).contains("'greeter' now serves version 1"),
+        "{out:?}"
+    );
+    assert_eq!(get(&server, "/api/v2/greeter/"), "Hej v1");
+    let out = kiln(&config, work.path(), &["rollback", "greeter", "9"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("404"), "{out:?}");
+    let out = kiln(&config, work.path(), &["delete", "calc", "--function"]);
+    assert!(text(&out.stdout).contains("deleted 'calc'"), "{out:?}");
+    assert_eq!(
+        client()
+            .post(server.url("/functions/v2/calc/add"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+
     // `kiln apps`, here through KILN_SERVER and KILN_TOKEN instead of the saved login.
     std::fs::remove_file(&saved).unwrap();
     let out = Command::new(kiln_bin())
@@ -166,7 +200,7 @@ fn login_then_deploy_a_folder_a_function_and_a_component() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let listed = text(&out.stdout);
-    for line in ["service  greeter", "service  rusty", "function calc"] {
+    for line in ["service  greeter", "service  rusty"] {
         assert!(listed.contains(line), "{line} not in\n{listed}");
     }
     // A folder with nothing to deploy says so.

@@ -1,4 +1,5 @@
-//! `kiln login`, `kiln deploy` and `kiln apps`: a running Kiln driven through its admin API.
+//! `kiln login`, `kiln deploy`, `kiln apps`, `kiln versions`, `kiln rollback` and `kiln delete`:
+//! a running Kiln driven through its admin API.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -268,5 +269,72 @@ pub(super) fn apps() -> anyhow::Result<ExitCode> {
     }
     // A reader that stops early (`| head`) is not an error.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The admin path of `name`, a service or (`function`) a function.
+fn app_path(name: &str, function: bool) -> String {
+    let kind = if function { "functions" } else { "services" };
+    format!("/admin-api/v2/{kind}/{name}")
+}
+
+/// `kiln versions`: an app's stored versions, the active one marked.
+pub(super) fn versions(name: &str, function: bool) -> anyhow::Result<ExitCode> {
+    let remote = Remote::current()?;
+    let answer = remote.send(
+        Method::GET,
+        &format!("{}/versions", app_path(name, function)),
+        None,
+    )?;
+    if !answer.ok() {
+        anyhow::bail!("{}", answer.sentence());
+    }
+    let mut table = format!(
+        "{:>7}  {:<10} {:<20} {}\n",
+        "VERSION", "KIND", "CREATED", "SHA256"
+    );
+    for version in answer.body["versions"].as_array().into_iter().flatten() {
+        let active = if version["active"] == true {
+            "  (active)"
+        } else {
+            ""
+        };
+        table.push_str(&format!(
+            "{:>7}  {:<10} {:<20} {}{active}\n",
+            version["version"].to_string(),
+            version["kind"].as_str().unwrap_or("-"),
+            version["created_at"].as_str().unwrap_or("-"),
+            version["sha256"]
+                .as_str()
+                .map_or("-", |s| &s[..s.len().min(12)]),
+        ));
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kiln rollback`: makes a stored version the active one again.
+pub(super) fn rollback(name: &str, version: i64, function: bool) -> anyhow::Result<ExitCode> {
+    let remote = Remote::current()?;
+    let answer = remote.json(
+        Method::POST,
+        &format!("{}/rollback", app_path(name, function)),
+        &json!({ "version": version }),
+    )?;
+    if !answer.ok() {
+        anyhow::bail!("{}", answer.sentence());
+    }
+    println!("'{name}' now serves version {}", answer.body["version"]);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kiln delete`: removes an app, its versions, stores and runs.
+pub(super) fn delete(name: &str, function: bool) -> anyhow::Result<ExitCode> {
+    let remote = Remote::current()?;
+    let answer = remote.send(Method::DELETE, &app_path(name, function), None)?;
+    if !answer.ok() {
+        anyhow::bail!("{}", answer.sentence());
+    }
+    println!("deleted '{name}'");
     Ok(ExitCode::SUCCESS)
 }

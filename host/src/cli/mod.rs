@@ -1,5 +1,5 @@
 //! The command line: `kiln serve`, `kiln token`, `kiln run`, `kiln compile`, `kiln new`, and
-//! `kiln login`/`deploy`/`apps` for a running server; one command per
+//! `kiln login`/`deploy`/`apps`/`versions`/`rollback`/`delete` for a running server; one command per
 //! module. Each builds its [`Config`](crate::config::Config) once and hands over to the library.
 
 mod compile;
@@ -114,6 +114,32 @@ enum Command {
     },
     /// List the services and functions of the server of `kiln login`.
     Apps,
+    /// List an app's stored versions.
+    Versions {
+        /// The app.
+        name: String,
+        /// It is a function.
+        #[arg(long)]
+        function: bool,
+    },
+    /// Serve an earlier version of an app again.
+    Rollback {
+        /// The app.
+        name: String,
+        /// The version (see `kiln versions`).
+        version: i64,
+        /// It is a function.
+        #[arg(long)]
+        function: bool,
+    },
+    /// Delete an app with its versions, key-value stores and runs.
+    Delete {
+        /// The app.
+        name: String,
+        /// It is a function.
+        #[arg(long)]
+        function: bool,
+    },
     /// Write a new app folder from a template.
     New {
         /// The app's name (also the folder's, unless `--dir` says otherwise).
@@ -163,6 +189,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             function,
         } => deploy::deploy(&path, name, function),
         Command::Apps => deploy::apps(),
+        Command::Versions { name, function } => deploy::versions(&name, function),
+        Command::Rollback {
+            name,
+            version,
+            function,
+        } => deploy::rollback(&name, version, function),
+        Command::Delete { name, function } => deploy::delete(&name, function),
         Command::New {
             name,
             template,
