@@ -140,6 +140,10 @@ pub struct Occupancy {
     pub idle_evictions: u64,
     /// CPU seconds spent building snapshots in the background.
     pub background_cpu_seconds: f64,
+    /// Bytes of apps' recent log lines kept for the logs route.
+    pub app_log_bytes: usize,
+    /// Log lines that followers of an app's log missed by reading too slowly.
+    pub log_lines_missed: u64,
 }
 
 /// The counters of one node's runtime, owned by it (not process-wide), so that two runtimes
@@ -448,7 +452,9 @@ impl Metrics {
              # HELP kiln_idle_instance_bytes Bytes of linear memory held by idle instances.\n# TYPE kiln_idle_instance_bytes gauge\nkiln_idle_instance_bytes {}\n\
              # HELP kiln_idle_budget_bytes The idle instances' memory budget.\n# TYPE kiln_idle_budget_bytes gauge\nkiln_idle_budget_bytes {}\n\
              # HELP kiln_artifact_bytes Bytes of compiled artifacts in the cache directory.\n# TYPE kiln_artifact_bytes gauge\nkiln_artifact_bytes {}\n\
-             # HELP kiln_unused_slot_bytes Bytes that memory slots no instance uses keep resident.\n# TYPE kiln_unused_slot_bytes gauge\nkiln_unused_slot_bytes {}\n",
+             # HELP kiln_unused_slot_bytes Bytes that memory slots no instance uses keep resident.\n# TYPE kiln_unused_slot_bytes gauge\nkiln_unused_slot_bytes {}\n\
+             # HELP kiln_app_log_bytes Bytes of apps' recent log lines kept for the logs route.\n# TYPE kiln_app_log_bytes gauge\nkiln_app_log_bytes {}\n\
+             # HELP kiln_log_lines_missed_total Log lines that followers missed by reading too slowly.\n# TYPE kiln_log_lines_missed_total counter\nkiln_log_lines_missed_total {}\n",
             o.apps_deployed,
             o.apps_loaded,
             o.apps_bytecode,
@@ -460,6 +466,8 @@ impl Metrics {
             o.idle_budget_bytes,
             o.artifact_bytes,
             o.unused_slot_bytes,
+            o.app_log_bytes,
+            o.log_lines_missed,
         );
         out
     }

@@ -18,6 +18,7 @@ mod frontend;
 mod functions;
 mod kv;
 mod limits;
+mod logs;
 mod methods;
 mod operations;
 mod platform;

@@ -10,7 +10,7 @@ use crate::config::{Isolation, Limits};
 use crate::deploy::Deployer;
 use crate::kind::AppKind;
 use crate::runtime::RunSpec;
-use crate::runtime::caps::{self, Capabilities, Console};
+use crate::runtime::caps::{self, Capabilities};
 
 /// What an app's limits fall back to.
 pub struct SpecDefaults {
@@ -147,7 +147,7 @@ pub fn run_spec(
         ),
         services: caps::services::Services::new(&permissions.services, deployer.dispatch()),
         vars,
-        ..Capabilities::none(Console::Log)
+        console: caps::console::ConsolePart::logged(deployer.logs().app(kind, name)),
     };
     Ok(RunSpec {
         isolation,

@@ -59,6 +59,7 @@ impl Apps {
             .expect("deployed apps")
             .remove(&(kind, name.to_string()));
         self.deployer.registry().remove(kind, name);
+        self.deployer.logs().remove(kind, name);
         self.deployer.collect_soon();
     }
 

@@ -4,6 +4,7 @@
 
 mod compile;
 mod deploy;
+mod logs;
 mod new;
 mod remote;
 mod run;
@@ -140,6 +141,23 @@ enum Command {
         #[arg(long)]
         function: bool,
     },
+    /// Show an app's recent log lines (its requests and its console output) on the server.
+    Logs {
+        /// The app.
+        name: String,
+        /// It is a function.
+        #[arg(long)]
+        function: bool,
+        /// How many of the last lines to show (at most 1000).
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// Keep printing new lines as they come.
+        #[arg(short, long)]
+        follow: bool,
+        /// Print each line as the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a new app folder from a template.
     New {
         /// The app's name (also the folder's, unless `--dir` says otherwise).
@@ -196,6 +214,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             function,
         } => deploy::rollback(&name, version, function),
         Command::Delete { name, function } => deploy::delete(&name, function),
+        Command::Logs {
+            name,
+            function,
+            lines,
+            follow,
+            json,
+        } => logs::logs(&name, function, lines, follow, json),
         Command::New {
             name,
             template,

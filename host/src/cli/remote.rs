@@ -142,6 +142,24 @@ impl Remote {
         Ok(Answer { status, body })
     }
 
+    /// Sends a GET whose answer may stay open as long as the server keeps it (a followed log):
+    /// the response as it comes, or the server's error as a sentence.
+    pub fn open(&self, path: &str) -> anyhow::Result<reqwest::blocking::Response> {
+        let client = reqwest::blocking::Client::builder().timeout(None).build()?;
+        let response = client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("Kiln at {} cannot be reached", self.server))?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let text = response.text().unwrap_or_default();
+            let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+            anyhow::bail!("{}", Answer { status, body }.sentence());
+        }
+        Ok(response)
+    }
+
     /// Sends JSON.
     pub fn json(
         &self,

@@ -22,6 +22,7 @@ pub use validate::validate_component;
 use crate::compile::{CompileError, Compiler};
 use crate::config::Tiering;
 use crate::kind::AppKind;
+use crate::runtime::app_log::AppLogs;
 use crate::runtime::caps::kv::KvService;
 use crate::runtime::caps::services::Dispatch;
 use crate::runtime::pool::IdleBudget;
@@ -121,6 +122,8 @@ pub struct Deployer {
     /// The schedules of the services served from folders (`kiln.json`), by name; a stored
     /// app's schedule is in the store.
     folder_schedules: std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Each app's recent log lines and live followers.
+    logs: Arc<AppLogs>,
 }
 
 /// Compiles (QuickJS, Cranelift) run on a few threads of their own, never on the threads that
@@ -194,12 +197,18 @@ impl Deployer {
             kv: std::sync::OnceLock::new(),
             dispatch: std::sync::OnceLock::new(),
             folder_schedules: std::sync::Mutex::default(),
+            logs: Arc::default(),
         }))
     }
 
     /// Gives apps deployed from now on their key-value stores in `kv` (set once).
     pub fn set_kv(&self, kv: Arc<KvService>) {
         let _ = self.kv.set(kv);
+    }
+
+    /// Each app's recent log lines on this node.
+    pub fn logs(&self) -> &Arc<AppLogs> {
+        &self.logs
     }
 
     /// The node's key-value backend, if the node has a store.

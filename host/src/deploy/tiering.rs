@@ -208,6 +208,8 @@ impl Deployer {
                 pool.unused_memory_bytes_resident() + pool.unused_table_bytes_resident();
         }
         self.registry.metrics().fill(&mut occupancy);
+        occupancy.app_log_bytes = self.logs.kept_bytes();
+        occupancy.log_lines_missed = self.logs.missed_lines();
         occupancy
     }
 }

@@ -5,6 +5,7 @@
 //! Nothing here knows about Kiln's HTTP API: calls fail with a [`RunError`], which the HTTP edge
 //! maps to a status code.
 
+pub mod app_log;
 pub mod artifact;
 pub mod bindings;
 pub mod caps;

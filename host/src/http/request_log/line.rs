@@ -31,10 +31,19 @@ pub(super) struct Line {
 impl Line {
     /// Writes the line, if `kiln::request` is enabled at `info` (`RUST_LOG`).
     pub(super) fn emit(self, complete: bool) {
+        let duration = self.started.at.elapsed();
+        if let Some(served) = &self.served
+            && let Some(log) = &served.log
+        {
+            log.push(
+                "request",
+                Some(&self.started.id),
+                &self.summary(duration, complete),
+            );
+        }
         if !tracing::enabled!(target: "kiln::request", tracing::Level::INFO) {
             return;
         }
-        let duration = self.started.at.elapsed();
         let now = SystemTime::now();
         match crate::logging::format() {
             LogFormat::Apache => {
@@ -49,6 +58,21 @@ impl Line {
                     .text(now, crate::logging::coloured()),
             ),
         }
+    }
+
+    /// The line as the app's own log has it: `GET /api/v2/a/x 200 13 B 0.42 ms`, and `(cut
+    /// short)` when the client went away before the body's end.
+    fn summary(&self, duration: Duration, complete: bool) -> String {
+        let s = &self.started;
+        let cut = if complete { "" } else { " (cut short)" };
+        format!(
+            "{} {} {} {} B {:.2} ms{cut}",
+            s.method,
+            s.target,
+            self.status,
+            self.bytes,
+            duration.as_secs_f64() * 1e3,
+        )
     }
 
     fn fields(&self, duration: Duration, complete: bool) -> Fields<'_> {

@@ -19,6 +19,7 @@ use crate::kind::AppKind;
 use crate::logging::LogFormat;
 use crate::metrics::RouteKind;
 use crate::runtime::Deployment;
+use crate::runtime::app_log::AppLog;
 
 mod line;
 
@@ -41,6 +42,8 @@ pub struct Served {
     name: Arc<str>,
     version: u64,
     isolation: Isolation,
+    /// The app's log on the node, which gets the line too.
+    log: Option<Arc<AppLog>>,
 }
 
 impl Served {
@@ -51,6 +54,7 @@ impl Served {
             name: deployment.name.clone(),
             version: deployment.version,
             isolation: deployment.effective_isolation(),
+            log: deployment.spec.capabilities.console.log().cloned(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub fn router(kind: AppKind) -> Router<Arc<App>> {
         .route("/{name}/versions", get(versions))
         .route("/{name}/rollback", post(rollback))
         .route("/{name}/runs", get(runs))
+        .route("/{name}/logs", get(super::logs::logs))
         .route("/{name}/kv/{store}", any(super::kv::serve))
         .route("/{name}/kv/{store}/{*key}", any(super::kv::serve))
         .route("/{name}/vars", get(super::vars::list))

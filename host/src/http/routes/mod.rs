@@ -6,6 +6,7 @@ pub mod docs;
 pub mod frontend;
 pub mod functions;
 pub mod kv;
+pub mod logs;
 pub mod openapi;
 pub mod public;
 pub mod services;

@@ -328,6 +328,41 @@ vars_docs!(
     ]
 );
 
+/// Documents the log route of one app kind.
+macro_rules! logs_docs {
+    ($mod:ident, $tag:literal, $path:literal, $id:literal) => {
+        mod $mod {
+            use super::*;
+            use crate::http::routes::logs::{LogList, LogsQuery};
+
+            /// The app's last log lines on this node (its request lines and its console output,
+            /// with request ids), oldest first. With `follow=true`, a `text/event-stream`: the
+            /// last lines, then each new one as `data: <line>`; `event: missed` with
+            /// `{"missed": N}` when the reader fell behind and lines were dropped for it. In a
+            /// cluster, each node answers with its own lines.
+            #[utoipa::path(operation_id = $id, get, path = $path, tag = $tag, security(("bearer" = [])),
+                params(("name" = String, Path), LogsQuery),
+                responses((status = 200, body = LogList, description = "the lines, or with `follow` an event stream"),
+                    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+                    (status = 503, body = ErrorBody, description = "the node serves 64 followers already")))]
+            pub fn logs() {}
+        }
+    };
+}
+
+logs_docs!(
+    service_logs,
+    "services",
+    "/admin-api/v2/services/{name}/logs",
+    "serviceLogs"
+);
+logs_docs!(
+    function_logs,
+    "functions",
+    "/admin-api/v2/functions/{name}/logs",
+    "functionLogs"
+);
+
 /// Documents one method of the service route: the request goes to the service's component, which
 /// sees the path below the mount (`/` + rest, query kept) and `x-forwarded-prefix:
 /// /api/v2/{name}`. Services with `jwt_check` need a bearer token signed with the admin secret.
@@ -486,6 +521,7 @@ impl Modify for BearerAuth {
         function_kv::list, function_kv::get, function_kv::put, function_kv::delete, function_kv::increment,
         service_vars::list, service_vars::get, service_vars::put, service_vars::delete,
         function_vars::list, function_vars::get, function_vars::put, function_vars::delete,
+        service_logs::logs, function_logs::logs,
         function_call, function_method_call, function_describe,
         config_list, config_get, config_set, host_frontend, frontend_asset,
     ),

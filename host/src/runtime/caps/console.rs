@@ -1,11 +1,13 @@
 //! Console: a guest's standard output and error go to Kiln's log, line by line, tagged with the
-//! app and the request being served (or to the process's standard error for `kiln run`).
+//! app and the request being served, and to the app's own log on the node
+//! ([`crate::runtime::app_log`]); or to the process's standard error for `kiln run`.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use super::{InstanceBuilder, Part};
+use crate::runtime::app_log::AppLog;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 /// Where a guest's standard output and error go.
@@ -141,6 +143,7 @@ impl RequestTag {
 pub struct ConsolePart {
     console: Console,
     budget: Arc<AppLogBudget>,
+    log: Option<Arc<AppLog>>,
 }
 
 impl ConsolePart {
@@ -149,7 +152,21 @@ impl ConsolePart {
         Self {
             console,
             budget: Arc::default(),
+            log: None,
         }
+    }
+
+    /// Output going to Kiln's log and to the app's `log`.
+    pub fn logged(log: Arc<AppLog>) -> Self {
+        Self {
+            log: Some(log),
+            ..Self::new(Console::Log)
+        }
+    }
+
+    /// The app's log on the node, if its output goes there.
+    pub fn log(&self) -> Option<&Arc<AppLog>> {
+        self.log.as_ref()
     }
 }
 
@@ -166,6 +183,7 @@ impl Part for ConsolePart {
                         app: instance.app.clone(),
                         tag: instance.request.clone(),
                         budget: self.budget.clone(),
+                        log: self.log.clone(),
                         stream,
                     };
                     if stream == "stdout" {
@@ -190,6 +208,7 @@ struct GuestLog {
     app: Arc<str>,
     tag: RequestTag,
     budget: Arc<AppLogBudget>,
+    log: Option<Arc<AppLog>>,
     stream: &'static str,
 }
 
@@ -219,6 +238,9 @@ impl GuestLogWriter {
         if let Ok(request) = admitted {
             let text = String::from_utf8_lossy(&self.line);
             let text = text.trim_end_matches(['\n', '\r']);
+            if let Some(log) = &self.log.log {
+                log.push(self.log.stream, request.as_deref(), text);
+            }
             let request = request.as_deref().unwrap_or("-");
             if self.log.stream == "stderr" {
                 tracing::warn!(target: "kiln::guest", app = %self.log.app, request_id = request, "{text}");
