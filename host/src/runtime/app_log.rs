@@ -34,7 +34,9 @@ pub const MAX_MESSAGE: usize = 4 << 10;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogLine {
     /// When it was written (RFC 3339, UTC).
-    pub time: String,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String)]
+    pub time: std::time::SystemTime,
     /// `request` (the line Kiln writes for each request), `stdout` or `stderr` (the guest's).
     pub source: &'static str,
     /// The request being served, if any.
@@ -47,7 +49,6 @@ impl LogLine {
     /// What the line costs to keep.
     fn size(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.time.len()
             + self.message.len()
             + self.request_id.as_ref().map_or(0, String::len)
     }
@@ -145,7 +146,7 @@ impl AppLog {
     /// Adds a line from `source` written while serving `request_id`.
     pub fn push(&self, source: &'static str, request_id: Option<&str>, message: &str) {
         let line = Arc::new(LogLine {
-            time: now(),
+            time: std::time::SystemTime::now(),
             source,
             request_id: request_id.map(str::to_string),
             message: cut(message, MAX_MESSAGE).to_string(),
@@ -255,10 +256,15 @@ fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
+/// A line's time, formatted when it is read rather than on the request path.
+fn rfc3339<S: serde::Serializer>(
+    time: &std::time::SystemTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let text = time::OffsetDateTime::from(*time)
         .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+        .map_err(serde::ser::Error::custom)?;
+    serializer.serialize_str(&text)
 }
 
 #[cfg(test)]
