@@ -107,3 +107,41 @@ fn the_hono_template_builds_with_npm_and_serves() {
     );
     assert_eq!(get(&kiln, "/hello/Ada"), "Hello, Ada!");
 }
+
+#[test]
+fn the_rust_template_builds_a_component_and_serves() {
+    let work = tempfile::tempdir().unwrap();
+    let printed = new(work.path(), "9lives", "rust");
+    assert!(
+        printed.contains("cargo build --release --target wasm32-wasip2"),
+        "{printed}"
+    );
+    let app = work.path().join("9lives");
+    // A package name cannot start with a digit: the template's is prefixed.
+    let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(r#"name = "app-9lives""#), "{manifest}");
+    // The build its README gives (`.ci/run` installs the wasm32-wasip2 target).
+    let build = Command::new("cargo")
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+        .current_dir(&app)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "the rust template does not build (is `rustup target add wasm32-wasip2` done?):\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    std::fs::copy(
+        app.join("target/wasm32-wasip2/release/app.wasm"),
+        app.join("app.wasm"),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let kiln = Kiln::serve_app(&app, data.path(), &[]);
+    assert_eq!(
+        get(&kiln, "/some/path?x=1"),
+        "Hello from 9lives! /some/path?x=1\n"
+    );
+}

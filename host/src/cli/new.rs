@@ -1,5 +1,5 @@
 //! `kiln new`: a ready app folder from one of the templates under `host/templates/`, its name
-//! written where the files say `{{name}}`.
+//! written where the files say `{{name}}` (and, as a Cargo package name, `{{package}}`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,6 +20,8 @@ pub enum Template {
     Function,
     /// A function that streams its yields as Server-Sent Events.
     Stream,
+    /// A wasi-http component in Rust: `cargo build --target wasm32-wasip2` makes `app.wasm`.
+    Rust,
 }
 
 macro_rules! files {
@@ -41,6 +43,13 @@ impl Template {
             ),
             Template::Function => files!("function/index.js", "function/README.md"),
             Template::Stream => files!("stream/index.js", "stream/README.md"),
+            Template::Rust => files!(
+                "rust/Cargo.toml",
+                "rust/src/lib.rs",
+                "rust/kiln.json",
+                "rust/README.md",
+                "rust/.gitignore",
+            ),
         }
     }
 
@@ -54,6 +63,9 @@ impl Template {
             }
             Template::Function => format!("kiln run {dir}/index.js --input '{{\"name\":\"Ada\"}}'"),
             Template::Stream => format!("kiln run {dir}/index.js --input '{{\"from\":3}}'"),
+            Template::Rust => format!(
+                "cd {dir} && cargo build --release --target wasm32-wasip2 && cp target/wasm32-wasip2/release/app.wasm app.wasm && kiln serve --app ."
+            ),
         }
     }
 }
@@ -75,10 +87,22 @@ pub(super) fn new(name: &str, template: Template, dir: &Path) -> anyhow::Result<
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        std::fs::write(&target, contents.replace("{{name}}", name))
+        let contents = contents
+            .replace("{{name}}", name)
+            .replace("{{package}}", &package_name(name));
+        std::fs::write(&target, contents)
             .with_context(|| format!("writing {}", target.display()))?;
         println!("  wrote {}", target.display());
     }
     println!("next: {}", template.next_steps(dir));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `name` as a Cargo package name, which cannot start with a digit.
+fn package_name(name: &str) -> String {
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("app-{name}")
+    } else {
+        name.to_string()
+    }
 }
