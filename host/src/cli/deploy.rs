@@ -150,6 +150,7 @@ pub(super) fn deploy(
         _ => anyhow::bail!("the server answered: {}", current.sentence()),
     };
     let settings = upload.settings();
+    let spinner = spinner(format!("uploading and compiling {file}"));
     let answer = if file.ends_with(".wasm") {
         let answer = remote.send(
             Method::PUT,
@@ -179,6 +180,7 @@ pub(super) fn deploy(
             )?
         }
     };
+    spinner.finish_and_clear();
     if !answer.ok() {
         eprintln!("{}", explain(&answer, &upload.entry));
         return Ok(ExitCode::FAILURE);
@@ -242,6 +244,13 @@ fn size(bytes: usize) -> String {
     } else {
         format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
     }
+}
+
+/// A spinner on standard error while the server works, shown only on a terminal.
+fn spinner(message: String) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    spinner
 }
 
 /// `kiln apps`: the server's services and functions, one per line.
