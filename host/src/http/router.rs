@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::Method;
 
-use super::routes::{admin, config, docs, frontend, functions, public, services};
+use super::routes::{admin, config, docs, frontend, functions, public, services, stats};
 use super::{ApiError, request_log};
 use crate::app::App;
 use crate::kind::AppKind;
@@ -39,6 +39,7 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .nest("/v2/services", admin::router(AppKind::Service))
         .nest("/v2/functions", admin::router(AppKind::Function))
         .route("/v2/host-frontend", post(frontend::host))
+        .route("/v2/stats", get(stats::stats))
         .route("/v2/config", get(config::list))
         .route("/v2/config/{key}", get(config::get).put(config::set))
         .fallback(not_found)

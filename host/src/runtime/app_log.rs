@@ -1,7 +1,8 @@
 //! Each app's recent log lines on this node, for `GET /admin-api/v2/{kind}/{name}/logs`: its
 //! request lines and its guest's console output, tagged with request ids. A follower receives
 //! the new lines as they come; one that reads slower than the app writes misses lines (it is
-//! told how many) and never slows the app down.
+//! told how many) and never slows the app down. Its requests are also counted here, over the
+//! last minute ([`Activity`], for `GET /admin-api/v2/stats` and the dashboard).
 //!
 //! Memory is bounded three ways: an app keeps its last [`APP_LINES`] lines within [`APP_BYTES`],
 //! all apps together keep at most [`NODE_BYTES`] (past it, a new line pushes out its own app's
@@ -10,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -95,6 +97,20 @@ impl AppLogs {
         }
     }
 
+    /// Every app that served a request since the node started, with its activity.
+    pub fn activity(&self) -> Vec<(AppKind, String, ActivityView)> {
+        let apps: Vec<_> = self
+            .apps
+            .lock()
+            .expect("app logs")
+            .iter()
+            .map(|((kind, name), log)| (*kind, name.clone(), log.clone()))
+            .collect();
+        apps.into_iter()
+            .filter_map(|(kind, name, log)| Some((kind, name, log.activity()?)))
+            .collect()
+    }
+
     /// A place among the node's followers, if one is free.
     pub fn follower(&self) -> Option<FollowerSlot> {
         let taken = self
@@ -140,6 +156,8 @@ struct Ring {
     bytes: usize,
     /// Where followers receive new lines; none once the app is removed.
     live: Option<broadcast::Sender<Arc<LogLine>>>,
+    /// Its requests, once it has served one.
+    activity: Option<Box<Activity>>,
 }
 
 impl AppLog {
@@ -172,6 +190,22 @@ impl AppLog {
                 let _ = live.send(line);
             }
         }
+    }
+
+    /// Adds the line of a request answered with `status` after `duration`, and counts it.
+    pub fn request(&self, request_id: &str, message: &str, status: u16, duration: Duration) {
+        if let Ok(mut ring) = self.ring.lock() {
+            ring.activity
+                .get_or_insert_default()
+                .record(unix_second(), status, duration);
+        }
+        self.push("request", Some(request_id), message);
+    }
+
+    /// The app's requests over the last minute, if it served any since the node started.
+    pub fn activity(&self) -> Option<ActivityView> {
+        let ring = self.ring.lock().ok()?;
+        Some(ring.activity.as_ref()?.view(unix_second()))
     }
 
     /// The last `count` lines, oldest first.
@@ -242,6 +276,132 @@ impl Follower {
             Err(broadcast::error::RecvError::Closed) => Next::Closed,
         }
     }
+}
+
+/// The upper bounds of the latency buckets, in milliseconds (the last one is open).
+const BUCKETS_MS: [f64; 14] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, f64::INFINITY,
+];
+/// Seconds the activity covers.
+pub const WINDOW_SECONDS: usize = 60;
+
+/// An app's requests, second by second over the last minute, and in total since start.
+#[derive(Debug)]
+pub struct Activity {
+    requests: u64,
+    errors: u64,
+    seconds: [Second; WINDOW_SECONDS],
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            requests: 0,
+            errors: 0,
+            seconds: [Second::default(); WINDOW_SECONDS],
+        }
+    }
+}
+
+/// One second of requests.
+#[derive(Debug, Default, Clone, Copy)]
+struct Second {
+    at: u64,
+    requests: u32,
+    errors: u32,
+    latency: [u32; BUCKETS_MS.len()],
+}
+
+/// What the stats route shows of an app's activity.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActivityView {
+    /// Requests since the node started.
+    pub requests: u64,
+    /// Of them, answered with a 5xx status.
+    pub errors: u64,
+    /// Requests per second over the last minute.
+    pub rps: f64,
+    /// Errors (5xx) over the last minute.
+    pub recent_errors: u64,
+    /// The median latency over the last minute, as its bucket's upper bound in ms (none
+    /// without requests; `null` past the last bound, 1 s).
+    pub p50_ms: Option<f64>,
+    /// The 99th percentile, likewise.
+    pub p99_ms: Option<f64>,
+    /// Requests in each of the last 60 seconds, oldest first (the current second last).
+    pub per_second: Vec<u32>,
+}
+
+impl Activity {
+    fn record(&mut self, now: u64, status: u16, duration: Duration) {
+        let error = status >= 500;
+        self.requests += 1;
+        self.errors += u64::from(error);
+        let second = &mut self.seconds[(now % WINDOW_SECONDS as u64) as usize];
+        if second.at != now {
+            *second = Second {
+                at: now,
+                ..Second::default()
+            };
+        }
+        second.requests += 1;
+        second.errors += u32::from(error);
+        let ms = duration.as_secs_f64() * 1e3;
+        let bucket = BUCKETS_MS.iter().position(|&bound| ms <= bound).unwrap_or(0);
+        second.latency[bucket] += 1;
+    }
+
+    fn view(&self, now: u64) -> ActivityView {
+        let mut per_second = Vec::with_capacity(WINDOW_SECONDS);
+        let mut latency = [0u64; BUCKETS_MS.len()];
+        let mut errors = 0u64;
+        for ago in (0..WINDOW_SECONDS as u64).rev() {
+            let Some(at) = now.checked_sub(ago) else {
+                per_second.push(0);
+                continue;
+            };
+            let second = &self.seconds[(at % WINDOW_SECONDS as u64) as usize];
+            if second.at != at {
+                per_second.push(0);
+                continue;
+            }
+            per_second.push(second.requests);
+            errors += u64::from(second.errors);
+            for (sum, n) in latency.iter_mut().zip(second.latency) {
+                *sum += u64::from(n);
+            }
+        }
+        let total: u64 = latency.iter().sum();
+        let quantile = |q: f64| {
+            if total == 0 {
+                return None;
+            }
+            let rank = (q * total as f64).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (bound, n) in BUCKETS_MS.iter().zip(latency) {
+                seen += n;
+                if seen >= rank {
+                    return bound.is_finite().then_some(*bound);
+                }
+            }
+            None
+        };
+        ActivityView {
+            requests: self.requests,
+            errors: self.errors,
+            rps: total as f64 / WINDOW_SECONDS as f64,
+            recent_errors: errors,
+            p50_ms: quantile(0.5),
+            p99_ms: quantile(0.99),
+            per_second,
+        }
+    }
+}
+
+fn unix_second() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -319,6 +479,28 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn activity_counts_the_last_minute_by_second_with_latency_buckets() {
+        let mut activity = Activity::default();
+        let now = 1_000_000;
+        // Older than the window: in the totals only.
+        activity.record(now - 120, 500, Duration::from_millis(1));
+        for _ in 0..98 {
+            activity.record(now - 5, 200, Duration::from_micros(300));
+        }
+        activity.record(now, 503, Duration::from_millis(40));
+        activity.record(now, 200, Duration::from_secs(3));
+        let view = activity.view(now);
+        assert_eq!((view.requests, view.errors, view.recent_errors), (101, 2, 1));
+        assert_eq!(view.per_second.len(), WINDOW_SECONDS);
+        assert_eq!(view.per_second[WINDOW_SECONDS - 1], 2);
+        assert_eq!(view.per_second[WINDOW_SECONDS - 6], 98);
+        assert!((view.rps - 100.0 / 60.0).abs() < 1e-9);
+        assert_eq!(view.p50_ms, Some(0.5));
+        assert_eq!(view.p99_ms, Some(50.0));
+        assert_eq!(Activity::default().view(now).p50_ms, None);
     }
 
     #[test]

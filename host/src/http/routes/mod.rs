@@ -10,6 +10,7 @@ pub mod logs;
 pub mod openapi;
 pub mod public;
 pub mod services;
+pub mod stats;
 pub mod vars;
 
 use std::time::{Duration, Instant};

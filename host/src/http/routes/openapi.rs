@@ -454,6 +454,14 @@ pub fn service_docs() {}
     responses((status = 200, description = "the service's OpenAPI document"), (status = 404, body = ErrorBody)))]
 pub fn service_openapi() {}
 
+/// Each app's requests on this node over the last minute, busiest first: requests and 5xx
+/// errors since start, requests per second, p50/p99 latency (as the upper bound of a bucket:
+/// 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000 ms; `null` past 1 s or without
+/// requests) and requests in each of the last 60 seconds; and all apps' requests per second.
+#[utoipa::path(operation_id = "stats", get, path = "/admin-api/v2/stats", tag = "config", security(("bearer" = [])),
+    responses((status = 200, body = super::stats::Stats), (status = 401, body = ErrorBody)))]
+pub fn stats() {}
+
 /// Lists the configuration.
 #[utoipa::path(operation_id = "listConfig", get, path = "/admin-api/v2/config", tag = "config", security(("bearer" = [])),
     responses((status = 200, body = ConfigList), (status = 401, body = ErrorBody)))]
@@ -523,7 +531,7 @@ impl Modify for BearerAuth {
         function_vars::list, function_vars::get, function_vars::put, function_vars::delete,
         service_logs::logs, function_logs::logs,
         function_call, function_method_call, function_describe,
-        config_list, config_get, config_set, host_frontend, frontend_asset,
+        config_list, config_get, config_set, host_frontend, frontend_asset, stats,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
