@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod compile;
 mod components;
+mod dashboard;
 mod density;
 mod frameworks;
 mod frontend;

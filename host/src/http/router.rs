@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::Method;
 
-use super::routes::{admin, config, docs, frontend, functions, public, services, stats};
+use super::routes::{admin, config, dashboard, docs, frontend, functions, public, services, stats};
 use super::{ApiError, request_log};
 use crate::app::App;
 use crate::kind::AppKind;
@@ -58,6 +58,9 @@ fn platform_routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/docs", get(docs::docs))
         .route("/docs/", get(docs::docs))
         .route("/docs/assets/{file}", get(docs::asset))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/", get(dashboard::page))
+        .route("/dashboard/{file}", get(dashboard::asset))
         .route(
             "/api/docs/{service}",
             get(docs::service_docs).layer(from_fn_with_state(app.clone(), on_control)),

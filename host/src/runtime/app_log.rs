@@ -280,7 +280,20 @@ impl Follower {
 
 /// The upper bounds of the latency buckets, in milliseconds (the last one is open).
 const BUCKETS_MS: [f64; 14] = [
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, f64::INFINITY,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+    250.0,
+    500.0,
+    1000.0,
+    f64::INFINITY,
 ];
 /// Seconds the activity covers.
 pub const WINDOW_SECONDS: usize = 60;
@@ -347,7 +360,10 @@ impl Activity {
         second.requests += 1;
         second.errors += u32::from(error);
         let ms = duration.as_secs_f64() * 1e3;
-        let bucket = BUCKETS_MS.iter().position(|&bound| ms <= bound).unwrap_or(0);
+        let bucket = BUCKETS_MS
+            .iter()
+            .position(|&bound| ms <= bound)
+            .unwrap_or(0);
         second.latency[bucket] += 1;
     }
 
@@ -493,7 +509,10 @@ mod tests {
         activity.record(now, 503, Duration::from_millis(40));
         activity.record(now, 200, Duration::from_secs(3));
         let view = activity.view(now);
-        assert_eq!((view.requests, view.errors, view.recent_errors), (101, 2, 1));
+        assert_eq!(
+            (view.requests, view.errors, view.recent_errors),
+            (101, 2, 1)
+        );
         assert_eq!(view.per_second.len(), WINDOW_SECONDS);
         assert_eq!(view.per_second[WINDOW_SECONDS - 1], 2);
         assert_eq!(view.per_second[WINDOW_SECONDS - 6], 98);

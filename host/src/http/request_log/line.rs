@@ -35,11 +35,8 @@ impl Line {
         if let Some(served) = &self.served
             && let Some(log) = &served.log
         {
-            log.push(
-                "request",
-                Some(&self.started.id),
-                &self.summary(duration, complete),
-            );
+            let summary = self.summary(duration, complete);
+            log.request(&self.started.id, &summary, self.status, duration);
         }
         if !tracing::enabled!(target: "kiln::request", tracing::Level::INFO) {
             return;

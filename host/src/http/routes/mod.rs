@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod dashboard;
 pub mod docs;
 pub mod frontend;
 pub mod functions;
