@@ -215,3 +215,58 @@ fn login_then_deploy_a_folder_a_function_and_a_component() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("nothing to deploy"), "{out:?}");
 }
+
+#[test]
+fn kiln_vars_and_kiln_secret_put_reach_the_app() {
+    let (_data, server, jwt) = platform();
+    crate::support::create_app(
+        &server,
+        &jwt,
+        "services",
+        json!({"name": "keyed", "code": "export default { fetch(request, env) { return new Response(`${env.MODE}:${env.TOKEN}`); } };"}),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(kiln_bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", work.path())
+            .env("KILN_SERVER", server.url(""))
+            .env("KILN_TOKEN", &jwt)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = cli(&["vars", "set", "keyed", "MODE", "live"], "");
+    assert!(out.status.success(), "{out:?}");
+    // The secret's value comes from standard input, never from the command line.
+    let out = cli(&["secret", "put", "keyed", "TOKEN"], "s3cr3t-value\n");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("set the secret TOKEN"),
+        "{out:?}"
+    );
+    assert_eq!(get(&server, "/api/v2/keyed/"), "live:s3cr3t-value");
+    let out = cli(&["vars", "list", "keyed"], "");
+    let listed = text(&out.stdout);
+    assert!(listed.contains("MODE"), "{listed}");
+    assert!(listed.contains("********"), "{listed}");
+    assert!(!listed.contains("s3cr3t"), "{listed}");
+    // No value: nothing stored, a sentence, exit 1.
+    let out = cli(&["secret", "put", "keyed", "EMPTY"], "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no value given for EMPTY"),
+        "{out:?}"
+    );
+    // A bad key is the server's sentence.
+    let out = cli(&["vars", "set", "keyed", "KILN_X", "1"], "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("(400"), "{out:?}");
+    let out = cli(&["vars", "delete", "keyed", "MODE"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(get(&server, "/api/v2/keyed/"), "undefined:s3cr3t-value");
+}

@@ -10,6 +10,7 @@ mod remote;
 mod run;
 mod serve;
 mod token;
+mod vars;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -158,6 +159,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// An app's variables on the server: list, set, delete.
+    #[command(subcommand)]
+    Vars(vars::VarsCommand),
+    /// An app's secrets on the server (`kiln secret put NAME KEY` reads the value from stdin).
+    #[command(subcommand)]
+    Secret(vars::SecretCommand),
     /// Write a new app folder from a template.
     New {
         /// The app's name (also the folder's, unless `--dir` says otherwise).
@@ -214,6 +221,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             function,
         } => deploy::rollback(&name, version, function),
         Command::Delete { name, function } => deploy::delete(&name, function),
+        Command::Vars(command) => vars::vars(command),
+        Command::Secret(command) => vars::secret(command),
         Command::Logs {
             name,
             function,

@@ -25,6 +25,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The query of the logs route.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// The last lines to answer (at most 1000; default 100).
     pub lines: Option<usize>,
