@@ -10,11 +10,19 @@ use crate::support::{kiln_bin, repo};
 
 /// The fenced `sh` blocks of the README's "Quick start" section, line by line.
 fn quick_start_lines() -> Vec<String> {
+    section_lines("Quick start")
+}
+
+/// Both tests serve on the documented port, 8000: one at a time.
+static PORT_8000: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The fenced `sh` blocks of the README's section `title`, line by line.
+fn section_lines(title: &str) -> Vec<String> {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     let section = readme
         .split("\n## ")
-        .find(|s| s.starts_with("Quick start"))
-        .expect("README.md has a '## Quick start' section");
+        .find(|s| s.starts_with(title))
+        .unwrap_or_else(|| panic!("README.md has a '## {title}' section"));
     let mut lines = Vec::new();
     let mut in_block = false;
     for line in section.lines() {
@@ -86,7 +94,8 @@ fn shell(dir: &Path, line: &str) -> Command {
         .current_dir(dir)
         .env("PATH", path)
         .env("HOME", dir.join("home"))
-        .env_remove("XDG_CACHE_HOME");
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_CONFIG_HOME");
     for (name, _) in std::env::vars() {
         if name.starts_with("KILN_") {
             command.env_remove(name);
@@ -133,6 +142,7 @@ fn the_quick_start_serves_the_documented_answer_from_a_fresh_directory() {
     let (curl, answer) = &curl[0];
     assert_eq!(answer.len(), 1, "the curl line is followed by its answer");
 
+    let _port = PORT_8000.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let work = newcomer_dir();
     let mut server = shell(work.path(), &format!("exec {serve}"));
     let server = KillOnDrop(
@@ -202,4 +212,65 @@ fn kiln_compile_and_kiln_run_work_as_documented_from_a_fresh_directory() {
         work.path().join("home/.cache/kiln/cache").is_dir(),
         "without --data-dir, the cache is in the user's cache directory"
     );
+}
+
+#[test]
+fn the_five_minute_tour_deploys_logs_and_rolls_back_as_written() {
+    let lines = section_lines("A five-minute tour");
+    let serve = lines
+        .first()
+        .filter(|l| l.starts_with("kiln serve"))
+        .expect("the tour starts the platform with `kiln serve`");
+    let serve = serve.split("  #").next().unwrap().trim();
+    let _port = PORT_8000.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let work = tempfile::tempdir().unwrap();
+    let server = KillOnDrop(
+        shell(work.path(), &format!("exec {serve}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while shell(work.path(), "curl -sf http://127.0.0.1:8000/health")
+        .output()
+        .is_ok_and(|out| !out.status.success())
+    {
+        assert!(Instant::now() < deadline, "`{serve}` never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Each command in turn, as a user types them; the documented answers must be what it prints.
+    let mut ran = 0;
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        if line.starts_with("# ") || line.trim().is_empty() {
+            continue;
+        }
+        let command = line.split("  #").next().unwrap().trim();
+        let command = if command.starts_with("curl ") {
+            format!("{command} -sS --fail-with-body")
+        } else {
+            command.to_string()
+        };
+        let output = shell(work.path(), &command).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{command}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let documented: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| &l[2..])
+            .collect();
+        if !documented.is_empty() {
+            assert_eq!(stdout.trim().lines().collect::<Vec<_>>(), documented, "{command}");
+        }
+        if command.starts_with("kiln logs") {
+            assert!(stdout.contains("GET /api/v2/greeter/ 200"), "{stdout}");
+        }
+        ran += 1;
+    }
+    assert!(ran >= 8, "the tour has its commands");
+    drop(server);
 }

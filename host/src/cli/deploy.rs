@@ -312,7 +312,9 @@ pub(super) fn versions(name: &str, function: bool) -> anyhow::Result<ExitCode> {
             "{:>7}  {:<10} {:<20} {}{active}\n",
             version["version"].to_string(),
             version["kind"].as_str().unwrap_or("-"),
-            version["created_at"].as_str().unwrap_or("-"),
+            version["created_at"]
+                .as_str()
+                .map_or("-", |t| &t[..t.len().min(19)]),
             version["sha256"]
                 .as_str()
                 .map_or("-", |s| &s[..s.len().min(12)]),

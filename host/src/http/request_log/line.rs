@@ -1,4 +1,4 @@
-//! The request line, in Kiln's own layout (documented in the README, "Request logs"):
+//! The request line, in Kiln's own layout (documented in `docs/operations.md`):
 //!
 //! - **text**: `TIME  INFO kiln::request: request request_id=ID kind=K name=N version=V
 //!   method=M path=P status=S bytes=B duration_us=D isolation=I complete=C`. A value that is
