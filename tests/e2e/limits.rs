@@ -211,14 +211,18 @@ export default {
         &["--isolation", "reuse", "--memory-mb", "64"],
     );
     kiln.wait_for_snapshot();
+    // A quick next request may find its instance not yet back in the pool and start another
+    // (as in the test below); what must not happen is an instance retired for the memory its
+    // first request took, which would make every request start afresh.
+    let mut served = Vec::new();
     for i in 1..=30 {
         let (status, json) = get_json(&kiln.url("/"));
         assert_eq!(status, 200, "request {i}: {json}");
-        assert_eq!(
-            json["served"], i,
-            "request {i} was served by a new instance"
-        );
+        assert_eq!(json["cached"], 12 << 20, "request {i}: {json}");
+        served.push(json["served"].as_i64().unwrap());
     }
+    let fresh = served.iter().filter(|&&n| n == 1).count();
+    assert!(fresh <= 3, "{fresh} of 30 requests started a new instance: {served:?}");
 }
 
 const COUNTER: &str = r#"
