@@ -222,7 +222,10 @@ export default {
         served.push(json["served"].as_i64().unwrap());
     }
     let fresh = served.iter().filter(|&&n| n == 1).count();
-    assert!(fresh <= 3, "{fresh} of 30 requests started a new instance: {served:?}");
+    assert!(
+        fresh <= 3,
+        "{fresh} of 30 requests started a new instance: {served:?}"
+    );
 }
 
 const COUNTER: &str = r#"

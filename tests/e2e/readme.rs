@@ -142,7 +142,9 @@ fn the_quick_start_serves_the_documented_answer_from_a_fresh_directory() {
     let (curl, answer) = &curl[0];
     assert_eq!(answer.len(), 1, "the curl line is followed by its answer");
 
-    let _port = PORT_8000.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _port = PORT_8000
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let work = newcomer_dir();
     let mut server = shell(work.path(), &format!("exec {serve}"));
     let server = KillOnDrop(
@@ -222,7 +224,9 @@ fn the_five_minute_tour_deploys_logs_and_rolls_back_as_written() {
         .filter(|l| l.starts_with("kiln serve"))
         .expect("the tour starts the platform with `kiln serve`");
     let serve = serve.split("  #").next().unwrap().trim();
-    let _port = PORT_8000.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _port = PORT_8000
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let work = tempfile::tempdir().unwrap();
     let server = KillOnDrop(
         shell(work.path(), &format!("exec {serve}"))
@@ -264,7 +268,11 @@ fn the_five_minute_tour_deploys_logs_and_rolls_back_as_written() {
             .map(|l| &l[2..])
             .collect();
         if !documented.is_empty() {
-            assert_eq!(stdout.trim().lines().collect::<Vec<_>>(), documented, "{command}");
+            assert_eq!(
+                stdout.trim().lines().collect::<Vec<_>>(),
+                documented,
+                "{command}"
+            );
         }
         if command.starts_with("kiln logs") {
             assert!(stdout.contains("GET /api/v2/greeter/ 200"), "{stdout}");
