@@ -72,10 +72,7 @@ impl AppLogs {
         apps.entry((kind, name.to_string()))
             .or_insert_with(|| {
                 Arc::new(AppLog {
-                    ring: Mutex::new(Ring {
-                        live: Some(broadcast::Sender::new(LIVE_LINES)),
-                        ..Ring::default()
-                    }),
+                    ring: Mutex::default(),
                     kept: self.kept.clone(),
                     missed: self.missed.clone(),
                 })
@@ -94,6 +91,7 @@ impl AppLogs {
             && let Ok(mut ring) = log.ring.lock()
         {
             ring.live = None;
+            ring.removed = true;
         }
     }
 
@@ -154,8 +152,11 @@ pub struct AppLog {
 struct Ring {
     lines: VecDeque<Arc<LogLine>>,
     bytes: usize,
-    /// Where followers receive new lines; none once the app is removed.
+    /// Where followers receive new lines, made by the first follower (its buffer is
+    /// [`LIVE_LINES`] slots) and dropped once none is left, so that an unfollowed app keeps none.
     live: Option<broadcast::Sender<Arc<LogLine>>>,
+    /// The app was removed: followers get its last lines, then the end.
+    removed: bool,
     /// Its requests, once it has served one.
     activity: Option<Box<Activity>>,
 }
@@ -163,6 +164,27 @@ struct Ring {
 impl AppLog {
     /// Adds a line from `source` written while serving `request_id`.
     pub fn push(&self, source: &'static str, request_id: Option<&str>, message: &str) {
+        self.add(source, request_id, message, None);
+    }
+
+    /// Adds the line of a request answered with `status` after `duration`, and counts it.
+    pub fn request(&self, request_id: &str, message: &str, status: u16, duration: Duration) {
+        self.add(
+            "request",
+            Some(request_id),
+            message,
+            Some((status, duration)),
+        );
+    }
+
+    /// Adds a line and, for a request's, counts the request: one lock for both.
+    fn add(
+        &self,
+        source: &'static str,
+        request_id: Option<&str>,
+        message: &str,
+        request: Option<(u16, Duration)>,
+    ) {
         let line = Arc::new(LogLine {
             time: std::time::SystemTime::now(),
             source,
@@ -171,6 +193,11 @@ impl AppLog {
         });
         let size = line.size();
         if let Ok(mut ring) = self.ring.lock() {
+            if let Some((status, duration)) = request {
+                ring.activity
+                    .get_or_insert_default()
+                    .record(unix_second(), status, duration);
+            }
             while let Some(oldest) = ring.lines.front()
                 && (ring.lines.len() >= APP_LINES
                     || ring.bytes + size > APP_BYTES
@@ -184,22 +211,14 @@ impl AppLog {
             ring.lines.push_back(line.clone());
             ring.bytes += size;
             self.kept.fetch_add(size, Ordering::Relaxed);
-            // Sent under the lock, so that `follow` sees each line once. With no follower,
-            // nothing is buffered.
-            if let Some(live) = &ring.live {
-                let _ = live.send(line);
+            // Sent under the lock, so that `follow` sees each line once.
+            if let Some(live) = &ring.live
+                && live.send(line).is_err()
+            {
+                // The last follower left: drop the buffer with the sender.
+                ring.live = None;
             }
         }
-    }
-
-    /// Adds the line of a request answered with `status` after `duration`, and counts it.
-    pub fn request(&self, request_id: &str, message: &str, status: u16, duration: Duration) {
-        if let Ok(mut ring) = self.ring.lock() {
-            ring.activity
-                .get_or_insert_default()
-                .record(unix_second(), status, duration);
-        }
-        self.push("request", Some(request_id), message);
     }
 
     /// The app's requests over the last minute, if it served any since the node started.
@@ -210,31 +229,39 @@ impl AppLog {
 
     /// The last `count` lines, oldest first.
     pub fn recent(&self, count: usize) -> Vec<Arc<LogLine>> {
-        let Ok(ring) = self.ring.lock() else {
-            return Vec::new();
-        };
-        let skip = ring.lines.len().saturating_sub(count);
-        ring.lines.iter().skip(skip).cloned().collect()
+        self.ring
+            .lock()
+            .map_or_else(|_| Vec::new(), |ring| ring.last(count))
     }
 
     /// The last `count` lines and, without a gap between them, the lines written from now on.
     pub fn follow(&self, count: usize) -> (Vec<Arc<LogLine>>, Follower) {
         // Subscribing under the ring's lock: a line is either in `recent` or received.
-        let ring = self
+        let mut ring = self
             .ring
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // A removed app's follower gets its last lines, then the end.
-        let live = match &ring.live {
-            Some(live) => live.subscribe(),
-            None => broadcast::channel(1).1,
+        let live = if ring.removed {
+            broadcast::channel(1).1
+        } else {
+            ring.live
+                .get_or_insert_with(|| broadcast::Sender::new(LIVE_LINES))
+                .subscribe()
         };
-        let skip = ring.lines.len().saturating_sub(count);
         let follower = Follower {
             live,
             missed: self.missed.clone(),
         };
-        (ring.lines.iter().skip(skip).cloned().collect(), follower)
+        (ring.last(count), follower)
+    }
+}
+
+impl Ring {
+    /// The last `count` lines, oldest first.
+    fn last(&self, count: usize) -> Vec<Arc<LogLine>> {
+        let skip = self.lines.len().saturating_sub(count);
+        self.lines.iter().skip(skip).cloned().collect()
     }
 }
 
@@ -520,6 +547,20 @@ mod tests {
         assert_eq!(view.p50_ms, Some(0.5));
         assert_eq!(view.p99_ms, Some(50.0));
         assert_eq!(Activity::default().view(now).p50_ms, None);
+    }
+
+    #[test]
+    fn only_a_followed_app_keeps_a_live_buffer() {
+        let logs = AppLogs::default();
+        let log = logs.app(AppKind::Service, "quiet");
+        log.push("stdout", None, "a");
+        assert!(log.ring.lock().unwrap().live.is_none());
+        let (_, follower) = log.follow(0);
+        log.push("stdout", None, "b");
+        assert!(log.ring.lock().unwrap().live.is_some());
+        drop(follower);
+        log.push("stdout", None, "c");
+        assert!(log.ring.lock().unwrap().live.is_none());
     }
 
     #[test]
