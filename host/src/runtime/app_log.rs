@@ -554,13 +554,13 @@ mod tests {
         let logs = AppLogs::default();
         let log = logs.app(AppKind::Service, "quiet");
         log.push("stdout", None, "a");
-        assert!(log.ring.lock().unwrap().live.is_none());
+        assert!(log.ring.lock().expect("ring").live.is_none());
         let (_, follower) = log.follow(0);
         log.push("stdout", None, "b");
-        assert!(log.ring.lock().unwrap().live.is_some());
+        assert!(log.ring.lock().expect("ring").live.is_some());
         drop(follower);
         log.push("stdout", None, "c");
-        assert!(log.ring.lock().unwrap().live.is_none());
+        assert!(log.ring.lock().expect("ring").live.is_none());
     }
 
     #[test]
