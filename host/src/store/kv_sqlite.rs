@@ -1,8 +1,10 @@
 //! The key-value stores of one node, on its SQLite file, without a round trip per statement:
-//! reads run on connections of their own (WAL: readers never wait for the writer), and every
-//! write goes to one writer thread that commits whatever writes are waiting in one transaction
-//! (each in a savepoint of its own, so a write refused for its quota leaves the others), and
-//! answers each once that transaction is committed.
+//! reads run on connections of their own (WAL: readers never wait for the writer), and writes
+//! share one write connection by combining: a write joins the queue, and whichever caller finds
+//! the connection free commits everything waiting in one transaction (each write in a savepoint
+//! of its own, so a write refused for its quota leaves the others) and answers each once that
+//! transaction is committed. A lone write thus commits on its own thread with no hand-off, and
+//! writes that arrive together share one commit.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -34,7 +36,7 @@ const UPSERT: &str = "INSERT INTO kv (kind, app, store, key, value, metadata, ex
                       metadata = excluded.metadata, expires_at = excluded.expires_at, \
                       size = excluded.size";
 
-/// A write waiting for the writer.
+/// A write waiting for its commit.
 enum Write {
     Put {
         ns: OwnedNs,
@@ -82,7 +84,10 @@ impl From<Namespace<'_>> for OwnedNs {
 pub struct SqliteKv {
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
-    writes: std::sync::mpsc::SyncSender<Write>,
+    /// The one write connection, held by the caller committing a batch.
+    writer: Mutex<Connection>,
+    /// Writes waiting for the next batch.
+    pending: Mutex<Vec<Write>>,
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -97,19 +102,15 @@ fn failed(error: rusqlite::Error) -> StoreError {
 }
 
 impl SqliteKv {
-    /// Opens the stores in `{data_dir}/kiln.db` and starts the writer thread.
+    /// Opens the stores in `{data_dir}/kiln.db`.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join("kiln.db");
         let writer = open(&path).map_err(failed)?;
-        let (writes, queue) = std::sync::mpsc::sync_channel(4 * BATCH);
-        std::thread::Builder::new()
-            .name("kiln-kv-writer".into())
-            .spawn(move || write_loop(writer, queue))
-            .map_err(|e| StoreError::Internal(format!("starting the key-value writer: {e}")))?;
         Ok(Self {
             path,
             readers: Mutex::new(Vec::new()),
-            writes,
+            writer: Mutex::new(writer),
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -133,22 +134,44 @@ impl SqliteKv {
         write: Write,
         answer: oneshot::Receiver<Result<T, KvError>>,
     ) -> Result<T, KvError> {
-        // The queue is bounded: a full one waits here (off the request threads' hot path only
-        // under a flood of writes).
-        let stopped = || KvError::Store(StoreError::Internal("the writer stopped".into()));
-        match self.writes.try_send(write) {
-            Ok(()) => {}
-            Err(std::sync::mpsc::TrySendError::Full(write)) => {
-                let writes = self.writes.clone();
-                tokio::task::spawn_blocking(move || writes.send(write).map_err(drop))
-                    .await
-                    .map_err(|e| KvError::Store(StoreError::Internal(e.to_string())))?
-                    .map_err(|()| stopped())?;
-            }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
-        }
-        answer.await.map_err(|_| stopped())?
+        lock(&self.pending).push(write);
+        self.combine();
+        answer
+            .await
+            .map_err(|_| KvError::Store(StoreError::Internal("the write was lost".into())))?
     }
+
+    /// Commits the waiting writes, a batch at a time, unless another caller holds the write
+    /// connection: that one looks at the queue again after letting the connection go, so no
+    /// write is left waiting.
+    fn combine(&self) {
+        loop {
+            let connection = match self.writer.try_lock() {
+                Ok(connection) => connection,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            let batch = {
+                let mut pending = lock(&self.pending);
+                let take = pending.len().min(BATCH);
+                let rest = pending.split_off(take);
+                std::mem::replace(&mut *pending, rest)
+            };
+            if !batch.is_empty() {
+                commit(&connection, batch);
+            }
+            drop(connection);
+            if lock(&self.pending).is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn current(tx: &Connection, ns: &OwnedNs, key: &str) -> rusqlite::Result<Option<Current>> {
@@ -318,71 +341,62 @@ impl Reply {
     }
 }
 
-fn write_loop(connection: Connection, queue: std::sync::mpsc::Receiver<Write>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match queue.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
-            }
-        }
-        let mut replies = Vec::with_capacity(batch.len());
-        let begun = run(&connection, "BEGIN IMMEDIATE");
-        for write in batch {
-            replies.push(match write {
-                Write::Put {
-                    ns,
-                    key,
-                    entry,
-                    expect,
-                    quota,
-                    done,
-                } => Reply::Bool(
-                    done,
-                    started(&begun).and_then(|()| {
-                        in_savepoint(&connection, |c| put(c, &ns, &key, &entry, &expect, quota))
-                    }),
-                ),
-                Write::Delete { ns, key, done } => Reply::Bool(
-                    done,
-                    started(&begun)
-                        .and_then(|()| in_savepoint(&connection, |c| delete(c, &ns, &key))),
-                ),
-                Write::Increment {
-                    ns,
-                    key,
-                    delta,
-                    unsigned,
-                    quota,
-                    done,
-                } => Reply::Number(
-                    done,
-                    started(&begun).and_then(|()| {
-                        in_savepoint(&connection, |c| {
-                            increment(c, &ns, &key, delta, unsigned, quota)
-                        })
-                    }),
-                ),
-                Write::Collect { done } => Reply::Count(
-                    done,
-                    started(&begun).and_then(|()| in_savepoint(&connection, collect)),
-                ),
-            });
-        }
-        let commit = match &begun {
-            Ok(()) => run(&connection, "COMMIT").map_err(|e| {
-                let _ = connection.execute_batch("ROLLBACK");
-                format!("key-value store: {e}")
-            }),
-            Err(e) => Err(format!("key-value store: {e}")),
-        };
-        if let Err(error) = &commit {
-            tracing::error!(error = %error, "a batch of key-value writes failed");
-        }
-        for reply in replies {
-            reply.send(&commit);
-        }
+/// Commits `batch` in one transaction and answers each write.
+fn commit(connection: &Connection, batch: Vec<Write>) {
+    let mut replies = Vec::with_capacity(batch.len());
+    let begun = run(connection, "BEGIN IMMEDIATE");
+    for write in batch {
+        replies.push(match write {
+            Write::Put {
+                ns,
+                key,
+                entry,
+                expect,
+                quota,
+                done,
+            } => Reply::Bool(
+                done,
+                started(&begun).and_then(|()| {
+                    in_savepoint(connection, |c| put(c, &ns, &key, &entry, &expect, quota))
+                }),
+            ),
+            Write::Delete { ns, key, done } => Reply::Bool(
+                done,
+                started(&begun).and_then(|()| in_savepoint(connection, |c| delete(c, &ns, &key))),
+            ),
+            Write::Increment {
+                ns,
+                key,
+                delta,
+                unsigned,
+                quota,
+                done,
+            } => Reply::Number(
+                done,
+                started(&begun).and_then(|()| {
+                    in_savepoint(connection, |c| {
+                        increment(c, &ns, &key, delta, unsigned, quota)
+                    })
+                }),
+            ),
+            Write::Collect { done } => Reply::Count(
+                done,
+                started(&begun).and_then(|()| in_savepoint(connection, collect)),
+            ),
+        });
+    }
+    let commit = match &begun {
+        Ok(()) => run(connection, "COMMIT").map_err(|e| {
+            let _ = connection.execute_batch("ROLLBACK");
+            format!("key-value store: {e}")
+        }),
+        Err(e) => Err(format!("key-value store: {e}")),
+    };
+    if let Err(error) = &commit {
+        tracing::error!(error = %error, "a batch of key-value writes failed");
+    }
+    for reply in replies {
+        reply.send(&commit);
     }
 }
 
