@@ -4,6 +4,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 sdk="$root/target/wasi-sdk"
+for need in /usr/bin/clang-19 /usr/include/wasm32-wasi/stdio.h /usr/lib/llvm-19/lib/libclang.so; do
+  if [ ! -e "$need" ]; then
+    echo "building the JS engine guest needs $need: apt-get install clang-19 llvm-19 libclang-19-dev wasi-libc" >&2
+    exit 1
+  fi
+done
 if [ ! -e "$sdk/bin/clang" ]; then
   mkdir -p "$sdk/bin" "$sdk/share/wasi-sysroot/include" "$sdk/share/wasi-sysroot/lib"
   ln -sf /usr/bin/clang-19 "$sdk/bin/clang"
